@@ -1,0 +1,67 @@
+// The stdio of one container process (init or exec), from containerd's request to the fds runc gets.
+//
+// containerd names stdio as paths: "" (none), a fifo path (ctr, CRI), "file:///path" or
+// "binary:///path?args" (logging drivers, e.g. nerdctl). Choices, made for cost per sandbox:
+// - non-terminal stdout/stderr: the destination fd is passed straight to runc, so the container writes
+//   into containerd's fifo with no copy in the shim. The shim keeps a read end of each fifo open (and
+//   never reads it) so the container does not get EPIPE while containerd restarts.
+// - stdin: a pipe the shim feeds from the stdin fifo in the Reactor, so CloseIO can close it and the
+//   container never sees a premature EOF before containerd opens its end.
+// - terminal: runc hands the pty master over a console socket; the shim copies master <-> fifos in
+//   the Reactor and resizes it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "shim/base/reactor.h"
+
+namespace airlock::io {
+
+struct StdioConfig {
+  std::string stdin_path;
+  std::string stdout_path;
+  std::string stderr_path;
+  bool terminal = false;
+  // For binary:// loggers: they get CONTAINER_ID and CONTAINER_NAMESPACE in their environment.
+  std::string container_id;
+  std::string ns;
+};
+
+class ProcessIo {
+ public:
+  // Opens/creates everything the process needs. `work_dir` is a private directory of the shim where
+  // a console socket may be created. Call on a worker thread (opening fifos may wait briefly).
+  static absl::StatusOr<std::unique_ptr<ProcessIo>> Create(Reactor& reactor, const StdioConfig& config,
+                                                           const std::string& work_dir);
+  virtual ~ProcessIo() = default;
+
+  // Non-terminal: fds to install as the child's 0, 1, 2 (when spawning runc); -1 means /dev/null.
+  virtual int child_stdin() const = 0;
+  virtual int child_stdout() const = 0;
+  virtual int child_stderr() const = 0;
+
+  // Terminal: the path to pass as `runc --console-socket`; empty when not a terminal.
+  virtual const std::string& console_socket_path() const = 0;
+  // Terminal: after `runc create`/`runc exec` returned, receives the pty master (bounded wait) and
+  // starts copying. No-op when not a terminal.
+  virtual absl::Status ReceiveConsole(absl::Duration timeout) = 0;
+
+  // After runc has started the process: drops the shim's copies of the child's fds.
+  virtual void CloseChildEnds() = 0;
+
+  virtual absl::Status Resize(uint32_t width, uint32_t height) = 0;
+  // CloseIO(stdin): the process sees EOF on stdin once buffered input is delivered.
+  virtual void CloseStdin() = 0;
+
+  // The process has exited: finish copying what is buffered (terminal output), then close the shim's
+  // ends so containerd's readers see EOF. `done` runs once (on the reactor thread) when that is
+  // finished or `timeout` has passed.
+  virtual void Drain(absl::Duration timeout, std::function<void()> done) = 0;
+};
+
+}  // namespace airlock::io
