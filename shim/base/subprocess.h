@@ -1,0 +1,77 @@
+// Spawning helper programs (runc, logging binaries) with exact fd wiring, and waiting for them
+// without racing the shim's reaper.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "shim/base/unique_fd.h"
+#include "shim/reaper/reaper.h"
+
+namespace airlock {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
+  // Environment; empty means inherit the shim's.
+  std::vector<std::string> env;
+  std::string cwd;
+  // Child fd -> parent fd to install there (dup2). Child fds 0, 1, 2 not listed get /dev/null
+  // unless captured below. Every other fd of the shim is close-on-exec and does not leak.
+  std::vector<std::pair<int, int>> fds;
+  bool capture_stdout = false;
+  bool capture_stderr = false;
+  bool new_session = false;
+};
+
+struct ChildResult {
+  ExitInfo exit;
+  std::string out;  // captured stdout (if asked)
+  std::string err;  // captured stderr (if asked)
+};
+
+class Child {
+ public:
+  ~Child();  // a child still running is killed and left to the reaper
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // Collects captured output and waits for the exit. Past `timeout` the child is SIGKILLed and the
+  // result says DeadlineExceeded.
+  absl::StatusOr<ChildResult> Wait(absl::Duration timeout = absl::InfiniteDuration());
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options);
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<ExitInfo> exit;
+  };
+  Child() = default;
+  absl::StatusOr<ExitInfo> WaitExit(absl::Time deadline);
+
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  bool via_reaper_ = false;
+  std::shared_ptr<Shared> shared_;
+  UniqueFd out_;
+  UniqueFd err_;
+};
+
+absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options);
+
+// Spawn + Wait; the error names the command and carries its stderr when it fails to start.
+absl::StatusOr<ChildResult> Run(const SpawnOptions& options, absl::Duration timeout);
+
+}  // namespace airlock

@@ -1,0 +1,117 @@
+#include "shim/base/subprocess.h"
+
+#include <catch2/catch.hpp>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "shim/base/reactor.h"
+
+using namespace airlock;
+
+namespace {
+int OpenFdCount() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  while (readdir(d) != nullptr) ++n;
+  closedir(d);
+  return n;
+}
+
+// Runs a reactor with the reaper started on it, for the lifetime of the object.
+struct ReapingReactor {
+  std::unique_ptr<Reactor> reactor = *Reactor::Create();
+  std::thread thread;
+  ReapingReactor() {
+    REQUIRE(Reaper::Get().Start(*reactor).ok());
+    thread = std::thread([this] { reactor->Run(); });
+  }
+  ~ReapingReactor() {
+    reactor->Stop();
+    thread.join();
+    Reaper::Get().Stop();
+  }
+};
+}  // namespace
+
+TEST_CASE("Run captures output and exit code without a reaper", "[subprocess]") {
+  auto result = Run({.argv = {"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, .capture_stdout = true,
+                     .capture_stderr = true},
+                    absl::Seconds(10));
+  REQUIRE(result.ok());
+  CHECK(result->exit.status == 3);
+  CHECK(result->out == "out\n");
+  CHECK(result->err == "err\n");
+}
+
+TEST_CASE("Run reports a signal death as 128+signal", "[subprocess]") {
+  auto result = Run({.argv = {"/bin/sh", "-c", "kill -9 $$"}}, absl::Seconds(10));
+  REQUIRE(result.ok());
+  CHECK(result->exit.status == 128 + SIGKILL);
+}
+
+TEST_CASE("Run kills a child past its timeout", "[subprocess]") {
+  auto result = Run({.argv = {"/bin/sleep", "30"}}, absl::Milliseconds(200));
+  CHECK(absl::IsDeadlineExceeded(result.status()));
+}
+
+TEST_CASE("Spawn of a missing program is a clear error", "[subprocess]") {
+  auto result = Run({.argv = {"/nonexistent/program"}}, absl::Seconds(5));
+  REQUIRE(!result.ok());
+  CHECK(std::string(result.status().message()).find("/nonexistent/program") != std::string::npos);
+}
+
+TEST_CASE("Spawn installs the requested fds in the child", "[subprocess]") {
+  int p[2];
+  REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+  UniqueFd read_end(p[0]), write_end(p[1]);
+  auto result = Run({.argv = {"/bin/sh", "-c", "echo via-fd-5 >&5"}, .fds = {{5, write_end.get()}}}, absl::Seconds(10));
+  REQUIRE(result.ok());
+  write_end.reset();
+  char buf[64] = {};
+  CHECK(::read(read_end.get(), buf, sizeof buf) == 9);
+  CHECK(std::string(buf) == "via-fd-5\n");
+}
+
+TEST_CASE("With the reaper running, concurrent children never lose their exit", "[subprocess][reaper]") {
+  ReapingReactor rr;
+  int fds_before = OpenFdCount();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        auto result = Run({.argv = {"/bin/sh", "-c", "exit " + std::to_string((t * 25 + i) % 7)}}, absl::Seconds(20));
+        if (result.ok() && result->exit.status == (t * 25 + i) % 7) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 100);
+  CHECK(OpenFdCount() == fds_before);
+}
+
+TEST_CASE("Watch after the exit still gets it (unclaimed exits are kept)", "[reaper]") {
+  ReapingReactor rr;
+  // A grandchild-like process we did not spawn through Spawn: fork directly.
+  pid_t pid = fork();
+  if (pid == 0) _exit(42);
+  // Give the reaper time to reap it as unclaimed.
+  for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  absl::SleepFor(absl::Milliseconds(50));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<ExitInfo> got;
+  Reaper::Get().Watch(pid, [&](const ExitInfo& e) {
+    std::lock_guard lock(mu);
+    got = e;
+    cv.notify_all();
+  });
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, std::chrono::seconds(10), [&] { return got.has_value(); });
+  REQUIRE(got.has_value());
+  CHECK(got->status == 42);
+}
