@@ -1,0 +1,75 @@
+// The OCI runtime driver: runs `runc` (or a runc-compatible binary such as crun) for one shim.
+// Every call is a short-lived child with a bounded run time; failures carry runc's own error,
+// read from its JSON log, the way containerd's runc shim reports them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace airlock::runc {
+
+struct Config {
+  std::string binary = "runc";  // a name looked up in PATH, or a path
+  std::string root;              // --root (state dir); per containerd namespace
+  bool systemd_cgroup = false;
+  bool no_pivot_root = false;
+  bool no_new_keyring = false;
+  bool debug = false;
+};
+
+// The fds a new process gets as 0, 1, 2 (-1 means /dev/null), plus fds kept open from 3 upwards
+// (`--preserve-fds`).
+struct ProcessFds {
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  std::vector<int> preserved;
+};
+
+struct ContainerState {
+  std::string status;  // created, running, paused, stopped
+  pid_t pid = 0;
+};
+
+class Runc {
+ public:
+  // `log_path`: runc's --log file (JSON), normally <bundle>/log.json.
+  Runc(Config config, std::string log_path);
+
+  absl::Status Create(const std::string& id, const std::string& bundle, const std::string& pid_file,
+                      const std::string& console_socket, const ProcessFds& fds);
+  absl::Status Start(const std::string& id);
+  absl::Status Exec(const std::string& id, const std::string& process_json_path, const std::string& pid_file,
+                    const std::string& console_socket, const ProcessFds& fds);
+  absl::Status Kill(const std::string& id, int signal, bool all);
+  // `force` kills a still-running container first. A container runc does not know is not an error.
+  absl::Status Delete(const std::string& id, bool force);
+  absl::Status Pause(const std::string& id);
+  absl::Status Resume(const std::string& id);
+  absl::Status Update(const std::string& id, const std::string& resources_json_path);
+  absl::StatusOr<std::vector<pid_t>> Ps(const std::string& id);
+  absl::StatusOr<ContainerState> State(const std::string& id);
+
+  const Config& config() const { return config_; }
+
+ private:
+  std::vector<std::string> BaseArgs() const;
+  // Runs runc with `args`; on failure the status names `what` and carries runc's message.
+  absl::StatusOr<std::string> Call(const std::string& what, std::vector<std::string> args, const ProcessFds* fds,
+                                   absl::Duration timeout);
+  std::string LastLoggedError() const;
+
+  Config config_;
+  std::string log_path_;
+};
+
+// Reads a pid file written by runc (--pid-file).
+absl::StatusOr<pid_t> ReadPidFile(const std::string& path);
+
+}  // namespace airlock::runc

@@ -1,0 +1,94 @@
+#include "shim/task/runtime_options.h"
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "containerd/runc/options/oci.pb.h"
+#include "containerd/runtimeoptions/v1/api.pb.h"
+#include "nlohmann/json.hpp"
+#include "shim/base/errno_status.h"
+
+namespace airlock::task {
+namespace {
+constexpr absl::string_view kRuncOptions = "containerd.runc.v1.Options";
+constexpr absl::string_view kRuntimeOptions = "runtimeoptions.v1.Options";
+constexpr absl::string_view kSavedName = "/airlock-runtime.json";
+
+// containerd writes bare names; other clients may use the type.googleapis.com/ form.
+bool TypeIs(const google::protobuf::Any& any, absl::string_view name) {
+  absl::string_view url = any.type_url();
+  return url == name || absl::EndsWith(url, absl::StrCat("/", name));
+}
+}  // namespace
+
+absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& options, const runc::Config& defaults) {
+  runc::Config config = defaults;
+  if (options.type_url().empty()) return config;
+  if (TypeIs(options, kRuncOptions)) {
+    containerd::runc::v1::Options runc_options;
+    if (!runc_options.ParseFromString(options.value())) {
+      return absl::InvalidArgumentError("runtime options: malformed containerd.runc.v1.Options");
+    }
+    if (!runc_options.binary_name().empty()) config.binary = runc_options.binary_name();
+    if (!runc_options.root().empty()) config.root = runc_options.root();
+    config.systemd_cgroup = runc_options.systemd_cgroup();
+    config.no_pivot_root = runc_options.no_pivot_root();
+    config.no_new_keyring = runc_options.no_new_keyring();
+    return config;
+  }
+  if (TypeIs(options, kRuntimeOptions)) {
+    runtimeoptions::v1::Options runtime_options;
+    if (!runtime_options.ParseFromString(options.value())) {
+      return absl::InvalidArgumentError("runtime options: malformed runtimeoptions.v1.Options");
+    }
+    return config;  // its config_path is the policy's business
+  }
+  return absl::InvalidArgumentError(absl::StrCat("runtime options of unsupported type ", options.type_url()));
+}
+
+std::string RuntimeConfigPath(const google::protobuf::Any& options) {
+  if (!TypeIs(options, kRuntimeOptions)) return "";
+  runtimeoptions::v1::Options runtime_options;
+  if (!runtime_options.ParseFromString(options.value())) return "";
+  return runtime_options.config_path();
+}
+
+absl::Status SaveRuntimeConfig(const std::string& bundle, const runc::Config& config) {
+  nlohmann::json saved = {{"binary", config.binary},
+                          {"root", config.root},
+                          {"systemd_cgroup", config.systemd_cgroup},
+                          {"no_pivot_root", config.no_pivot_root},
+                          {"no_new_keyring", config.no_new_keyring}};
+  std::string path = bundle + std::string(kSavedName);
+  std::ofstream out(path, std::ios::trunc);
+  out << saved.dump();
+  if (!out) return ErrnoStatus(absl::StrCat("write ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<runc::Config> LoadRuntimeConfig(const std::string& bundle) {
+  std::string path = bundle + std::string(kSavedName);
+  std::ifstream in(path);
+  if (!in) return ErrnoStatus(absl::StrCat("read ", path));
+  nlohmann::json saved = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!saved.is_object()) return absl::DataLossError(absl::StrCat(path, " is not valid JSON"));
+  runc::Config config;
+  config.binary = saved.value("binary", "runc");
+  config.root = saved.value("root", "");
+  config.systemd_cgroup = saved.value("systemd_cgroup", false);
+  config.no_pivot_root = saved.value("no_pivot_root", false);
+  config.no_new_keyring = saved.value("no_new_keyring", false);
+  return config;
+}
+
+google::protobuf::Any ProcessDetailsAny(const std::string& exec_id) {
+  containerd::runc::v1::ProcessDetails details;
+  details.set_exec_id(exec_id);
+  google::protobuf::Any any;
+  any.set_type_url(std::string(kRuncOptions.substr(0, kRuncOptions.rfind('.'))) + ".ProcessDetails");
+  any.set_value(details.SerializeAsString());
+  return any;
+}
+
+}  // namespace airlock::task
