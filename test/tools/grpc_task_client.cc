@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "containerd/runtimeoptions/v1/api.pb.h"
 #include "containerd/task/v2/shim.pb.h"
 #include "containerd/types/task/task.pb.h"
 #include "google/protobuf/any.pb.h"
@@ -175,19 +176,6 @@ std::string JsonArgument(const std::string& flag, const std::string& value) {
   return text;
 }
 
-// runtimeoptions.v1.Options{config_path = 2}, encoded by hand: we carry no proto for it.
-std::string EncodeRuntimeOptions(const std::string& config_path) {
-  std::string out;
-  out.push_back(static_cast<char>((2 << 3) | 2));
-  size_t n = config_path.size();
-  do {
-    uint8_t byte = n & 0x7f;
-    n >>= 7;
-    out.push_back(static_cast<char>(n != 0 ? byte | 0x80 : byte));
-  } while (n != 0);
-  return out + config_path;
-}
-
 Json Timestamp(const google::protobuf::Timestamp& ts) {
   absl::Time t = absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
@@ -307,7 +295,9 @@ grpc::Status Run(const Flags& f, TaskClient& client, Json& out) {
     }
     if (!f.runtime_config_path.empty()) {
       req.mutable_options()->set_type_url(kRuntimeOptionsType);
-      req.mutable_options()->set_value(EncodeRuntimeOptions(f.runtime_config_path));
+      runtimeoptions::v1::Options options;
+      options.set_config_path(f.runtime_config_path);
+      req.mutable_options()->set_value(options.SerializeAsString());
     }
     task::CreateTaskResponse resp;
     grpc::Status s = client.Call("Create", req, &resp);
