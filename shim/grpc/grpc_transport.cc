@@ -169,7 +169,11 @@ void GrpcTransport::Shutdown() {
       shared_->cq_closed = true;
     }
     cq_->Shutdown();
-    if (loop_.joinable()) loop_.join();
+    if (loop_.joinable()) {
+      loop_.join();
+    } else {
+      Loop();  // Create() failed before the thread started: drain the queue here
+    }
   });
 }
 
