@@ -141,7 +141,11 @@ int RunStart(const Flags& flags) {
   }
   const std::string address = SocketAddress(flags.address, flags.ns, GroupOf(flags.id));
   const std::string path = SocketPath(address);
-  const std::string output = BootstrapOutput(*protocol, ParseMaxShimVersion(std::getenv("MAX_SHIM_VERSION")), address);
+  // AIRLOCK_GRPC_BOOTSTRAP_VERSION=2 serves gRPC to containerd 1.7 (default 3: containerd 2.x).
+  int grpc_version = 3;
+  if (const char* v = std::getenv("AIRLOCK_GRPC_BOOTSTRAP_VERSION"); v != nullptr && std::string(v) == "2") grpc_version = 2;
+  const std::string output =
+      BootstrapOutput(*protocol, ParseMaxShimVersion(std::getenv("MAX_SHIM_VERSION")), address, grpc_version);
 
   mkdir("/run/airlock", 0711);
   mkdir(std::string(kSocketDir).c_str(), 0711);
