@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "containerd/cgroups/v1/metrics.pb.h"
+#include "shim/cgroups/cgroup_files.h"
 #include "shim/cgroups/stats.h"
 #include "shim/cgroups/stats_v1.h"
 #include "test/unit/cgroup_test_support.h"
@@ -93,11 +94,22 @@ TEST_CASE("v1 stats from fixture files mean what containerd's cgroups library ma
   REQUIRE(metrics->blkio().io_service_bytes_recursive_size() == 2);
   CHECK(metrics->blkio().io_service_bytes_recursive(1).value() == 512);
 
-  REQUIRE(metrics->hugetlb_size() == 1);
+  CHECK(HugePageSizes(tmp.path() + "/hugepages") == std::vector<std::string>{"1GB", "2MB"});
+  REQUIRE(metrics->hugetlb_size() == 1);  // the 1GB files are absent
   CHECK(metrics->hugetlb(0).pagesize() == "2MB");
   CHECK(metrics->hugetlb(0).usage() == 2097152);
   CHECK(metrics->hugetlb(0).max() == 4194304);
   CHECK(metrics->hugetlb(0).failcnt() == 1);
+}
+
+TEST_CASE("cgroup numbers parse as Go's parseUint does", "[cgroup]") {
+  CHECK(ParseCgroupUint("42\n") == 42u);
+  CHECK(ParseCgroupUint("18446744073709551615") == 18446744073709551615ull);
+  CHECK(ParseCgroupUint("-1") == 0u);
+  CHECK(ParseCgroupUint("-99999999999999999999999") == 0u);
+  CHECK_FALSE(ParseCgroupUint("max").has_value());
+  CHECK_FALSE(ParseCgroupUint("1.5").has_value());
+  CHECK_FALSE(ParseCgroupUint("").has_value());
 }
 
 TEST_CASE("a malformed v1 file is an error naming the controller", "[cgroup]") {
