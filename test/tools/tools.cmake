@@ -10,3 +10,8 @@ endif()
 if(TARGET grpc_task_client AND TARGET unit_tests)
   add_dependencies(unit_tests grpc_task_client)
 endif()
+
+# airlock-init (cmd/airlock-init): its unit tests use the helper's core library, and the end-to-end
+# tests run the real static binary from build/bin.
+target_link_libraries(unit_tests PRIVATE airlock_init_core)
+add_dependencies(unit_tests airlock-init airlock_probe)
