@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "shim/base/log.h"
 #include "shim/base/reactor.h"
 #include "shim/base/worker_pool.h"
@@ -58,6 +59,8 @@ void SetUpStdio(const Flags& flags) {
 void ServerMain(const Flags& flags, const std::string& address, UniqueFd listener, UniqueFd ready) {
   setsid();
   SetUpStdio(flags);
+  // A hostile client's malformed strings must not flood containerd's log through protobuf's logger.
+  google::protobuf::SetLogHandler(nullptr);
   // Before any thread exists: every thread inherits the mask and signalfd sees each SIGCHLD.
   if (absl::Status s = Reaper::BlockSigchld(); !s.ok()) Die("block SIGCHLD", s);
   signal(SIGPIPE, SIG_IGN);
@@ -101,7 +104,7 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
   // the gRPC transport, loaded on first use so a ttrpc-only shim never maps grpc++.
   static grpc_plugin::Transport* grpc_transport = nullptr;  // loaded on the first gRPC connection
   server->SetForeignProtocol(
-      [](absl::string_view first) { return transport::IsHttp2Preface(first); }, transport::kHttp2Preface.size(),
+      [](absl::string_view first) { return transport::MatchHttp2Preface(first) != transport::PrefaceMatch::kNo; }, transport::kHttp2Preface.size(),
       [registry](UniqueFd connection) {
         grpc_plugin::Options options;
         options.dispatch = [registry](rpc::CallContext ctx, std::string payload, rpc::Reply reply) {
