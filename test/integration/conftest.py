@@ -55,6 +55,9 @@ def ctrd():
         if not shutil.which(tool):
             pytest.skip(f"{tool} not installed")
     _ensure_image()
+    stale = Containerd.reap_stale()
+    if stale:
+        print("\ncleaning up after crashed sessions left problems:\n  " + "\n  ".join(stale))
     c = Containerd(bin_dir=os.path.join(BUILD, "bin"),
                    keep_log_dir=os.path.join(BUILD, "integration-logs"),
                    log_level=os.environ.get("AIRLOCK_IT_LOG_LEVEL", "debug"))

@@ -21,12 +21,17 @@ class EventWatcher:
                                      stderr=subprocess.DEVNULL, env=ctrd.env)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
-        # Subscriptions are live once a marker event comes through.
-        marker = f"evw-{id(self):x}"
-        ctrd.ctr("containers", "create", IMAGE_NAME, marker)
-        ok = procs.wait_until(lambda: self.find("/containers/create", id=marker), 10)
-        ctrd.ctr("containers", "rm", marker)
-        assert ok, "ctr events never delivered the marker event"
+        # The subscription is live once a marker event comes through; events published
+        # before ctr subscribed are lost, so try again with a fresh marker.
+        for attempt in range(15):
+            marker = f"evw-{id(self):x}-{attempt}"
+            ctrd.ctr("containers", "create", IMAGE_NAME, marker, check=True)
+            ok = procs.wait_until(lambda: self.find("/containers/create", id=marker), 2)
+            ctrd.ctr("containers", "rm", marker, check=True)
+            if ok:
+                return
+        self.close()
+        raise AssertionError("ctr events never delivered a marker event")
 
     def _read(self):
         for raw in self.proc.stdout:

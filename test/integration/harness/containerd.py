@@ -73,10 +73,16 @@ def overlay_works(scratch):
 
 
 class Containerd:
-    def __init__(self, bin_dir=None, keep_log_dir=None, log_level="debug"):
-        os.makedirs(BASE_DIR, mode=0o700, exist_ok=True)
-        self.base = os.path.join(BASE_DIR, secrets.token_hex(3))
-        os.makedirs(self.base, mode=0o700)
+    def __init__(self, bin_dir=None, keep_log_dir=None, log_level="debug", _stale=None):
+        """A new private containerd (not started yet). `_stale` is for reap_stale() only:
+        the owner record of a crashed session's directory to clean up."""
+        if _stale:
+            self.base, self.namespace = _stale["base"], _stale["namespace"]
+        else:
+            os.makedirs(BASE_DIR, mode=0o700, exist_ok=True)
+            self.base = os.path.join(BASE_DIR, secrets.token_hex(3))
+            os.makedirs(self.base, mode=0o700)
+            self.namespace = "airlock-it-" + secrets.token_hex(4)
         self.root = os.path.join(self.base, "root")
         self.state = os.path.join(self.base, "state")
         self.fifo_dir = os.path.join(self.base, "fifo")
@@ -84,7 +90,7 @@ class Containerd:
         self.ttrpc_sock = self.sock + ".ttrpc"
         self.config_path = os.path.join(self.base, "config.toml")
         self.log_path = os.path.join(self.base, "containerd.log")
-        self.namespace = "airlock-it-" + secrets.token_hex(4)
+        self.owner_path = os.path.join(self.base, "owner.json")
         self.keep_log_dir = keep_log_dir
         self.kept_log = None
         self.bin_dir = bin_dir
@@ -94,12 +100,50 @@ class Containerd:
         self.starts = 0
         # Everything we saw a task use, so leftover checks and teardown can look for it.
         self.tracked = {}  # cid -> {"procs": [Proc], "sockets": set()}
+        path = SYSTEM_PATH if not bin_dir else f"{bin_dir}:{SYSTEM_PATH}"
+        self.env = {"PATH": path, "HOME": "/root", "LANG": "C.UTF-8"}
+        if _stale:
+            self._stale_containerd = _stale.get("containerd")
+            return
+        self._stale_containerd = None
         os.makedirs(self.fifo_dir)
         self.snapshotter = "overlayfs" if overlay_works(os.path.join(self.base, "ovl")) else "native"
-        path = SYSTEM_PATH if not bin_dir else f"{bin_dir}:{SYSTEM_PATH}"
-        self.env = {"PATH": path, "HOME": "/root", "LANG": "C.UTF-8",
-                    "CONTAINERD_SNAPSHOTTER": self.snapshotter}
+        self.env["CONTAINERD_SNAPSHOTTER"] = self.snapshotter
         self._write_config()
+        self._write_owner()
+
+    def _write_owner(self):
+        """Who owns this directory, so a later session can clean up after a crashed one."""
+        record = {"base": self.base, "namespace": self.namespace,
+                  "owner": [os.getpid(), procs.start_time(os.getpid())]}
+        if self.proc is not None:
+            record["containerd"] = [self.proc.pid, procs.start_time(self.proc.pid)]
+        with open(self.owner_path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.replace(self.owner_path + ".tmp", self.owner_path)
+
+    @classmethod
+    def reap_stale(cls):
+        """Cleans up directories of sessions whose owning process is gone (a killed
+        pytest, say). Live sessions of other people are left alone. Returns problems."""
+        problems = []
+        try:
+            names = sorted(os.listdir(BASE_DIR))
+        except OSError:
+            return problems
+        for name in names:
+            try:
+                with open(os.path.join(BASE_DIR, name, "owner.json")) as f:
+                    record = json.load(f)
+            except (OSError, ValueError):
+                continue  # not ours to judge (or still being created)
+            pid, start = record.get("owner", [0, None])
+            if pid and procs.start_time(pid) == start:
+                continue  # its owner lives
+            if record.get("base") != os.path.join(BASE_DIR, name):
+                continue
+            problems += cls(_stale=record).teardown()
+        return problems
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -132,6 +176,7 @@ disabled_plugins = [{disabled}]
             stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
             env=self.env, cwd=self.base, start_new_session=True)
         self.starts += 1
+        self._write_owner()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -487,6 +532,13 @@ disabled_plugins = [{disabled}]
             for cid in sorted(self.containers()):
                 self.force_remove(cid)
         self.stop()
+        if self._stale_containerd:
+            old = procs.Proc(self._stale_containerd[0], "stale containerd")
+            if (old.start == self._stale_containerd[1]
+                    and self.config_path in procs.cmdline(old.pid)):
+                procs.kill_all([old])
+                if procs.wait_gone([old], 10):
+                    problems.append(f"stale containerd survived: {old}")
         for _ in range(3):
             left = self._our_processes()
             if not left:

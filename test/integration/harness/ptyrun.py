@@ -15,18 +15,15 @@ def _set_size(fd, rows, cols):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _make_controlling_tty():
-    # Runs in the child after setsid(): stdin is the slave, make it our terminal.
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 class PtySession:
     def __init__(self, argv, env, rows=24, cols=80):
         self.master, slave = pty.openpty()
         _set_size(slave, rows, cols)
         try:
-            self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                         start_new_session=True, preexec_fn=_make_controlling_tty)
+            # util-linux setsid: new session, the slave (stdin) as controlling terminal,
+            # and -w passes the exit status through. No preexec_fn in a threaded pytest.
+            self.proc = subprocess.Popen(["setsid", "-c", "-w"] + list(argv), stdin=slave,
+                                         stdout=slave, stderr=slave, env=env)
         finally:
             os.close(slave)
         self.output = b""
