@@ -14,7 +14,7 @@ APT_PACKAGES := build-essential cmake pkg-config git ca-certificates \
   golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev \
   golang-github-opencontainers-specs-dev
 
-.PHONY: all deps build test unit integration demo install bench clean
+.PHONY: all deps build test unit image integration demo install bench clean
 
 all: build
 
@@ -36,8 +36,21 @@ build: deps $(BUILD)/Makefile
 unit: build
 	$(BUILD)/bin/unit_tests
 
-integration: build
-	$(PYTHON) -m pytest -x -q test/integration
+# The bundled test image: a deterministic OCI archive of Debian's static busybox
+# (no registry, no network). Rebuilt only when the script or busybox changes.
+IMAGE := $(BUILD)/images/busybox-oci.tar
+image: $(IMAGE)
+$(IMAGE): test/image/build_image.py /bin/busybox
+	$(PYTHON) test/image/build_image.py --busybox /bin/busybox --out $@
+
+# As root: a private containerd runs every scenario once per runtime. Narrow it with
+#   make integration AIRLOCK_IT_RUNTIMES=io.containerd.runc.v2 PYTEST_ARGS='-q -k exec'
+PYTEST_ARGS ?= -q -ra
+AIRLOCK_IT_RUNTIMES ?= io.containerd.runc.v2,io.containerd.airlock.v2
+integration: build image
+	AIRLOCK_IT_BUILD=$(abspath $(BUILD)) AIRLOCK_IT_IMAGE=$(abspath $(IMAGE)) \
+	  AIRLOCK_IT_RUNTIMES=$(AIRLOCK_IT_RUNTIMES) \
+	  $(PYTHON) -m pytest $(PYTEST_ARGS) test/integration
 
 test: unit integration
 

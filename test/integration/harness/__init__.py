@@ -1,0 +1,1 @@
+"""Integration-test harness: a private containerd, ctr helpers, leftover checks, raw ttrpc."""

@@ -1,0 +1,59 @@
+"""containerd restarts under a running task; a shim dies under a running task."""
+
+import os
+import signal
+
+from harness import procs
+
+
+def test_containerd_restart_keeps_task(ctrd, runtime, new_id):
+    cid = new_id()
+    pid = ctrd.start_detached(runtime, cid)
+    shim = procs.Proc(ctrd.shim_pid(cid), "shim")
+    ctrd.restart()
+    # containerd reconnects to the live shim through the bundle's address file.
+    assert ctrd.tasks()[cid] == (pid, "RUNNING")
+    assert shim.alive() and ctrd.shim_pid(cid) == shim.pid
+    r = ctrd.exec(cid, "after-restart", "sh", "-c", "echo alive; exit 3")
+    assert (r.rc, r.out) == (3, "alive\n"), r
+    r = ctrd.ctr("task", "ps", cid, check=True)
+    assert str(pid) in r.out.split(), r
+    assert ctrd.remove(cid) == 137
+    assert not shim.alive()
+
+
+def test_task_exits_while_containerd_is_down(ctrd, runtime, new_id):
+    # The shim must keep the exit status until containerd is back and asks for it.
+    cid = new_id()
+    init = procs.Proc(ctrd.start_detached(runtime, cid), "init")
+    ctrd.stop()
+    try:
+        os.kill(init.pid, signal.SIGKILL)
+        assert procs.wait_until(lambda: not init.alive(), 10)
+    finally:
+        ctrd.start()
+    ctrd.wait_status(cid, "STOPPED")
+    r, status = ctrd.delete_task(cid)
+    assert status == 137, r
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
+
+
+def test_shim_killed_leaves_nothing_after_delete(ctrd, runtime, new_id):
+    cid = new_id()
+    init = procs.Proc(ctrd.start_detached(runtime, cid), "init")
+    shim = procs.Proc(ctrd.shim_pid(cid), "shim")
+    os.kill(shim.pid, signal.SIGKILL)
+    assert procs.wait_until(lambda: not shim.alive(), 10)
+    # containerd notices the dead shim, runs `<shim> delete` and the container's init
+    # goes too (runc delete --force).
+    assert procs.wait_until(lambda: not init.alive(), 30), init
+    # The stock flow has already removed the task: delete reports NotFound. Either way
+    # nothing may stay behind.
+    r = ctrd.ctr("task", "delete", "-f", cid)
+    assert r.rc == 0 or "not found" in r.err, r
+    assert ctrd.task_status(cid) is None
+    ctrd.ctr("containers", "rm", cid, check=True)
+    # A SIGKILLed shim cannot remove its socket file; the stock cleanup does not either.
+    ctrd.accept_stale_socket(cid)
+    ctrd.assert_no_leftovers(cid)

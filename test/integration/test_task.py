@@ -1,0 +1,226 @@
+"""Detached tasks: exec, kill, pause/resume, ps, ls, metrics, delete, container rm."""
+
+from harness import procs
+from harness.ptyrun import PtySession
+
+
+def test_exec_exit_code_and_streams(ctrd, runtime, new_id):
+    cid = new_id()
+    ctrd.start_detached(runtime, cid)
+    r = ctrd.exec(cid, "e1", "sh", "-c", "echo eo; echo ee >&2; exit 5")
+    assert (r.rc, r.out, r.err) == (5, "eo\n", "ee\n"), r
+    r = ctrd.exec(cid, "e2", "cat", input=b"to exec\n")
+    assert (r.rc, r.stdout) == (0, b"to exec\n"), r
+    # An exec id may be reused once its process is gone.
+    r = ctrd.exec(cid, "e1", "sh", "-c", "echo again")
+    assert (r.rc, r.out) == (0, "again\n"), r
+    # The exec runs in the container: same rootfs, its own pid namespace.
+    r = ctrd.exec(cid, "e3", "sh", "-c", "cat /etc/group; ls /proc | grep -c '^[0-9]'")
+    assert r.rc == 0 and r.out.startswith("root:x:0:"), r
+    assert ctrd.remove(cid) == 137
+
+
+def test_exec_instant_exit_keeps_status(ctrd, runtime, new_id):
+    cid = new_id()
+    ctrd.start_detached(runtime, cid)
+    for i in range(10):
+        for cmd, want in ((["true"], 0), (["false"], 1), (["sh", "-c", "exit 9"], 9)):
+            r = ctrd.exec(cid, f"x{i}-{want}", *cmd)
+            assert r.rc == want, r
+    assert ctrd.task_status(cid) == "RUNNING"
+    ctrd.remove(cid)
+
+
+def test_exec_missing_binary_fails(ctrd, runtime, new_id):
+    cid = new_id()
+    ctrd.start_detached(runtime, cid)
+    r = ctrd.exec(cid, "nope", "/no/such/binary")
+    assert r.rc != 0, r
+    # The failed exec does not hurt the task; the same exec id works afterwards.
+    r = ctrd.exec(cid, "nope", "true")
+    assert r.rc == 0, r
+    assert ctrd.task_status(cid) == "RUNNING"
+    ctrd.remove(cid)
+
+
+def test_exec_tty(ctrd, runtime, new_id):
+    cid = new_id()
+    ctrd.start_detached(runtime, cid)
+    argv = ["ctr", "--address", ctrd.sock, "-n", ctrd.namespace] + ctrd.exec_args(
+        cid, "tty1", ["sh", "-c", "tty; exit 5"], tty=True)
+    session = PtySession(argv, ctrd.env)
+    try:
+        session.read_until(r"/dev/pts/\d+")
+        rc = session.wait(timeout=30)
+    finally:
+        session.close()
+    assert rc == 5, session.text()
+    assert ctrd.task_status(cid) == "RUNNING"
+    ctrd.remove(cid)
+
+
+def test_kill_default_is_sigterm(ctrd, runtime, new_id):
+    cid = new_id()
+    # PID 1 of a pid namespace ignores signals it has no handler for: trap TERM.
+    ctrd.start_detached(runtime, cid, "sh", "-c", 'trap "exit 42" TERM; sleep 600 & wait')
+    ctrd.ctr("task", "kill", cid, check=True)
+    ctrd.wait_status(cid, "STOPPED")
+    r, status = ctrd.delete_task(cid)
+    assert status == 42, r
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
+
+
+def test_kill_sigkill(ctrd, runtime, new_id):
+    cid = new_id()
+    init = procs.Proc(ctrd.start_detached(runtime, cid))
+    ctrd.ctr("task", "kill", "-s", "KILL", cid, check=True)
+    ctrd.wait_status(cid, "STOPPED")
+    assert procs.wait_until(lambda: not init.alive(), 10), init
+    # Signalling a finished init is NotFound ("process already finished").
+    r = ctrd.ctr("task", "kill", "-s", "KILL", cid)
+    assert r.rc != 0 and "not found" in r.err, r
+    # A task that is still listed as STOPPED keeps its status until deleted.
+    assert ctrd.task_status(cid) == "STOPPED"
+    r, status = ctrd.delete_task(cid)
+    assert status == 137, r
+    r = ctrd.ctr("task", "delete", cid)
+    assert r.rc != 0 and "not found" in r.err, r
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
+
+
+def test_kill_all(ctrd, runtime, new_id):
+    # Default signal to every process: the children die, the init (TERM ignored as
+    # PID 1 without a handler) sees `wait` return and exits 7.
+    cid = new_id("t")
+    ctrd.start_detached(runtime, cid, "sh", "-c", "sleep 600 & sleep 600 & wait; exit 7")
+    ctrd.exec(cid, "bg", "sleep", "600", detach=True, check=True)
+    members = [procs.Proc(p) for p in _wait_ps_count(ctrd, cid, 4)]
+    ctrd.ctr("task", "kill", "--all", cid, check=True)
+    ctrd.wait_status(cid, "STOPPED")
+    assert procs.wait_until(lambda: not any(p.alive() for p in members), 10), members
+    r, status = ctrd.delete_task(cid)
+    assert status == 7, r
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
+
+    # SIGKILL to every process, exec processes included.
+    cid = new_id("k")
+    ctrd.start_detached(runtime, cid, "sh", "-c", "sleep 600 & wait")
+    ctrd.exec(cid, "bg", "sleep", "600", detach=True, check=True)
+    members = [procs.Proc(p) for p in _wait_ps_count(ctrd, cid, 3)]
+    ctrd.ctr("task", "kill", "--all", "-s", "KILL", cid, check=True)
+    ctrd.wait_status(cid, "STOPPED")
+    assert procs.wait_until(lambda: not any(p.alive() for p in members), 10), members
+    # --all on a stopped task is not an error for the stock shim.
+    r = ctrd.ctr("task", "kill", "--all", "-s", "KILL", cid)
+    assert r.rc == 0, r
+    r, status = ctrd.delete_task(cid)
+    assert status == 137, r
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
+
+
+def _ps_pids(ctrd, cid):
+    r = ctrd.ctr("task", "ps", cid, check=True)
+    lines = r.out.splitlines()
+    assert lines and lines[0].split()[:2] == ["PID", "INFO"], r
+    return [int(line.split()[0]) for line in lines[1:] if line.strip()]
+
+
+def _wait_ps_count(ctrd, cid, n):
+    got = procs.wait_until(lambda: len(_ps_pids(ctrd, cid)) >= n, 10, interval=0.1)
+    assert got, f"ps never showed {n} processes: {_ps_pids(ctrd, cid)}"
+    return _ps_pids(ctrd, cid)
+
+
+def test_pause_resume(ctrd, runtime, new_id):
+    cid = new_id()
+    pid = ctrd.start_detached(runtime, cid)
+    ctrd.ctr("task", "pause", cid, check=True)
+    assert ctrd.tasks()[cid] == (pid, "PAUSED")
+    assert pid in _ps_pids(ctrd, cid)
+    # Exec into a frozen container is refused (it must not hang).
+    r = ctrd.exec(cid, "frozen", "true", timeout=20)
+    assert r.rc != 0 and r.rc != -9, r
+    ctrd.ctr("task", "resume", cid, check=True)
+    assert ctrd.tasks()[cid] == (pid, "RUNNING")
+    r = ctrd.exec(cid, "thawed", "echo", "ok")
+    assert (r.rc, r.out) == (0, "ok\n"), r
+    # Pausing and resuming again works, and a paused task can be killed and deleted.
+    ctrd.ctr("task", "pause", cid, check=True)
+    assert ctrd.task_status(cid) == "PAUSED"
+    ctrd.ctr("task", "resume", cid, check=True)
+    ctrd.ctr("task", "pause", cid, check=True)
+    ctrd.ctr("task", "kill", "-s", "KILL", cid, check=True)
+    ctrd.ctr("task", "resume", cid)
+    ctrd.wait_status(cid, "STOPPED")
+    r, status = ctrd.delete_task(cid)
+    assert status == 137, r
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
+
+
+def test_ps_ls_metrics(ctrd, runtime, new_id):
+    cid = new_id()
+    pid = ctrd.start_detached(runtime, cid)
+    assert ctrd.tasks()[cid] == (pid, "RUNNING")
+    r = ctrd.ctr("task", "ls", "-q", check=True)
+    assert cid in r.out.split()
+    assert _ps_pids(ctrd, cid) == [pid]
+    ctrd.exec(cid, "bg", "sleep", "600", detach=True, check=True)
+    pids = _wait_ps_count(ctrd, cid, 2)
+    assert pid in pids and len(pids) == 2
+    r = ctrd.ctr("task", "metrics", cid, check=True)
+    assert cid in r.out, r
+    assert "memory" in r.out and "pids" in r.out, r
+    ctrd.remove(cid)
+
+
+def test_delete_running_task_needs_force(ctrd, runtime, new_id):
+    cid = new_id()
+    pid = ctrd.start_detached(runtime, cid)
+    r = ctrd.ctr("task", "delete", cid)
+    assert r.rc != 0, r
+    assert ctrd.tasks()[cid] == (pid, "RUNNING")
+    # A container with a task cannot be removed either.
+    r = ctrd.ctr("containers", "rm", cid)
+    assert r.rc != 0, r
+    r, status = ctrd.delete_task(cid, "-f")
+    assert r.rc == 0, r
+    assert status == 137, r
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
+
+
+def test_start_failure_leaves_nothing(ctrd, runtime, new_id):
+    cid = new_id()
+    r = ctrd.run(runtime, cid, "/no/such/binary")
+    assert r.rc != 0, r
+    assert ctrd.task_status(cid) is None
+    # ctr run --rm does not remove the container when the task never started.
+    ctrd.ctr("containers", "rm", cid)
+    ctrd.assert_no_leftovers(cid)
+
+
+def test_detached_exec_kill_and_delete(ctrd, runtime, new_id):
+    cid = new_id()
+    pid = ctrd.start_detached(runtime, cid)
+    ctrd.exec(cid, "s1", "sleep", "600", detach=True, check=True)
+    members = _wait_ps_count(ctrd, cid, 2)
+    # The id of a live exec is taken.
+    r = ctrd.exec(cid, "s1", "true")
+    assert r.rc != 0 and "already exists" in r.err, r
+    exec_proc = procs.Proc([p for p in members if p != pid][0], "exec")
+    ctrd.ctr("task", "kill", "--exec-id", "s1", cid, check=True)  # SIGTERM; not PID 1
+    assert procs.wait_until(lambda: not exec_proc.alive(), 10), exec_proc
+    # ctr exits with the exec's status when deleting an exec (128 + SIGTERM).
+    r = ctrd.ctr("task", "delete", "--exec-id", "s1", cid)
+    assert r.rc == 143, r
+    assert _ps_pids(ctrd, cid) == [pid]
+    assert ctrd.tasks()[cid] == (pid, "RUNNING")
+    # The id is free again.
+    r = ctrd.exec(cid, "s1", "true")
+    assert r.rc == 0, r
+    ctrd.remove(cid)
