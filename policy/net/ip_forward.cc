@@ -2,12 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <thread>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -16,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "policy/net/fs_util.h"
 #include "policy/net/in_netns.h"
 #include "shim/base/errno_status.h"
 #include "shim/base/log.h"
@@ -26,33 +25,15 @@ namespace {
 
 constexpr char kForwardPath[] = "/proc/sys/net/ipv4/ip_forward";
 constexpr char kRedirectsPath[] = "/proc/sys/net/ipv4/conf/all/accept_redirects";
-constexpr int kLockAttempts = 1000;  // x 10 ms: 10 s
 
-absl::Status MakeDirs(const std::string& path) {
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos != path.size() && path[pos] != '/') continue;
-    std::string prefix = path.substr(0, pos);
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, absl::StrCat("mkdir ", prefix));
-  }
-  return absl::OkStatus();
-}
-
-// An exclusive flock on <state_dir>/lock, waited for at most 10 s.
+// An exclusive lock on <state_dir>/lock.
 absl::StatusOr<UniqueFd> Lock(const std::string& state_dir) {
   if (absl::Status status = MakeDirs(state_dir); !status.ok()) return status;
-  std::string path = absl::StrCat(state_dir, "/lock");
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) return ErrnoStatus(absl::StrCat("open ", path));
-  for (int attempt = 0; attempt < kLockAttempts; ++attempt) {
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
-    if (errno != EWOULDBLOCK && errno != EINTR) return ErrnoStatus(absl::StrCat("flock ", path));
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return absl::DeadlineExceededError(absl::StrCat("timed out waiting for ", path));
+  return LockFile(absl::StrCat(state_dir, "/lock"));
 }
 
 absl::StatusOr<std::string> NetnsKey(int netns_fd) {
-  struct stat st{};
+  struct stat st {};
   int rc = netns_fd >= 0 ? ::fstat(netns_fd, &st) : ::stat("/proc/thread-self/ns/net", &st);
   if (rc != 0) return ErrnoStatus("stat netns");
   return absl::StrCat("net-", st.st_dev, "-", st.st_ino);
@@ -170,7 +151,8 @@ absl::Status AcquireIpForward(absl::string_view state_dir, absl::string_view san
     if (ListDir(users_dir, 1).empty()) {
       absl::StatusOr<int> redirects = ReadIntFile(kRedirectsPath);
       if (!redirects.ok()) return redirects.status();
-      if (absl::Status s = WriteFileAtomically(absl::StrCat(key_dir, "/saved"), absl::StrCat(*forward, " ", *redirects, "\n"));
+      if (absl::Status s =
+              WriteFileAtomically(absl::StrCat(key_dir, "/saved"), absl::StrCat(*forward, " ", *redirects, "\n"));
           !s.ok()) {
         return s;
       }
@@ -205,7 +187,7 @@ absl::Status ReleaseIpForward(absl::string_view state_dir, absl::string_view san
 
 absl::Status ReleaseIpForwardEverywhere(absl::string_view state_dir, absl::string_view sandbox) {
   std::string root(state_dir);
-  struct stat st{};
+  struct stat st {};
   if (::stat(root.c_str(), &st) != 0) return absl::OkStatus();  // never used
   absl::StatusOr<UniqueFd> lock = Lock(root);
   if (!lock.ok()) return lock.status();

@@ -10,18 +10,21 @@ namespace airlock::net {
 absl::StatusOr<uint32_t> ParseIpv4(absl::string_view text) {
   std::string copy(text);
   in_addr addr{};
-  if (::inet_pton(AF_INET, copy.c_str(), &addr) != 1) return absl::InvalidArgumentError(absl::StrCat("bad IPv4 address '", text, "'"));
+  if (::inet_pton(AF_INET, copy.c_str(), &addr) != 1)
+    return absl::InvalidArgumentError(absl::StrCat("bad IPv4 address '", text, "'"));
   return ntohl(addr.s_addr);
 }
 
 absl::StatusOr<Ipv4Prefix> ParseIpv4Prefix(absl::string_view text, bool require_network) {
   size_t slash = text.find('/');
-  if (slash == absl::string_view::npos) return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a.b.c.d/n"));
+  if (slash == absl::string_view::npos)
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a.b.c.d/n"));
   absl::StatusOr<uint32_t> address = ParseIpv4(text.substr(0, slash));
   if (!address.ok()) return address.status();
   absl::string_view length_text = text.substr(slash + 1);
   int length = -1;
-  if (length_text.empty() || length_text.size() > 2 || !absl::SimpleAtoi(length_text, &length) || length < 0 || length > 32) {
+  if (length_text.empty() || length_text.size() > 2 || !absl::SimpleAtoi(length_text, &length) || length < 0 ||
+      length > 32) {
     return absl::InvalidArgumentError(absl::StrCat("bad prefix length in '", text, "'"));
   }
   if (require_network && (*address & ~PrefixMask(length)) != 0) {
@@ -34,7 +37,9 @@ std::string FormatIpv4(uint32_t address) {
   return absl::StrCat(address >> 24, ".", (address >> 16) & 0xff, ".", (address >> 8) & 0xff, ".", address & 0xff);
 }
 
-std::string FormatIpv4Prefix(const Ipv4Prefix& prefix) { return absl::StrCat(FormatIpv4(prefix.address), "/", prefix.length); }
+std::string FormatIpv4Prefix(const Ipv4Prefix& prefix) {
+  return absl::StrCat(FormatIpv4(prefix.address), "/", prefix.length);
+}
 
 uint32_t PrefixMask(int length) { return length <= 0 ? 0 : length >= 32 ? ~0u : ~0u << (32 - length); }
 
@@ -49,7 +54,8 @@ absl::StatusOr<UplinkAddresses> AllocateUplinkSubnet(const Ipv4Prefix& pool, int
     return absl::InvalidArgumentError(absl::StrCat("uplink subnets are /30 or /31, not /", subnet_length));
   }
   if (pool.length > subnet_length) {
-    return absl::InvalidArgumentError(absl::StrCat("pool ", FormatIpv4Prefix(pool), " is smaller than a /", subnet_length));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pool ", FormatIpv4Prefix(pool), " is smaller than a /", subnet_length));
   }
   // Bounded search: at most 2^20 slots are examined even in a huge pool.
   uint64_t slots = uint64_t{1} << (subnet_length - pool.length);

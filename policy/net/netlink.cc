@@ -37,7 +37,8 @@ absl::StatusOr<std::vector<NlMessageView>> ParseMessages(std::span<const uint8_t
     nlmsghdr header;
     std::memcpy(&header, datagram.data() + offset, kHeaderSize);
     size_t remaining = datagram.size() - offset;
-    if (header.nlmsg_len < kHeaderSize) return Malformed(absl::StrCat("length ", header.nlmsg_len, " below header size"));
+    if (header.nlmsg_len < kHeaderSize)
+      return Malformed(absl::StrCat("length ", header.nlmsg_len, " below header size"));
     if (header.nlmsg_len > remaining) {
       return Malformed(absl::StrCat("length ", header.nlmsg_len, " past the end (", remaining, " bytes left)"));
     }
@@ -67,12 +68,15 @@ absl::StatusOr<std::vector<NlAttr>> ParseAttributes(std::span<const uint8_t> dat
     std::memcpy(&type, data.data() + offset + 2, 2);
     size_t remaining = data.size() - offset;
     if (len < 4) return Malformed(absl::StrCat("attribute length ", len, " below 4"));
-    if (len > remaining) return Malformed(absl::StrCat("attribute length ", len, " past the end (", remaining, " left)"));
+    if (len > remaining)
+      return Malformed(absl::StrCat("attribute length ", len, " past the end (", remaining, " left)"));
     if (attrs.size() >= max_count) return Malformed(absl::StrCat("more than ", max_count, " attributes"));
-    attrs.push_back(NlAttr{.type = static_cast<uint16_t>(type & NLA_TYPE_MASK), .data = data.subspan(offset + 4, len - 4)});
+    attrs.push_back(
+        NlAttr{.type = static_cast<uint16_t>(type & NLA_TYPE_MASK), .data = data.subspan(offset + 4, len - 4)});
     offset += std::min<size_t>(Align4(len), remaining);
   }
-  if (offset != data.size()) return Malformed(absl::StrCat(data.size() - offset, " trailing bytes after the attributes"));
+  if (offset != data.size())
+    return Malformed(absl::StrCat(data.size() - offset, " trailing bytes after the attributes"));
   return attrs;
 }
 
@@ -89,7 +93,8 @@ absl::StatusOr<uint8_t> AttrU8(const NlAttr& attr) {
 }
 
 absl::StatusOr<uint32_t> AttrU32(const NlAttr& attr) {
-  if (attr.data.size() != 4) return Malformed(absl::StrCat("attribute ", attr.type, ": u32 of size ", attr.data.size()));
+  if (attr.data.size() != 4)
+    return Malformed(absl::StrCat("attribute ", attr.type, ": u32 of size ", attr.data.size()));
   uint32_t value;
   std::memcpy(&value, attr.data.data(), 4);
   return value;
@@ -176,6 +181,10 @@ void NlRequest::AppendHeader(const void* header, size_t size) {
 }
 
 void NlRequest::AddAttr(uint16_t type, const void* data, size_t size) {
+  if (size > 0xffff - 4) {
+    valid_ = false;
+    return;
+  }
   uint16_t len = static_cast<uint16_t>(4 + size);
   size_t at = bytes_.size();
   bytes_.resize(at + 4);
@@ -198,6 +207,10 @@ size_t NlRequest::BeginNested(uint16_t type) {
 }
 
 void NlRequest::EndNested(size_t token) {
+  if (token + 4 > bytes_.size() || bytes_.size() - token > 0xffff) {
+    valid_ = false;
+    return;
+  }
   uint16_t len = static_cast<uint16_t>(bytes_.size() - token);
   std::memcpy(bytes_.data() + token, &len, 2);
 }
@@ -247,12 +260,14 @@ absl::StatusOr<NetlinkSocket> NetlinkSocket::Open() {
   local.nl_family = AF_NETLINK;
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return ErrnoStatus("bind(netlink)");
   socklen_t len = sizeof(local);
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0) return ErrnoStatus("getsockname(netlink)");
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0)
+    return ErrnoStatus("getsockname(netlink)");
   // Connected to the kernel: other sockets of the netns can no longer write to our port
   // (ECONNREFUSED). The sender check on receive stays as a second line.
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) != 0) return ErrnoStatus("connect(netlink)");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) != 0)
+    return ErrnoStatus("connect(netlink)");
   return NetlinkSocket(std::move(fd), local.nl_pid);
 }
 
@@ -268,11 +283,14 @@ absl::StatusOr<NetlinkSocket> NetlinkSocket::OpenInNetns(int netns_fd) {
 }
 
 absl::Status NetlinkSocket::Send(NlRequest& request, uint32_t seq) {
+  if (!request.valid()) return absl::InvalidArgumentError("netlink request: an attribute is too large");
   std::span<const uint8_t> bytes = request.Finish(seq);
+  if (bytes.size() > kMaxDatagram) return absl::InvalidArgumentError("netlink request too large");
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   for (int attempt = 0; attempt < kMaxEintrRetries; ++attempt) {
-    ssize_t n = ::sendto(fd_.get(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+    ssize_t n =
+        ::sendto(fd_.get(), bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
     if (n == static_cast<ssize_t>(bytes.size())) return absl::OkStatus();
     if (n >= 0) return absl::InternalError("netlink: short send");
     if (errno != EINTR) return ErrnoStatus("netlink send");
@@ -295,13 +313,15 @@ absl::StatusOr<size_t> NetlinkSocket::ReceiveFromKernel(int* ignored) {
     ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_PEEK | MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR && ++eintr < kMaxEintrRetries) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::DeadlineExceededError("netlink: no reply from the kernel in time");
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return absl::DeadlineExceededError("netlink: no reply from the kernel in time");
       if (errno == ENOBUFS) return absl::UnavailableError("netlink: receive buffer overrun (ENOBUFS)");
       return ErrnoStatus("netlink receive");
     }
     size_t size = static_cast<size_t>(n);
     if (size > buffer_.size()) {
-      if (size > kMaxDatagram) return absl::ResourceExhaustedError(absl::StrCat("netlink datagram of ", size, " bytes"));
+      if (size > kMaxDatagram)
+        return absl::ResourceExhaustedError(absl::StrCat("netlink datagram of ", size, " bytes"));
       buffer_.resize(size);
       continue;
     }
@@ -351,7 +371,8 @@ absl::Status NetlinkSocket::ExecuteOnce(NlRequest& request, std::vector<NlMessag
     if (!messages.ok()) return messages.status();
     for (const NlMessageView& m : *messages) {
       if (m.seq != seq || m.port != port_) {
-        if (++ignored > kMaxIgnoredMessages) return absl::ResourceExhaustedError("netlink: too many unrelated messages");
+        if (++ignored > kMaxIgnoredMessages)
+          return absl::ResourceExhaustedError("netlink: too many unrelated messages");
         continue;
       }
       if (m.type == NLMSG_ERROR) return DecodeError(m.payload, m.flags);
@@ -380,7 +401,8 @@ absl::Status NetlinkSocket::CollectDump(uint32_t seq, std::vector<NlMessage>* ou
     if (!messages.ok()) return messages.status();
     for (const NlMessageView& m : *messages) {
       if (m.seq != seq || m.port != port_) {
-        if (++ignored > kMaxIgnoredMessages) return absl::ResourceExhaustedError("netlink: too many unrelated messages");
+        if (++ignored > kMaxIgnoredMessages)
+          return absl::ResourceExhaustedError("netlink: too many unrelated messages");
         continue;
       }
       if (m.flags & NLM_F_DUMP_INTR) *interrupted = true;
@@ -405,7 +427,8 @@ absl::StatusOr<std::vector<NlMessage>> NetlinkSocket::DumpOnce(NlRequest& reques
     if (!status.ok()) return status;
     if (!interrupted && !overrun) return messages;
   }
-  return absl::UnavailableError(absl::StrCat("netlink dump kept changing or overrunning (", kMaxDumpAttempts, " attempts)"));
+  return absl::UnavailableError(
+      absl::StrCat("netlink dump kept changing or overrunning (", kMaxDumpAttempts, " attempts)"));
 }
 
 }  // namespace airlock::net

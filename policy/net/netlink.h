@@ -42,8 +42,7 @@ struct NlAttr {
 
 // Parses a run of attributes. Rejects lengths below 4 or past the end; padding may be short only
 // after the last attribute. At most `max_count` attributes (a bound against hostile input).
-absl::StatusOr<std::vector<NlAttr>> ParseAttributes(std::span<const uint8_t> data,
-                                                     size_t max_count = 4096);
+absl::StatusOr<std::vector<NlAttr>> ParseAttributes(std::span<const uint8_t> data, size_t max_count = 4096);
 
 // The first attribute of `type`, or nullptr.
 const NlAttr* FindAttr(const std::vector<NlAttr>& attrs, uint16_t type);
@@ -107,9 +106,13 @@ class NlRequest {
   // Stamps sequence number and total length; the bytes stay valid until the next change.
   std::span<const uint8_t> Finish(uint32_t seq);
 
+  // False when an attribute or a nest outgrew its 16-bit length: such a request is never sent.
+  bool valid() const { return valid_; }
+
  private:
   void Pad();
   std::vector<uint8_t> bytes_;
+  bool valid_ = true;
 };
 
 // A message received from a dump, owning its payload.

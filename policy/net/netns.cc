@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "policy/net/fs_util.h"
 #include "policy/net/in_netns.h"
 #include "policy/net/names.h"
 #include "shim/base/errno_status.h"
@@ -18,23 +18,12 @@
 namespace airlock::net {
 namespace {
 
-absl::Status MakeDirs(const std::string& path) {
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos != path.size() && path[pos] != '/') continue;
-    std::string prefix = path.substr(0, pos);
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(errno, absl::StrCat("mkdir ", prefix));
-  }
-  return absl::OkStatus();
-}
-
 // Makes `dir` a shared mount point, bind-mounting it on itself first when it is not a mount point
 // (what iproute2 does for /run/netns). A lock file next to it keeps two shims from stacking mounts.
 absl::Status MakeSharedMountPoint(const std::string& dir) {
   if (absl::Status status = MakeDirs(dir); !status.ok()) return status;
-  std::string lock_path = absl::StrCat(dir, ".lock");
-  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock) return ErrnoStatus(absl::StrCat("open ", lock_path));
-  if (::flock(lock.get(), LOCK_EX) != 0) return ErrnoStatus(absl::StrCat("flock ", lock_path));
+  absl::StatusOr<UniqueFd> lock = LockFile(absl::StrCat(dir, ".lock"));
+  if (!lock.ok()) return lock.status();
   bool bound = false;
   while (::mount("", dir.c_str(), "none", MS_SHARED | MS_REC, nullptr) != 0) {
     // EINVAL: not a mount point yet.

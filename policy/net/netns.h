@@ -5,8 +5,6 @@
 #pragma once
 
 #include <string>
-
-#include "absl/status/statusor.h"
 #include <utility>
 
 #include "absl/status/status.h"

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/substitute.h"
 #include "policy/net/in_netns.h"
 
 namespace airlock::net {
@@ -59,7 +60,8 @@ absl::Status RunHere(const NftApi& api, const std::string& script) {
   absl::Status status;
   if (rc != 0) {
     const char* error = api.get_error_buffer(ctx);
-    status = absl::InternalError(absl::StrCat("nft: ", absl::StripAsciiWhitespace(error != nullptr ? error : "failed")));
+    status =
+        absl::InternalError(absl::StrCat("nft: ", absl::StripAsciiWhitespace(error != nullptr ? error : "failed")));
   }
   api.ctx_free(ctx);
   return status;
@@ -76,26 +78,27 @@ absl::Status RunNft(absl::string_view script, int netns_fd) {
 }
 
 std::string NatTableScript(absl::string_view table, absl::string_view host_veth, absl::string_view sandbox_address) {
-  return absl::StrCat(
-      DeleteTableScript(table),
-      "table ip ", table, " {\n",
-      "  chain postrouting {\n",
-      "    type nat hook postrouting priority srcnat; policy accept;\n",
-      "    ip saddr ", sandbox_address, " oifname != \"", host_veth, "\" masquerade\n",
-      "  }\n",
-      "  chain input {\n",
-      "    type filter hook input priority filter; policy accept;\n",
-      "    iifname \"", host_veth, "\" ct state established,related accept\n",
-      "    iifname \"", host_veth, "\" drop\n",
-      "  }\n",
-      "  chain forward {\n",
-      "    type filter hook forward priority filter; policy accept;\n",
-      "    iifname \"", host_veth, "\" ip saddr ", sandbox_address, " accept\n",
-      "    iifname \"", host_veth, "\" drop\n",
-      "    oifname \"", host_veth, "\" ct state established,related accept\n",
-      "    oifname \"", host_veth, "\" drop\n",
-      "  }\n",
-      "}\n");
+  // $0 table, $1 host end of the veth, $2 the sandbox's address.
+  constexpr absl::string_view kTemplate = R"(table ip $0 {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr $2 oifname != "$1" masquerade
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "$1" ct state established,related accept
+    iifname "$1" drop
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "$1" ip saddr $2 accept
+    iifname "$1" drop
+    oifname "$1" ct state established,related accept
+    oifname "$1" drop
+  }
+}
+)";
+  return absl::StrCat(DeleteTableScript(table), absl::Substitute(kTemplate, table, host_veth, sandbox_address));
 }
 
 std::string DeleteTableScript(absl::string_view table) {

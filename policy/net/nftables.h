@@ -2,9 +2,9 @@
 // NAT never maps libnftables and its dependencies (libnftnl, libmnl, libjansson, libgmp, libxtables).
 #pragma once
 
-#include "absl/status/status.h"
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace airlock::net {

@@ -55,7 +55,8 @@ std::string FormatAddressBytes(uint8_t family, std::span<const uint8_t> bytes) {
   char text[INET6_ADDRSTRLEN] = {};
   if (family == AF_INET && bytes.size() == 4 && ::inet_ntop(AF_INET, bytes.data(), text, sizeof(text))) return text;
   if (family == AF_INET6 && bytes.size() == 16 && ::inet_ntop(AF_INET6, bytes.data(), text, sizeof(text))) return text;
-  return absl::StrCat("0x", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
+  return absl::StrCat(
+      "0x", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
 }
 
 std::string Link::ToString() const {
@@ -71,17 +72,28 @@ std::string Address::ToString() const {
 
 std::string RouteTypeName(uint8_t type) {
   switch (type) {
-    case RTN_UNICAST: return "unicast";
-    case RTN_LOCAL: return "local";
-    case RTN_BROADCAST: return "broadcast";
-    case RTN_ANYCAST: return "anycast";
-    case RTN_MULTICAST: return "multicast";
-    case RTN_BLACKHOLE: return "blackhole";
-    case RTN_UNREACHABLE: return "unreachable";
-    case RTN_PROHIBIT: return "prohibit";
-    case RTN_THROW: return "throw";
-    case RTN_NAT: return "nat";
-    default: return absl::StrCat("type", type);
+    case RTN_UNICAST:
+      return "unicast";
+    case RTN_LOCAL:
+      return "local";
+    case RTN_BROADCAST:
+      return "broadcast";
+    case RTN_ANYCAST:
+      return "anycast";
+    case RTN_MULTICAST:
+      return "multicast";
+    case RTN_BLACKHOLE:
+      return "blackhole";
+    case RTN_UNREACHABLE:
+      return "unreachable";
+    case RTN_PROHIBIT:
+      return "prohibit";
+    case RTN_THROW:
+      return "throw";
+    case RTN_NAT:
+      return "nat";
+    default:
+      return absl::StrCat("type", type);
   }
 }
 
@@ -266,7 +278,8 @@ absl::StatusOr<std::vector<Rule>> ListRules(NetlinkSocket& socket, uint8_t famil
 }
 
 absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) return absl::InvalidArgumentError(absl::StrCat("bad link name '", name, "'"));
+  if (name.empty() || name.size() >= IFNAMSIZ)
+    return absl::InvalidArgumentError(absl::StrCat("bad link name '", name, "'"));
   NlRequest request(RTM_GETLINK, 0);
   ifinfomsg header{};
   header.ifi_family = AF_UNSPEC;
@@ -300,7 +313,8 @@ absl::Status SetLinkUp(NetlinkSocket& socket, int index) {
 }
 
 absl::Status CreateVeth(NetlinkSocket& socket, const VethSpec& spec) {
-  if (spec.name.empty() || spec.name.size() >= IFNAMSIZ || spec.peer_name.empty() || spec.peer_name.size() >= IFNAMSIZ) {
+  if (spec.name.empty() || spec.name.size() >= IFNAMSIZ || spec.peer_name.empty() ||
+      spec.peer_name.size() >= IFNAMSIZ) {
     return absl::InvalidArgumentError(absl::StrCat("bad veth names '", spec.name, "', '", spec.peer_name, "'"));
   }
   NlRequest request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
@@ -333,7 +347,8 @@ absl::Status DeleteLink(NetlinkSocket& socket, int index) {
 }
 
 absl::Status DeleteLinkByName(NetlinkSocket& socket, absl::string_view name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) return absl::InvalidArgumentError(absl::StrCat("bad link name '", name, "'"));
+  if (name.empty() || name.size() >= IFNAMSIZ)
+    return absl::InvalidArgumentError(absl::StrCat("bad link name '", name, "'"));
   NlRequest request(RTM_DELLINK, 0);
   ifinfomsg header{};
   header.ifi_family = AF_UNSPEC;

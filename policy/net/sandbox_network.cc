@@ -1,18 +1,18 @@
 #include "policy/net/sandbox_network.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "policy/net/fs_util.h"
 #include "policy/net/ip_forward.h"
 #include "policy/net/names.h"
 #include "policy/net/nftables.h"
@@ -28,25 +28,10 @@ std::string NetnsDir(const SandboxNetworkOptions& options) { return absl::StrCat
 std::string IpForwardDir(const SandboxNetworkOptions& options) { return absl::StrCat(options.run_dir, "/ipforward"); }
 
 // Serialises subnet allocation + address assignment across shim processes.
-class PoolLock {
- public:
-  static absl::StatusOr<PoolLock> Acquire(const SandboxNetworkOptions& options) {
-    if (::mkdir(options.run_dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(absl::StrCat("mkdir ", options.run_dir));
-    std::string path = absl::StrCat(options.run_dir, "/pool.lock");
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!fd) return ErrnoStatus(absl::StrCat("open ", path));
-    for (int attempt = 0; attempt < 1000; ++attempt) {  // 10 s at most
-      if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return PoolLock(std::move(fd));
-      if (errno != EWOULDBLOCK && errno != EINTR) return ErrnoStatus(absl::StrCat("flock ", path));
-      ::usleep(10000);
-    }
-    return absl::DeadlineExceededError(absl::StrCat("timed out waiting for ", path));
-  }
-
- private:
-  explicit PoolLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;  // closing it releases the lock
-};
+absl::StatusOr<UniqueFd> LockPool(const SandboxNetworkOptions& options) {
+  if (absl::Status status = MakeDirs(options.run_dir); !status.ok()) return status;
+  return LockFile(absl::StrCat(options.run_dir, "/pool.lock"));
+}
 
 uint64_t SeedOf(absl::string_view name) {
   std::array<uint8_t, 32> digest = [&] {
@@ -66,18 +51,24 @@ absl::StatusOr<std::vector<Ipv4Prefix>> Ipv4InUse(NetlinkSocket& socket) {
   for (const Address& address : *addresses) {
     for (const std::vector<uint8_t>* bytes : {&address.address, &address.peer}) {
       if (bytes->size() != 4) continue;
-      uint32_t value = (uint32_t{(*bytes)[0]} << 24) | (uint32_t{(*bytes)[1]} << 16) | (uint32_t{(*bytes)[2]} << 8) | (*bytes)[3];
+      uint32_t value =
+          (uint32_t{(*bytes)[0]} << 24) | (uint32_t{(*bytes)[1]} << 16) | (uint32_t{(*bytes)[2]} << 8) | (*bytes)[3];
       used.push_back(Ipv4Prefix{value, address.prefix_len});
     }
   }
   return used;
 }
 
-absl::StatusOr<UplinkAddresses> ChooseAddresses(const UplinkConfig& config, absl::string_view name, NetlinkSocket& outer) {
+absl::StatusOr<UplinkAddresses> ChooseAddresses(const UplinkConfig& config, absl::string_view name,
+                                                NetlinkSocket& outer) {
   if (config.addresses) {
     const UplinkAddresses& given = *config.addresses;
+    uint32_t mask = PrefixMask(given.prefix_length);
+    auto special = [&](uint32_t a) {  // network or broadcast address of a subnet wider than /31
+      return given.prefix_length < 31 && ((a & ~mask) == 0 || (a & ~mask) == ~mask);
+    };
     if (given.prefix_length < 8 || given.prefix_length > 31 || given.outer == given.sandbox ||
-        (given.outer & PrefixMask(given.prefix_length)) != (given.sandbox & PrefixMask(given.prefix_length))) {
+        (given.outer & mask) != (given.sandbox & mask) || special(given.outer) || special(given.sandbox)) {
       return absl::InvalidArgumentError(absl::StrCat("uplink addresses ", FormatIpv4(given.outer), " and ",
                                                      FormatIpv4(given.sandbox), " are not two ends of one /",
                                                      given.prefix_length));
@@ -100,10 +91,11 @@ void Keep(absl::Status* first, absl::Status status) {
 }  // namespace
 
 std::string SealReport::ToString() const {
-  std::string text = absl::StrCat(verified ? "verified" : "NOT verified", " in ", absl::FormatDuration(to_verified),
-                                  " (total ", absl::FormatDuration(total), "); links [", absl::StrJoin(check.links, ", "),
-                                  "] addresses [", absl::StrJoin(check.addresses, ", "), "] routes [",
-                                  absl::StrJoin(check.routes, ", "), "] rules [", absl::StrJoin(check.rules, ", "), "]");
+  std::string text =
+      absl::StrCat(verified ? "verified" : "NOT verified", " in ", absl::FormatDuration(to_verified), " (total ",
+                   absl::FormatDuration(total), "); links [", absl::StrJoin(check.links, ", "), "] addresses [",
+                   absl::StrJoin(check.addresses, ", "), "] routes [", absl::StrJoin(check.routes, ", "), "] rules [",
+                   absl::StrJoin(check.rules, ", "), "]");
   if (!check.violations.empty()) absl::StrAppend(&text, "; violations: ", absl::StrJoin(check.violations, "; "));
   if (!errors.empty()) absl::StrAppend(&text, "; errors: ", absl::StrJoin(errors, "; "));
   return text;
@@ -168,10 +160,12 @@ absl::Status SandboxNetwork::ConfigureVeth(NetlinkSocket& outer, const UplinkInf
   if (absl::Status s = SetLinkUp(inner, *inner_index); !s.ok()) return s;
   const UplinkAddresses& a = info.addresses;
   if (absl::Status s = AddIpv4Address(outer, *outer_index, a.outer, a.prefix_length); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("address ", FormatIpv4(a.outer), " on ", info.outer_veth, ": ", s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat("address ", FormatIpv4(a.outer), " on ", info.outer_veth, ": ", s.message()));
   }
   if (absl::Status s = AddIpv4Address(inner, *inner_index, a.sandbox, a.prefix_length); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("address ", FormatIpv4(a.sandbox), " on ", info.sandbox_veth, ": ", s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat("address ", FormatIpv4(a.sandbox), " on ", info.sandbox_veth, ": ", s.message()));
   }
   if (absl::Status s = AddIpv4DefaultRoute(inner, a.outer, *inner_index); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("default route via ", FormatIpv4(a.outer), ": ", s.message()));
@@ -188,7 +182,7 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNetnsUplink(const UplinkConfig& co
   UplinkInfo info{.mode = UplinkMode::kNetns,
                   .sandbox_veth = VethName(name_, VethSide::kSandbox),
                   .outer_veth = VethName(name_, VethSide::kUpstream)};
-  absl::StatusOr<PoolLock> lock = PoolLock::Acquire(options_);
+  absl::StatusOr<UniqueFd> lock = LockPool(options_);
   if (!lock.ok()) return lock.status();
   absl::StatusOr<UplinkAddresses> addresses = ChooseAddresses(config, name_, *outer);
   if (!addresses.ok()) return addresses.status();
@@ -197,10 +191,10 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNetnsUplink(const UplinkConfig& co
   absl::StatusOr<NetlinkSocket*> inner = SandboxSocket();
   if (!inner.ok()) return inner.status();
   // One request from inside the sandbox: our end here, the peer born in the upstream netns.
-  absl::Status status = CreateVeth(**inner, VethSpec{.name = info.sandbox_veth,
-                                                     .peer_name = info.outer_veth,
-                                                     .peer_netns_fd = upstream->fd()});
-  if (!status.ok()) return absl::Status(status.code(), absl::StrCat("create veth ", info.sandbox_veth, ": ", status.message()));
+  absl::Status status = CreateVeth(
+      **inner, VethSpec{.name = info.sandbox_veth, .peer_name = info.outer_veth, .peer_netns_fd = upstream->fd()});
+  if (!status.ok())
+    return absl::Status(status.code(), absl::StrCat("create veth ", info.sandbox_veth, ": ", status.message()));
   status = ConfigureVeth(*outer, info);
   if (!status.ok()) {
     if (inner = SandboxSocket(); inner.ok()) (void)DeleteLinkByName(**inner, info.sandbox_veth);
@@ -225,21 +219,23 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNatUplink(const UplinkConfig& conf
                   .sandbox_veth = VethName(name_, VethSide::kSandbox),
                   .outer_veth = VethName(name_, VethSide::kHost),
                   .nft_table = NftTableName(name_)};
-  absl::StatusOr<PoolLock> lock = PoolLock::Acquire(options_);
+  absl::StatusOr<UniqueFd> lock = LockPool(options_);
   if (!lock.ok()) return lock.status();
   absl::StatusOr<UplinkAddresses> addresses = ChooseAddresses(config, name_, *host);
   if (!addresses.ok()) return addresses.status();
   info.addresses = *addresses;
 
   // One request in the host netns: our end there, the peer born inside the sandbox.
-  absl::Status status = CreateVeth(*host, VethSpec{.name = info.outer_veth,
-                                                   .peer_name = info.sandbox_veth,
-                                                   .peer_netns_fd = netns_.fd()});
-  if (!status.ok()) return absl::Status(status.code(), absl::StrCat("create veth ", info.outer_veth, ": ", status.message()));
+  absl::Status status = CreateVeth(
+      *host, VethSpec{.name = info.outer_veth, .peer_name = info.sandbox_veth, .peer_netns_fd = netns_.fd()});
+  if (!status.ok())
+    return absl::Status(status.code(), absl::StrCat("create veth ", info.outer_veth, ": ", status.message()));
   manage_ip_forward_ = config.manage_ip_forward;
   uplink_ = info;  // from here on Remove()/Seal() undo whatever part exists
   status = ConfigureVeth(*host, info);
-  if (status.ok()) status = RunNft(NatTableScript(info.nft_table, info.outer_veth, FormatIpv4(info.addresses.sandbox)), host_netns_.get());
+  if (status.ok())
+    status =
+        RunNft(NatTableScript(info.nft_table, info.outer_veth, FormatIpv4(info.addresses.sandbox)), host_netns_.get());
   if (status.ok() && manage_ip_forward_) status = AcquireIpForward(IpForwardDir(options_), name_, host_netns_.get());
   if (!status.ok()) {
     (void)DeleteLinkByName(*host, info.outer_veth);
@@ -280,8 +276,10 @@ SealCheck SandboxNetwork::Verify() {
 void SandboxNetwork::OpenDeleteSocket() {
   // Ready before the seal, so the seal spends no time on it. Without it the seal deletes inline.
   absl::StatusOr<NetlinkSocket> socket = NetlinkSocket::OpenInNetns(netns_.fd());
-  if (socket.ok()) delete_socket_ = *std::move(socket);
-  else log::Warn("sandbox ", name_, ": ", socket.status().message());
+  if (socket.ok())
+    delete_socket_ = *std::move(socket);
+  else
+    log::Warn("sandbox ", name_, ": ", socket.status().message());
 }
 
 void SandboxNetwork::JoinDeleteThread() {
@@ -319,7 +317,8 @@ SealReport SandboxNetwork::Seal() {
     }
     if (!started) {
       absl::StatusOr<NetlinkSocket*> socket = SandboxSocket();
-      if (socket.ok()) run(**socket);
+      if (socket.ok())
+        run(**socket);
       else {
         deletion->status = socket.status();
         deletion->finished.store(true);
@@ -403,7 +402,12 @@ absl::Status SandboxNetwork::Cleanup(absl::string_view name, const SandboxNetwor
   } else {
     Keep(&result, host.status());
   }
-  Keep(&result, RunNft(DeleteTableScript(NftTableName(name))));
+  if (absl::Status s = RunNft(DeleteTableScript(NftTableName(name))); absl::IsUnavailable(s)) {
+    // No libnftables: no nat uplink can have been made on this host.
+    log::Warn("sandbox ", name, ": nftables cleanup skipped: ", s.message());
+  } else {
+    Keep(&result, s);
+  }
   Keep(&result, ReleaseIpForwardEverywhere(IpForwardDir(options), name));
   Keep(&result, Netns::Remove(name, NetnsDir(options)));
   return result;

@@ -57,8 +57,8 @@ struct UplinkInfo {
 };
 
 struct SealReport {
-  bool verified = false;   // the only thing to act on: false means fail closed
-  SealCheck check;         // what was found inside the netns
+  bool verified = false;            // the only thing to act on: false means fail closed
+  SealCheck check;                  // what was found inside the netns
   std::vector<std::string> errors;  // trouble removing the uplink or host-side state (the check decides)
   absl::Duration to_verified;       // trigger -> verified (uplink deleted and netns read back)
   absl::Duration total;             // including host-side cleanup (nft table, ip_forward)
@@ -67,9 +67,10 @@ struct SealReport {
 
 class SandboxNetwork {
  public:
-  // Creates the netns run_dir/netns/<name> and brings lo up.
+  // Creates the netns run_dir/netns/<name> and brings lo up. AlreadyExists when that path exists:
+  // a live sandbox of that name, or the leftover of a crash, which Cleanup(name) clears.
   static absl::StatusOr<std::unique_ptr<SandboxNetwork>> Create(absl::string_view name,
-                                                               const SandboxNetworkOptions& options = {});
+                                                                const SandboxNetworkOptions& options = {});
   // Removes everything of the sandbox `name` left on the host, e.g. after a crash; idempotent.
   static absl::Status Cleanup(absl::string_view name, const SandboxNetworkOptions& options = {});
 

@@ -47,7 +47,8 @@ std::optional<std::string> AddressViolation(const Address& address) {
 
 std::optional<std::string> RouteViolation(const Route& route) {
   bool allowed_type = route.type == RTN_LOCAL || route.type == RTN_BROADCAST || route.type == RTN_UNICAST;
-  if (allowed_type && route.oif == kLoopbackIndex && !route.has_gateway && !route.multipath && IsLoopbackPrefix(route)) {
+  if (allowed_type && route.oif == kLoopbackIndex && !route.has_gateway && !route.multipath &&
+      IsLoopbackPrefix(route)) {
     return std::nullopt;
   }
   return absl::StrCat("route other than loopback: ", route.ToString());
@@ -60,10 +61,11 @@ std::optional<std::string> RuleViolation(const Rule& rule) {
     uint32_t table;
   };
   static constexpr Default kDefaults[] = {
-      {AF_INET, 0, RT_TABLE_LOCAL},   {AF_INET, 32766, RT_TABLE_MAIN},  {AF_INET, 32767, RT_TABLE_DEFAULT},
-      {AF_INET6, 0, RT_TABLE_LOCAL},  {AF_INET6, 32766, RT_TABLE_MAIN},
+      {AF_INET, 0, RT_TABLE_LOCAL},  {AF_INET, 32766, RT_TABLE_MAIN},  {AF_INET, 32767, RT_TABLE_DEFAULT},
+      {AF_INET6, 0, RT_TABLE_LOCAL}, {AF_INET6, 32766, RT_TABLE_MAIN},
   };
-  bool plain = rule.action == FR_ACT_TO_TBL && rule.selectors.empty() && rule.src_len == 0 && rule.dst_len == 0 && rule.tos == 0;
+  bool plain =
+      rule.action == FR_ACT_TO_TBL && rule.selectors.empty() && rule.src_len == 0 && rule.dst_len == 0 && rule.tos == 0;
   if (plain) {
     for (const Default& d : kDefaults) {
       if (d.family == rule.family && d.priority == rule.priority && d.table == rule.table) return std::nullopt;
@@ -82,8 +84,10 @@ SealCheck CheckLoopbackOnly(NetlinkSocket& sandbox) {
   if (auto links = ListLinks(sandbox); links.ok()) {
     for (const Link& link : *links) {
       check.links.push_back(link.ToString());
-      if (auto why = LinkViolation(link)) check.violations.push_back(*why);
-      else saw_lo = true;
+      if (auto why = LinkViolation(link))
+        check.violations.push_back(*why);
+      else
+        saw_lo = true;
     }
     if (!saw_lo) check.violations.push_back("lo is missing: this is not the sandbox netns as created");
   } else {

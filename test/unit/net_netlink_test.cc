@@ -71,7 +71,8 @@ Bytes LinkPayload(int index, const std::string& name, const std::string& kind = 
   return out;
 }
 
-Bytes RoutePayload(uint8_t family, uint8_t type, uint8_t dst_len, const Bytes& dst, int oif, uint32_t table = RT_TABLE_MAIN) {
+Bytes RoutePayload(uint8_t family, uint8_t type, uint8_t dst_len, const Bytes& dst, int oif,
+                   uint32_t table = RT_TABLE_MAIN) {
   Bytes out;
   rtmsg h{};
   h.rtm_family = family;
@@ -253,7 +254,7 @@ TEST_CASE("ParseAddress, ParseRoute and ParseRule decode and reject", "[net][net
   REQUIRE(big_table.ok());
   CHECK(big_table->table == 1000);  // RTA_TABLE wins over the 8-bit header field
   CHECK(big_table->dst.empty());
-  CHECK_FALSE(ParseRoute(RoutePayload(AF_INET, RTN_UNICAST, 24, {}, 3)).ok());          // dst_len without RTA_DST
+  CHECK_FALSE(ParseRoute(RoutePayload(AF_INET, RTN_UNICAST, 24, {}, 3)).ok());               // dst_len without RTA_DST
   CHECK_FALSE(ParseRoute(RoutePayload(AF_INET6, RTN_UNICAST, 24, V4(1, 2, 3, 0), 3)).ok());  // wrong size for inet6
   CHECK_FALSE(ParseRoute(Bytes(4, 0)).ok());
 
@@ -373,6 +374,20 @@ TEST_CASE("NlRequest builds aligned messages with nesting", "[net][netlink]") {
   CHECK(*AttrString((*nested)[0]) == "veth");
 }
 
+TEST_CASE("NlRequest refuses attributes beyond 16-bit lengths", "[net][netlink]") {
+  NlRequest request(RTM_NEWLINK, 0);
+  std::vector<uint8_t> big(70000, 1);
+  CHECK(request.valid());
+  request.AddAttr(IFLA_IFALIAS, big.data(), big.size());
+  CHECK_FALSE(request.valid());
+
+  NlRequest nested(RTM_NEWLINK, 0);
+  size_t token = nested.BeginNested(IFLA_LINKINFO);
+  for (int i = 0; i < 20; ++i) nested.AddAttr(IFLA_INFO_DATA, big.data(), 4000);
+  nested.EndNested(token);
+  CHECK_FALSE(nested.valid());
+}
+
 TEST_CASE("Seal rules accept loopback only", "[net][seal]") {
   CHECK_FALSE(LinkViolation(Link{.index = 1, .name = "lo", .flags = IFF_LOOPBACK | IFF_UP}));
   CHECK(LinkViolation(Link{.index = 1, .name = "lo", .flags = 0}));  // not a loopback device
@@ -389,21 +404,47 @@ TEST_CASE("Seal rules accept loopback only", "[net][seal]") {
   CHECK(AddressViolation(
       Address{.family = AF_INET, .index = 1, .prefix_len = 8, .address = V4(127, 0, 0, 1), .peer = V4(8, 8, 8, 8)}));
 
-  CHECK_FALSE(RouteViolation(Route{.family = AF_INET, .table = 255, .type = RTN_LOCAL, .dst_len = 8, .dst = V4(127, 0, 0, 0), .oif = 1}));
-  CHECK_FALSE(RouteViolation(Route{.family = AF_INET, .table = 255, .type = RTN_BROADCAST, .dst_len = 32, .dst = V4(127, 255, 255, 255), .oif = 1}));
-  CHECK_FALSE(RouteViolation(Route{.family = AF_INET6, .table = 255, .type = RTN_LOCAL, .dst_len = 128, .dst = V6Loopback(), .oif = 1}));
-  CHECK(RouteViolation(Route{.family = AF_INET, .table = 254, .type = RTN_UNICAST, .dst_len = 0, .oif = 1}));  // default via lo
-  CHECK(RouteViolation(Route{.family = AF_INET, .table = 254, .type = RTN_UNICAST, .dst_len = 8, .dst = V4(127, 0, 0, 0), .oif = 3}));
-  CHECK(RouteViolation(Route{.family = AF_INET, .table = 100, .type = RTN_UNICAST, .dst_len = 8, .dst = V4(10, 0, 0, 0), .oif = 1}));
-  CHECK(RouteViolation(Route{.family = AF_INET, .table = 254, .type = RTN_BLACKHOLE, .dst_len = 8, .dst = V4(10, 0, 0, 0)}));
-  CHECK(RouteViolation(Route{.family = AF_INET, .table = 254, .type = RTN_UNICAST, .dst_len = 8, .dst = V4(127, 0, 0, 0), .oif = 1, .has_gateway = true}));
-  CHECK(RouteViolation(Route{.family = AF_INET, .table = 254, .type = RTN_UNICAST, .dst_len = 8, .dst = V4(127, 0, 0, 0), .oif = 1, .multipath = true}));
-  CHECK(RouteViolation(Route{.family = AF_INET, .table = 254, .type = RTN_UNICAST, .dst_len = 4, .dst = V4(112, 0, 0, 0), .oif = 1}));  // wider than 127/8
+  CHECK_FALSE(RouteViolation(
+      Route{.family = AF_INET, .table = 255, .type = RTN_LOCAL, .dst_len = 8, .dst = V4(127, 0, 0, 0), .oif = 1}));
+  CHECK_FALSE(RouteViolation(Route{
+      .family = AF_INET, .table = 255, .type = RTN_BROADCAST, .dst_len = 32, .dst = V4(127, 255, 255, 255), .oif = 1}));
+  CHECK_FALSE(RouteViolation(
+      Route{.family = AF_INET6, .table = 255, .type = RTN_LOCAL, .dst_len = 128, .dst = V6Loopback(), .oif = 1}));
+  CHECK(RouteViolation(
+      Route{.family = AF_INET, .table = 254, .type = RTN_UNICAST, .dst_len = 0, .oif = 1}));  // default via lo
+  CHECK(RouteViolation(
+      Route{.family = AF_INET, .table = 254, .type = RTN_UNICAST, .dst_len = 8, .dst = V4(127, 0, 0, 0), .oif = 3}));
+  CHECK(RouteViolation(
+      Route{.family = AF_INET, .table = 100, .type = RTN_UNICAST, .dst_len = 8, .dst = V4(10, 0, 0, 0), .oif = 1}));
+  CHECK(RouteViolation(
+      Route{.family = AF_INET, .table = 254, .type = RTN_BLACKHOLE, .dst_len = 8, .dst = V4(10, 0, 0, 0)}));
+  CHECK(RouteViolation(Route{.family = AF_INET,
+                             .table = 254,
+                             .type = RTN_UNICAST,
+                             .dst_len = 8,
+                             .dst = V4(127, 0, 0, 0),
+                             .oif = 1,
+                             .has_gateway = true}));
+  CHECK(RouteViolation(Route{.family = AF_INET,
+                             .table = 254,
+                             .type = RTN_UNICAST,
+                             .dst_len = 8,
+                             .dst = V4(127, 0, 0, 0),
+                             .oif = 1,
+                             .multipath = true}));
+  CHECK(RouteViolation(Route{.family = AF_INET,
+                             .table = 254,
+                             .type = RTN_UNICAST,
+                             .dst_len = 4,
+                             .dst = V4(112, 0, 0, 0),
+                             .oif = 1}));  // wider than 127/8
 
   CHECK_FALSE(RuleViolation(Rule{.family = AF_INET, .priority = 0, .table = RT_TABLE_LOCAL, .action = FR_ACT_TO_TBL}));
-  CHECK_FALSE(RuleViolation(Rule{.family = AF_INET6, .priority = 32766, .table = RT_TABLE_MAIN, .action = FR_ACT_TO_TBL}));
+  CHECK_FALSE(
+      RuleViolation(Rule{.family = AF_INET6, .priority = 32766, .table = RT_TABLE_MAIN, .action = FR_ACT_TO_TBL}));
   CHECK(RuleViolation(Rule{.family = AF_INET, .priority = 100, .table = 100, .action = FR_ACT_TO_TBL}));
-  CHECK(RuleViolation(Rule{.family = AF_INET, .priority = 32766, .table = RT_TABLE_MAIN, .action = FR_ACT_TO_TBL, .src_len = 8}));
+  CHECK(RuleViolation(
+      Rule{.family = AF_INET, .priority = 32766, .table = RT_TABLE_MAIN, .action = FR_ACT_TO_TBL, .src_len = 8}));
   CHECK(RuleViolation(Rule{.family = AF_INET6, .priority = 32767, .table = RT_TABLE_DEFAULT, .action = FR_ACT_TO_TBL}));
 }
 

@@ -46,11 +46,11 @@ absl::Status StatusOf(const absl::StatusOr<T>& value) {
 }
 
 // REQUIRE(x.ok()) that shows the status when it fails.
-#define REQUIRE_OK(expr)                       \
-  do {                                         \
-    const auto& required_ = (expr);            \
-    INFO(StatusOf(required_).ToString());      \
-    REQUIRE(StatusOf(required_).ok());         \
+#define REQUIRE_OK(expr)                  \
+  do {                                    \
+    const auto& required_ = (expr);       \
+    INFO(StatusOf(required_).ToString()); \
+    REQUIRE(StatusOf(required_).ok());    \
   } while (0)
 
 std::string Unique(absl::string_view tag) { return absl::StrCat("nt", ::getpid(), "-", tag); }
@@ -59,7 +59,8 @@ std::string NetnsPath(absl::string_view name) { return absl::StrCat(kDefaultNetn
 
 // Runs a shell command (for fixtures and independent checks); returns stdout, exit status in *rc.
 std::string Sh(const std::string& command, int* rc = nullptr) {
-  auto result = Run({.argv = {"/bin/sh", "-c", command}, .capture_stdout = true, .capture_stderr = true}, absl::Seconds(30));
+  auto result =
+      Run({.argv = {"/bin/sh", "-c", command}, .capture_stdout = true, .capture_stderr = true}, absl::Seconds(30));
   if (!result.ok()) {
     if (rc) *rc = -1;
     return "";
@@ -168,7 +169,7 @@ Netns MakeUpstream(const std::string& name, const std::string& ip) {
 }
 
 bool PathExists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;
 }
 
@@ -206,7 +207,8 @@ TEST_CASE("netns uplink reaches the upstream until the seal; then only lo is lef
   CHECK(absl::StrContains(sandbox_links, uplink->sandbox_veth));
   CHECK(absl::StrContains(IpIn(upstream.path(), "-o link show"), uplink->outer_veth));
   CHECK_FALSE(absl::StrContains(Sh("ip -o link show"), uplink->outer_veth));  // never in the host netns
-  CHECK(absl::StrContains(IpIn(net.netns_path(), "route show"), absl::StrCat("default via ", FormatIpv4(uplink->addresses.outer))));
+  CHECK(absl::StrContains(IpIn(net.netns_path(), "route show"),
+                          absl::StrCat("default via ", FormatIpv4(uplink->addresses.outer))));
   CHECK(net.Verify().verified == false);  // an uplink is, by definition, not sealed
 
   uint16_t port = 0;
@@ -215,8 +217,8 @@ TEST_CASE("netns uplink reaches the upstream until the seal; then only lo is lef
   CHECK(AcceptPeer(listener.get()) == FormatIpv4(uplink->addresses.sandbox));
 
   SealReport report = net.Seal();
-  std::printf("seal (netns uplink): trigger->verified %s, total %s\n",
-              absl::FormatDuration(report.to_verified).c_str(), absl::FormatDuration(report.total).c_str());
+  std::printf("seal (netns uplink): trigger->verified %s, total %s\n", absl::FormatDuration(report.to_verified).c_str(),
+              absl::FormatDuration(report.total).c_str());
   INFO(report.ToString());
   CHECK(report.verified);
   CHECK(report.errors.empty());
@@ -360,7 +362,8 @@ TEST_CASE("forged netlink replies from inside the netns are not believed", "[net
     sockaddr_nl to{};
     to.nl_family = AF_NETLINK;
     to.nl_pid = victim->port();
-    if (::sendto(attacker.get(), datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) {
+    if (::sendto(attacker.get(), datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) <
+        0) {
       ++refused;
     }
   }
@@ -390,15 +393,18 @@ TEST_CASE("nat uplink on the host: addresses, route and nft table, gone after th
   SandboxNetwork& net = **sandbox;
   // No traffic goes anywhere in this test; the host's ip_forward is left alone (other people's
   // containers may depend on it): forwarding management is tested in a test-owned netns below.
-  auto uplink = net.AddUplink({.mode = UplinkMode::kNat, .pool = *ParseIpv4Prefix("198.18.0.0/16"), .manage_ip_forward = false});
+  auto uplink =
+      net.AddUplink({.mode = UplinkMode::kNat, .pool = *ParseIpv4Prefix("198.18.0.0/16"), .manage_ip_forward = false});
   REQUIRE_OK(uplink);
   CHECK(Overlaps({uplink->addresses.sandbox, 32}, *ParseIpv4Prefix("198.18.0.0/16")));
   CHECK(uplink->nft_table == table);
 
   CHECK(absl::StrContains(Sh(absl::StrCat("ip -o addr show dev ", uplink->outer_veth)),
                           absl::StrCat(FormatIpv4(uplink->addresses.outer), "/30")));
-  CHECK(absl::StrContains(IpIn(net.netns_path(), "-o addr show"), absl::StrCat(FormatIpv4(uplink->addresses.sandbox), "/30")));
-  CHECK(absl::StrContains(IpIn(net.netns_path(), "route show"), absl::StrCat("default via ", FormatIpv4(uplink->addresses.outer))));
+  CHECK(absl::StrContains(IpIn(net.netns_path(), "-o addr show"),
+                          absl::StrCat(FormatIpv4(uplink->addresses.sandbox), "/30")));
+  CHECK(absl::StrContains(IpIn(net.netns_path(), "route show"),
+                          absl::StrCat("default via ", FormatIpv4(uplink->addresses.outer))));
   CHECK(absl::StrContains(Sh("nft list tables"), absl::StrCat("table ip ", table)));
   std::string rules = Sh(absl::StrCat("nft list table ip ", table));
   CHECK(absl::StrContains(rules, absl::StrCat("ip saddr ", FormatIpv4(uplink->addresses.sandbox))));
@@ -459,7 +465,8 @@ TEST_CASE("nat uplink carries masqueraded traffic through a test-owned host netn
   auto sandbox = SandboxNetwork::Create(name);
   REQUIRE_OK(sandbox);
   SandboxNetwork& net = **sandbox;
-  auto uplink = net.AddUplink({.mode = UplinkMode::kNat, .pool = *ParseIpv4Prefix("198.18.0.0/16"), .host_netns_fd = host->fd()});
+  auto uplink =
+      net.AddUplink({.mode = UplinkMode::kNat, .pool = *ParseIpv4Prefix("198.18.0.0/16"), .host_netns_fd = host->fd()});
   REQUIRE_OK(uplink);
   CHECK(*ReadIpForward(host->fd()) == 1);
   CHECK(*ReadIpForward(-1) == *host_forward_before);  // the real host untouched
@@ -477,7 +484,8 @@ TEST_CASE("nat uplink carries masqueraded traffic through a test-owned host netn
   CHECK(report.errors.empty());
   CHECK(ConnectFrom(net.netns_fd(), "198.19.0.2", port) == ENETUNREACH);
   CHECK(*ReadIpForward(host->fd()) == 0);  // restored: we turned it on, we turned it off
-  CHECK_FALSE(absl::StrContains(Sh(absl::StrCat("nsenter --net=", host->path(), " nft list tables")), uplink->nft_table));
+  CHECK_FALSE(
+      absl::StrContains(Sh(absl::StrCat("nsenter --net=", host->path(), " nft list tables")), uplink->nft_table));
   CHECK(CountLines(IpIn(host->path(), "-o link show")) == 2);  // lo + tst-h
   REQUIRE_OK(net.Remove());
 }
@@ -515,6 +523,49 @@ TEST_CASE("ip_forward claims are counted across sandboxes", "[net][root]") {
   CHECK((*b)->Remove().ok());
 }
 
+TEST_CASE("given uplink addresses, /31 subnets and bad addresses", "[net][root]") {
+  if (!IsRoot()) {
+    WARN("needs root");
+    return;
+  }
+  Leftovers leftovers;
+  std::string up_name = Unique("gup");
+  std::string name = Unique("given");
+  leftovers.netns.push_back(up_name);
+  leftovers.sandboxes.push_back(name);
+  Netns upstream = MakeUpstream(up_name, "198.18.96.1");
+  auto sandbox = SandboxNetwork::Create(name);
+  REQUIRE_OK(sandbox);
+  SandboxNetwork& net = **sandbox;
+
+  // A name in use is refused.
+  CHECK(SandboxNetwork::Create(name).status().code() == absl::StatusCode::kAlreadyExists);
+
+  for (UplinkAddresses bad :
+       {UplinkAddresses{*ParseIpv4("198.18.1.1"), *ParseIpv4("198.18.2.2"), 30},  // two subnets
+        UplinkAddresses{*ParseIpv4("198.18.1.1"), *ParseIpv4("198.18.1.1"), 30},  // same
+        UplinkAddresses{*ParseIpv4("198.18.1.0"), *ParseIpv4("198.18.1.1"), 30},  // network address
+        UplinkAddresses{*ParseIpv4("198.18.1.1"), *ParseIpv4("198.18.1.3"), 30},  // broadcast
+        UplinkAddresses{*ParseIpv4("198.18.1.1"), *ParseIpv4("198.18.1.2"), 32}}) {
+    auto uplink = net.AddUplink({.mode = UplinkMode::kNetns, .upstream_netns_path = upstream.path(), .addresses = bad});
+    CHECK(uplink.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  CHECK(CountLines(IpIn(net.netns_path(), "-o link show")) == 1);  // nothing left behind
+  auto missing = net.AddUplink({.mode = UplinkMode::kNetns, .upstream_netns_path = "/nonexistent/netns"});
+  CHECK(absl::IsNotFound(missing.status()));
+
+  UplinkAddresses given{*ParseIpv4("198.18.200.0"), *ParseIpv4("198.18.200.1"), 31};
+  auto uplink = net.AddUplink({.mode = UplinkMode::kNetns, .upstream_netns_path = upstream.path(), .addresses = given});
+  REQUIRE_OK(uplink);
+  CHECK(uplink->addresses == given);
+  CHECK(absl::StrContains(IpIn(net.netns_path(), "-o addr show"), "198.18.200.1/31"));
+  uint16_t port = 0;
+  UniqueFd listener = ListenIn(upstream.fd(), "198.18.96.1", &port);
+  REQUIRE(ConnectFrom(net.netns_fd(), "198.18.96.1", port) == 0);
+  CHECK(AcceptPeer(listener.get()) == "198.18.200.1");
+  CHECK(net.Seal().verified);
+}
+
 TEST_CASE("cleanup by name after a crash removes netns, veths and nft table", "[net][root]") {
   if (!IsRoot()) {
     WARN("needs root");
@@ -535,7 +586,8 @@ TEST_CASE("cleanup by name after a crash removes netns, veths and nft table", "[
     auto nat = SandboxNetwork::Create(nat_name);
     if (!nat.ok() || !(*nat)->AddUplink({.mode = UplinkMode::kNat, .manage_ip_forward = false}).ok()) ::_exit(2);
     auto ns = SandboxNetwork::Create(ns_name);
-    if (!ns.ok() || !(*ns)->AddUplink({.mode = UplinkMode::kNetns, .upstream_netns_path = upstream.path()}).ok()) ::_exit(3);
+    if (!ns.ok() || !(*ns)->AddUplink({.mode = UplinkMode::kNetns, .upstream_netns_path = upstream.path()}).ok())
+      ::_exit(3);
     ::_exit(0);  // a crash: no destructor runs
   }
   int status = 0;
@@ -595,7 +647,8 @@ TEST_CASE("seal latency over repeated sandboxes", "[net][root][latency]") {
   std::sort(samples.begin(), samples.end());
   std::printf("seal latency (netns uplink, trigger->verified, n=%zu): min %s median %s p95 %s max %s\n", samples.size(),
               absl::FormatDuration(samples.front()).c_str(), absl::FormatDuration(samples[samples.size() / 2]).c_str(),
-              absl::FormatDuration(samples[samples.size() * 95 / 100]).c_str(), absl::FormatDuration(samples.back()).c_str());
+              absl::FormatDuration(samples[samples.size() * 95 / 100]).c_str(),
+              absl::FormatDuration(samples.back()).c_str());
 }
 
 TEST_CASE("no leftovers of the net tests on the host", "[net][root]") {
