@@ -1,0 +1,19 @@
+// Running a piece of code inside another network namespace without moving any of the caller's
+// threads: a short-lived thread joins the namespace, runs the function and exits. Whatever the
+// function creates there (sockets, nftables state, sysctl writes) stays in that namespace.
+#pragma once
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+
+namespace airlock::net {
+
+// Runs `fn` on a new thread that setns()es into `netns_fd` first; returns fn's status, or the error
+// of creating the thread / joining the namespace. With netns_fd < 0 the thread stays in the
+// caller's netns (fn still runs on the new thread, for uniform behaviour).
+absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn);
+
+// True when `fd` refers to a network namespace (nsfs, NS_GET_NSTYPE == CLONE_NEWNET).
+bool IsNetnsFd(int fd);
+
+}  // namespace airlock::net

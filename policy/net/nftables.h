@@ -1,0 +1,26 @@
+// nftables through libnftables, loaded with dlopen() on first use: a shim whose sandboxes never use
+// NAT never maps libnftables and its dependencies (libnftnl, libmnl, libjansson, libgmp, libxtables).
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace airlock::net {
+
+// Runs an nft script (one atomic batch) in the network namespace `netns_fd` (< 0: the caller's).
+// Errors carry nft's own error text. Unavailable when libnftables cannot be loaded.
+absl::Status RunNft(absl::string_view script, int netns_fd = -1);
+
+// The nft script of a nat sandbox: table `table` (family ip) that masquerades what `sandbox_address`
+// sends out of any other interface, and accepts forwarding from `host_veth` and replies back into
+// it (new connections into the sandbox are dropped, so are packets with a forged source). The
+// sandbox may not open connections to the host itself (input from the veth: replies only). Any old
+// table of that name is replaced, atomically.
+std::string NatTableScript(absl::string_view table, absl::string_view host_veth, absl::string_view sandbox_address);
+
+// Removes the table if it exists (idempotent: "add" then "delete" in one batch).
+std::string DeleteTableScript(absl::string_view table);
+
+}  // namespace airlock::net
