@@ -210,3 +210,26 @@ TEST_CASE("console socket: a work dir too long for sun_path falls back to a temp
   std::string temp_dir = path.substr(0, path.rfind('/'));
   CHECK(access(temp_dir.c_str(), F_OK) != 0);  // its private directory is gone too
 }
+
+TEST_CASE("terminal: output waits while containerd's reader is away, Drain twice calls both", "[io][terminal]") {
+  TempDir dir;
+  ReactorThread rt;
+  std::string out = MakeFifo(dir, "stdout");
+  UniqueFd out_reader(open(out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  auto io = ProcessIo::Create(rt.reactor(), {.stdout_path = out, .terminal = true}, dir.path());
+  REQUIRE(io.ok());
+  Pty pty = OpenPty();
+  SendMasterLikeRunc((*io)->console_socket_path(), pty);
+  REQUIRE((*io)->ReceiveConsole(absl::Seconds(10)).ok());
+  out_reader.reset();  // containerd restarts
+  WriteAll(pty.slave.get(), "while away\n");
+  rt.RunSync([] {});
+  out_reader.reset(open(out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));  // and is back
+  REQUIRE(out_reader);
+  CHECK(ReadAll(out_reader.get(), absl::Seconds(20), 11) == "while away\n");
+  WriteAll(pty.slave.get(), "more\n");
+  pty.slave.reset();
+  DrainAndWait(**io);
+  DrainAndWait(**io);  // a second Drain completes at once
+  CHECK(ReadAll(out_reader.get()) == "more\n");
+}
