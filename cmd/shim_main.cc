@@ -1,2 +1,4 @@
-// containerd-shim-airlock-v2: parses the shim flags and hands over to the bootstrap.
-int main() { return 0; }
+// containerd-shim-airlock-v2: containerd's runtime v2 shim for io.containerd.airlock.v2.
+#include "shim/bootstrap/actions.h"
+
+int main(int argc, char** argv) { return airlock::bootstrap::Main(argc, argv); }

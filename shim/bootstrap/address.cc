@@ -30,16 +30,18 @@ absl::StatusOr<Protocol> ParseProtocol(absl::string_view text) {
   return absl::InvalidArgumentError(absl::StrCat("unknown shim protocol \"", text, "\" (want auto, ttrpc or grpc)"));
 }
 
-std::string BootstrapOutput(Protocol protocol, std::optional<int> max_shim_version, absl::string_view address) {
-  bool grpc = false;
+std::string BootstrapOutput(Protocol protocol, std::optional<int> max_shim_version, absl::string_view address,
+                            int grpc_version) {
+  int version = 0;
   if (max_shim_version.has_value()) {
-    if (protocol == Protocol::kGrpc) grpc = *max_shim_version >= 2;
-    if (protocol == Protocol::kAuto) grpc = *max_shim_version >= 3;
+    if (protocol == Protocol::kGrpc) version = grpc_version;
+    if (protocol == Protocol::kAuto && *max_shim_version >= 3) version = 3;
   }
-  if (!grpc) return std::string(address);
-  int version = std::min(3, *max_shim_version);
-  // The address is ours (hex digest under a fixed dir): nothing to escape.
-  return absl::StrCat("{\"version\":", version, ",\"address\":\"", address, "\",\"protocol\":\"grpc\"}");
+  if (version < 2) return std::string(address);
+  // containerd dials the JSON address as a bare path. The path is ours (hex digest under a fixed
+  // dir): nothing to escape.
+  std::string path = SocketPath(address);
+  return absl::StrCat("{\"version\":", version, ",\"address\":\"", path, "\",\"protocol\":\"grpc\"}");
 }
 
 std::optional<int> ParseMaxShimVersion(const char* value) {

@@ -23,11 +23,17 @@ std::string SocketPath(absl::string_view address);
 enum class Protocol { kAuto, kTtrpc, kGrpc };
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view text);  // "", "auto", "ttrpc", "grpc"
 
-// What `start` prints. containerd 1.6 understands only a plain address (ttrpc). containerd
-// advertising shim API versions (MAX_SHIM_VERSION, 1.7+) also accepts the JSON bootstrap
-// {"version":N,"address":...,"protocol":"grpc"}: chosen when it advertises version 3 (2.x) under
-// `auto`, or whenever the protocol option asks for gRPC.
-std::string BootstrapOutput(Protocol protocol, std::optional<int> max_shim_version, absl::string_view address);
+// What `start` prints. Facts (containerd sources): 1.6 reads a plain address only (ttrpc). 1.7 and
+// 2.x also read the JSON bootstrap {"version":N,"address":PATH,"protocol":"grpc"}; 1.7 accepts
+// N <= 2, 2.0-2.2 need N = 3 for gRPC; both dial a bare path. All of 1.7 and 2.x set
+// MAX_SHIM_VERSION=2, so the version cannot tell 1.7 from 2.x:
+// - auto: a plain ttrpc address (every containerd speaks it; the cheap path), JSON gRPC at version
+//   3 only if containerd ever advertises MAX_SHIM_VERSION >= 3;
+// - grpc: JSON at `grpc_version` (3 for containerd 2.x, 2 for 1.7), when containerd advertises a
+//   version at all; 1.6 (none) gets the plain address;
+// - ttrpc: always the plain address.
+std::string BootstrapOutput(Protocol protocol, std::optional<int> max_shim_version, absl::string_view address,
+                            int grpc_version = 3);
 
 // MAX_SHIM_VERSION as containerd sets it; nullopt when unset or not a number.
 std::optional<int> ParseMaxShimVersion(const char* value);

@@ -179,6 +179,8 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
   if (!pid.ok()) return fail(pid.status());
   init.io->CloseChildEnds();
   init.pid = *pid;
+  // Before start, so no OOM of the user's process goes unseen.
+  if (hooks_.track_cgroups) hooks_.track_cgroups(id, init.pid);
   init.state = ProcessState::kCreated;
   init.starting = true;  // hold an early exit until TaskCreate is out
 
@@ -204,7 +206,6 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
     init.starting = false;
     EndStartLocked(*container, init);
   }
-  if (hooks_.watch_oom) hooks_.watch_oom(id, init.pid);
 
   api::CreateTaskResponse response;
   response.set_pid(static_cast<uint32_t>(init.pid));
@@ -418,6 +419,7 @@ void TaskService::FinishExit(std::shared_ptr<Container> container, Process* proc
     process->state = ProcessState::kStopped;
     process->exit = exit;
     waiters.swap(process->waiters);
+    if (process->is_init && hooks_.poll_oom) hooks_.poll_oom(container->id);  // TaskOOM before TaskExit
     if (!process->start_failed) {
       ev::TaskExit event;
       event.set_container_id(container->id);
@@ -519,7 +521,7 @@ absl::StatusOr<api::DeleteResponse> TaskService::Delete(const api::DeleteRequest
   if (absl::Status unmounted = UnmountAll(container->rootfs); !unmounted.ok()) {
     log::Warn("delete ", container->id, ": ", unmounted.message());
   }
-  if (hooks_.unwatch_oom) hooks_.unwatch_oom(container->id);
+  if (hooks_.untrack_cgroups) hooks_.untrack_cgroups(container->id);
 
   std::vector<Process::Waiter> waiters;
   ExitInfo exit;
@@ -697,13 +699,8 @@ absl::Status TaskService::Update(const api::UpdateTaskRequest& request) {
 absl::StatusOr<api::StatsResponse> TaskService::Stats(const api::StatsRequest& request) {
   std::shared_ptr<Container> container = FindContainer(request.id());
   if (!container) return absl::NotFoundError(absl::StrCat("container ", request.id(), " not found"));
-  pid_t pid;
-  {
-    std::lock_guard lock(mu_);
-    pid = container->init.pid;
-  }
   if (!hooks_.stats) return absl::UnimplementedError("stats are not available");
-  absl::StatusOr<google::protobuf::Any> stats = hooks_.stats(pid);
+  absl::StatusOr<google::protobuf::Any> stats = hooks_.stats(container->id);
   if (!stats.ok()) return stats.status();
   api::StatsResponse response;
   *response.mutable_stats() = std::move(*stats);

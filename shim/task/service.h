@@ -34,11 +34,13 @@ struct ServiceConfig {
 struct ServiceHooks {
   // Sends a task event to containerd (never blocks).
   std::function<void(absl::string_view topic, const google::protobuf::MessageLite& event)> publish;
-  // Cgroup metrics of the container whose init is `pid`, as containerd's Stats expects.
-  std::function<absl::StatusOr<google::protobuf::Any>(pid_t pid)> stats;
-  // Starts/stops OOM watching for a container (after its init is created / when deleted).
-  std::function<void(const std::string& id, pid_t pid)> watch_oom;
-  std::function<void(const std::string& id)> unwatch_oom;
+  // The container's cgroups: located after `runc create` (`track`), metrics for Stats, OOM
+  // notifications pending at the init's exit delivered before TaskExit (`poll_oom`, reactor
+  // thread), forgotten at Delete (`untrack`).
+  std::function<void(const std::string& id, pid_t pid)> track_cgroups;
+  std::function<absl::StatusOr<google::protobuf::Any>(const std::string& id)> stats;
+  std::function<void(const std::string& id)> poll_oom;
+  std::function<void(const std::string& id)> untrack_cgroups;
   // The shim may exit: no container is left and containerd asked it to shut down.
   std::function<void()> shutdown;
 };

@@ -54,17 +54,21 @@ TEST_CASE("socket address is stable, short and per group", "[bootstrap]") {
   CHECK(SocketPath("abstract")[0] == '\0');
 }
 
-TEST_CASE("bootstrap output follows what containerd advertises", "[bootstrap]") {
+TEST_CASE("bootstrap output follows what containerd can read", "[bootstrap]") {
   const std::string addr = "unix:///run/airlock/s/abc";
+  const std::string json3 = R"({"version":3,"address":"/run/airlock/s/abc","protocol":"grpc"})";
+  const std::string json2 = R"({"version":2,"address":"/run/airlock/s/abc","protocol":"grpc"})";
   // containerd 1.6: no MAX_SHIM_VERSION -> plain ttrpc address, whatever the option says.
   CHECK(BootstrapOutput(Protocol::kAuto, std::nullopt, addr) == addr);
   CHECK(BootstrapOutput(Protocol::kGrpc, std::nullopt, addr) == addr);
-  // containerd 1.7 advertises 2: auto keeps ttrpc, grpc asks for the JSON bootstrap at version 2.
+  // containerd 1.7 and 2.x advertise 2: auto stays on ttrpc, which both speak.
   CHECK(BootstrapOutput(Protocol::kAuto, 2, addr) == addr);
-  CHECK(BootstrapOutput(Protocol::kGrpc, 2, addr) == R"({"version":2,"address":"unix:///run/airlock/s/abc","protocol":"grpc"})");
-  // containerd 2.x advertises 3: auto picks gRPC v3; ttrpc is forced plain.
-  CHECK(BootstrapOutput(Protocol::kAuto, 3, addr) == R"({"version":3,"address":"unix:///run/airlock/s/abc","protocol":"grpc"})");
-  CHECK(BootstrapOutput(Protocol::kAuto, 7, addr) == R"({"version":3,"address":"unix:///run/airlock/s/abc","protocol":"grpc"})");
+  // Asked for gRPC: version 3 for containerd 2.x (default), version 2 for 1.7; a bare path.
+  CHECK(BootstrapOutput(Protocol::kGrpc, 2, addr) == json3);
+  CHECK(BootstrapOutput(Protocol::kGrpc, 2, addr, 2) == json2);
+  // A containerd advertising 3 gets gRPC v3 under auto.
+  CHECK(BootstrapOutput(Protocol::kAuto, 3, addr) == json3);
+  CHECK(BootstrapOutput(Protocol::kAuto, 7, addr) == json3);
   CHECK(BootstrapOutput(Protocol::kTtrpc, 3, addr) == addr);
   CHECK(ParseMaxShimVersion("3") == 3);
   CHECK(ParseMaxShimVersion(nullptr) == std::nullopt);

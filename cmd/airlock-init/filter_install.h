@@ -1,0 +1,20 @@
+// Installing the execution seccomp filter that the shim compiled (raw BPF, no libseccomp here).
+#pragma once
+
+#include <linux/filter.h>
+
+#include <string>
+#include <vector>
+
+namespace airlock::init {
+
+// Reads a raw `struct sock_filter` array (as seccomp_export_bpf writes it) and checks its size.
+bool ReadFilterFile(const std::string& path, std::vector<sock_filter>* program, std::string* error);
+
+// Same check on bytes already in memory.
+bool FilterFromBytes(const std::string& bytes, std::vector<sock_filter>* program, std::string* error);
+
+// Sets no_new_privs and installs `program` for every thread of the process (TSYNC). Irreversible.
+bool InstallFilter(const std::vector<sock_filter>& program, std::string* error);
+
+}  // namespace airlock::init

@@ -1,0 +1,173 @@
+#include "cmd/airlock-init/setup_phase.h"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "cmd/airlock-init/exec_util.h"
+
+namespace airlock::init {
+namespace {
+
+// Passed on to the setup command; with no setup running they end the helper as their default
+// action would (PID 1 gets no default action, so without this `kill` from the shim would do nothing).
+constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+int ExitCodeOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+void WriteStderr(const std::string& line) {
+  std::string text = "airlock-init: " + line + "\n";
+  ssize_t ignored = write(STDERR_FILENO, text.data(), text.size());
+  (void)ignored;
+}
+
+class Supervisor {
+ public:
+  Supervisor(const InitConfig& config, ShimChannel& channel) : config_(config), channel_(channel) {}
+
+  SetupOutcome Run(sigset_t* saved_mask) {
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGCHLD);
+    for (int sig : kForwardedSignals) sigaddset(&handled, sig);
+    if (sigprocmask(SIG_BLOCK, &handled, saved_mask) != 0) return Fail("sigprocmask: " + Errno());
+    saved_mask_ = *saved_mask;
+    signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd_ < 0) return Fail("signalfd: " + Errno());
+
+    SetupOutcome outcome = Supervise();
+    close(signal_fd_);
+    return outcome;
+  }
+
+ private:
+  static std::string Errno() { return strerror(errno); }
+
+  static SetupOutcome Fail(std::string message, int code = 1) { return {false, code, std::move(message)}; }
+
+  SetupOutcome Supervise() {
+    std::string error;
+    if (config_.has_setup) {
+      if (!StartSetup(&error)) return Fail(error);
+      if (!channel_.Send("SETUP_START " + std::to_string(setup_pid_), &error)) return KillSetupAnd(Fail(error));
+    } else if (!channel_.Send("SETUP_EXIT 0", &error)) {
+      return Fail(error);
+    }
+    while (true) {
+      pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {channel_.fd(), POLLIN, 0}};
+      int n = poll(fds, 2, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return KillSetupAnd(Fail("poll: " + Errno()));
+      if (fds[0].revents != 0) {
+        if (std::optional<SetupOutcome> done = HandleSignals()) return *done;
+      }
+      if (fds[1].revents != 0) return KillSetupAnd(HandleShimMessage());
+    }
+  }
+
+  // Forks the setup command: the helper's stdio, the entrypoint's environment (secrets included)
+  // and working directory, default signal mask.
+  bool StartSetup(std::string* error) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      *error = "fork setup: " + Errno();
+      return false;
+    }
+    if (pid == 0) {
+      sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
+      if (chdir(config_.entrypoint_cwd.c_str()) != 0) {
+        WriteStderr("setup: chdir " + config_.entrypoint_cwd + ": " + Errno());
+        _exit(127);
+      }
+      ExecWithPathLookup(config_.setup_command, config_.entrypoint_env);
+      int err = errno;
+      WriteStderr("setup: exec " + config_.setup_command[0] + ": " + strerror(err));
+      _exit(ExecFailureExitCode(err));
+    }
+    setup_pid_ = pid;
+    return true;
+  }
+
+  // An outcome when the phase ends here, nothing to carry on.
+  std::optional<SetupOutcome> HandleSignals() {
+    signalfd_siginfo info;
+    while (read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      int sig = static_cast<int>(info.ssi_signo);
+      if (sig == SIGCHLD) continue;  // reaped below, whatever the number of exits it stands for
+      // The kernel spares a namespace's init from signals sent inside the namespace; keep that
+      // promise: as PID 1 only signals from outside (the shim, runc: no pid visible here) or from
+      // the kernel (a terminal's ^C) count, never setup's leftovers.
+      if (is_pid1_ && info.ssi_pid != 0) continue;
+      if (setup_pid_ > 0) {
+        kill(setup_pid_, sig);
+      } else {
+        return Fail("terminated by signal " + std::to_string(sig) + " before the seal", 128 + sig);
+      }
+    }
+    // Reap every exited child: orphans of setup land here because the helper is PID 1.
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid != setup_pid_) continue;
+      setup_pid_ = -1;
+      int code = ExitCodeOf(status);
+      std::string error;
+      if (!channel_.Send("SETUP_EXIT " + std::to_string(code), &error)) return Fail(error);
+      if (code != 0) {
+        return Fail("setup command " + config_.setup_command[0] + " failed with " + std::to_string(code), code);
+      }
+    }
+    return std::nullopt;
+  }
+
+  SetupOutcome HandleShimMessage() {
+    ShimChannel::Message message = channel_.Receive();
+    switch (message.kind) {
+      case ShimChannel::Kind::kSealed:
+        return {true, 0, ""};
+      case ShimChannel::Kind::kAbort:
+        return Fail("aborted by the shim: " + message.detail);
+      case ShimChannel::Kind::kClosed:
+        return Fail(message.detail + " before the seal");
+      case ShimChannel::Kind::kInvalid:
+        return Fail(message.detail);
+    }
+    return Fail("unreachable");
+  }
+
+  // A setup command still running when the phase ends (seal mid-setup, abort, lost shim) dies
+  // first: it holds the secrets and must not see the execution phase.
+  SetupOutcome KillSetupAnd(SetupOutcome outcome) {
+    if (setup_pid_ > 0) {
+      kill(setup_pid_, SIGKILL);
+      while (waitpid(setup_pid_, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      setup_pid_ = -1;
+    }
+    return outcome;
+  }
+
+  const InitConfig& config_;
+  ShimChannel& channel_;
+  sigset_t saved_mask_{};
+  int signal_fd_ = -1;
+  pid_t setup_pid_ = -1;
+  const bool is_pid1_ = getpid() == 1;
+};
+
+}  // namespace
+
+SetupOutcome RunSetupPhase(const InitConfig& config, ShimChannel& channel, sigset_t* saved_mask) {
+  return Supervisor(config, channel).Run(saved_mask);
+}
+
+}  // namespace airlock::init

@@ -1,0 +1,26 @@
+// The helper's life as PID 1 before the seal: runs the setup command, reaps every child, forwards
+// termination signals, reports to the shim and waits for its verdict.
+#pragma once
+
+#include <signal.h>
+
+#include <string>
+
+#include "cmd/airlock-init/init_config.h"
+#include "cmd/airlock-init/shim_channel.h"
+
+namespace airlock::init {
+
+struct SetupOutcome {
+  bool sealed = false;  // true: exec the entrypoint; false: exit with exit_code
+  int exit_code = 1;
+  std::string message;  // why, when not sealed (printed on stderr unless empty)
+};
+
+// Blocks the signals it handles (returns the previous mask in `saved_mask`, to restore before
+// any exec), runs setup if configured and returns once the shim sealed, aborted, or went away,
+// or setup failed. Never returns sealed while the setup command still runs: a seal that arrives
+// mid-setup (deadline, explicit Seal) kills the setup command first.
+SetupOutcome RunSetupPhase(const InitConfig& config, ShimChannel& channel, sigset_t* saved_mask);
+
+}  // namespace airlock::init

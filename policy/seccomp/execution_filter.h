@@ -1,0 +1,33 @@
+// The execution-phase seccomp filter: what untrusted code may no longer do once the airlock is sealed.
+//
+// The shim compiles it with libseccomp and writes it as raw BPF (`struct sock_filter` array) to
+// /.airlock/seccomp.bpf; airlock-init installs it with seccomp(2) without linking libseccomp.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace airlock::policy {
+
+struct SeccompOptions {
+  // Keeps ptrace (and process_vm_readv/writev) allowed after the seal.
+  bool allow_debuggers = false;
+};
+
+// Builds the filter and returns its raw BPF program (a multiple of sizeof(struct sock_filter)).
+// Default ALLOW; EPERM for raw/packet/vsock sockets, new net/user namespaces, setns, the mount API, bpf,
+// the key syscalls, io_uring, perf_event_open, userfaultfd and (unless allow_debuggers) ptrace;
+// ENOSYS for clone3 (its flags sit in memory seccomp cannot read, libc then falls back to clone);
+// syscalls of any other ABI (i386 int 0x80, x32) kill the process.
+absl::StatusOr<std::string> BuildExecutionFilterBpf(const SeccompOptions& options);
+
+// Same filter in libseccomp's human-readable pseudo filter code, for logs and debugging.
+absl::StatusOr<std::string> BuildExecutionFilterPfc(const SeccompOptions& options);
+
+// Writes `bpf` to `path` atomically (temporary file in the same directory, then rename), mode 0444.
+absl::Status WriteFilter(absl::string_view path, absl::string_view bpf);
+
+}  // namespace airlock::policy

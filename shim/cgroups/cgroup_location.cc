@@ -1,0 +1,146 @@
+#include "shim/cgroups/cgroup_location.h"
+
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "shim/base/errno_status.h"
+#include "shim/cgroups/cgroup_files.h"
+
+namespace airlock::cgroups {
+namespace {
+
+struct CgroupMount {
+  std::string root;         // the cgroup path shown at the mount point ("/" unless a sub-tree)
+  std::string mount_point;  // where it is mounted
+  std::string fs_type;      // "cgroup" or "cgroup2"
+  std::vector<std::string> super_options;  // v1: include the controllers ("cpu", "name=systemd")
+};
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string Unescape(absl::string_view field) {
+  auto octal = [](char c) { return c >= '0' && c <= '7'; };
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size() && octal(field[i + 1]) && octal(field[i + 2]) && octal(field[i + 3])) {
+      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(field[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<CgroupMount> ParseCgroupMounts(absl::string_view mountinfo) {
+  std::vector<CgroupMount> mounts;
+  for (absl::string_view line : absl::StrSplit(mountinfo, '\n', absl::SkipEmpty())) {
+    // id parent major:minor root mount_point options [optional fields...] - fs_type source super_options
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
+    size_t separator = 0;
+    for (size_t i = 6; i < fields.size(); ++i) {
+      if (fields[i] == "-") {
+        separator = i;
+        break;
+      }
+    }
+    if (separator == 0 || separator + 3 >= fields.size()) continue;
+    absl::string_view fs_type = fields[separator + 1];
+    if (fs_type != "cgroup" && fs_type != "cgroup2") continue;
+    CgroupMount mount{Unescape(fields[3]), Unescape(fields[4]), std::string(fs_type), {}};
+    if (fs_type == "cgroup") mount.super_options = absl::StrSplit(fields[separator + 3], ',');
+    mounts.push_back(std::move(mount));
+  }
+  return mounts;
+}
+
+// The directory of `path` under `mount`, or "" when the mount does not show that path.
+std::string DirUnder(const CgroupMount& mount, const std::string& path) {
+  if (mount.root == "/") return path == "/" ? mount.mount_point : mount.mount_point + path;
+  if (path == mount.root) return mount.mount_point;
+  if (absl::StartsWith(path, mount.root + "/")) return mount.mount_point + path.substr(mount.root.size());
+  return "";
+}
+
+}  // namespace
+
+std::string CgroupLocation::V1Dir(const std::string& controller) const {
+  auto it = v1.find(controller);
+  return it == v1.end() ? std::string() : it->second;
+}
+
+std::string CgroupLocation::Describe() const {
+  if (unified) return absl::StrCat("cgroup2 ", unified_dir);
+  return absl::StrCat("cgroup v1 ", absl::StrJoin(v1, ", ", absl::PairFormatter("=")));
+}
+
+absl::StatusOr<CgroupMode> DetectCgroupMode(const std::string& root) {
+  struct statfs fs {};
+  if (::statfs(root.c_str(), &fs) != 0) return ErrnoStatus(absl::StrCat("statfs ", root));
+  if (fs.f_type == CGROUP2_SUPER_MAGIC) return CgroupMode::kUnified;
+  std::string unified = root + "/unified";
+  if (::statfs(unified.c_str(), &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) return CgroupMode::kHybrid;
+  return CgroupMode::kLegacy;
+}
+
+absl::StatusOr<CgroupLocation> ResolveCgroupsFrom(CgroupMode mode, absl::string_view proc_pid_cgroup,
+                                                  absl::string_view mountinfo) {
+  std::vector<CgroupMount> mounts = ParseCgroupMounts(mountinfo);
+  CgroupLocation location;
+  location.unified = mode == CgroupMode::kUnified;
+  bool found_unified_line = false;
+  for (absl::string_view line : absl::StrSplit(proc_pid_cgroup, '\n', absl::SkipEmpty())) {
+    // hierarchy-id:controller-list:path
+    std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (parts.size() != 3) return absl::InvalidArgumentError(absl::StrCat("bad cgroup line: ", line));
+    std::string path(parts[2]);
+    if (parts[0] == "0" && parts[1].empty()) {
+      found_unified_line = true;
+      if (!location.unified) continue;
+      for (const CgroupMount& mount : mounts) {
+        if (mount.fs_type != "cgroup2") continue;
+        if (std::string dir = DirUnder(mount, path); !dir.empty()) {
+          location.unified_dir = dir;
+          break;
+        }
+      }
+      continue;
+    }
+    if (location.unified) continue;
+    for (absl::string_view controller : absl::StrSplit(parts[1], ',', absl::SkipEmpty())) {
+      for (const CgroupMount& mount : mounts) {
+        if (mount.fs_type != "cgroup") continue;
+        bool has = false;
+        for (const std::string& option : mount.super_options) has = has || option == controller;
+        if (!has) continue;
+        if (std::string dir = DirUnder(mount, path); !dir.empty()) {
+          location.v1[std::string(controller)] = dir;
+          break;
+        }
+      }
+    }
+  }
+  if (location.unified && location.unified_dir.empty()) {
+    return absl::NotFoundError(found_unified_line ? "no cgroup2 mount shows the process's cgroup"
+                                                  : "process has no cgroup2 membership");
+  }
+  if (!location.unified && location.v1.empty()) return absl::NotFoundError("no cgroup v1 mount shows the process's cgroups");
+  return location;
+}
+
+absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid) {
+  absl::StatusOr<CgroupMode> mode = DetectCgroupMode();
+  if (!mode.ok()) return mode.status();
+  absl::StatusOr<std::string> cgroup = ReadSmallFile(absl::StrCat("/proc/", pid, "/cgroup"));
+  if (!cgroup.ok()) return cgroup.status();
+  absl::StatusOr<std::string> mountinfo = ReadSmallFile("/proc/self/mountinfo");
+  if (!mountinfo.ok()) return mountinfo.status();
+  return ResolveCgroupsFrom(*mode, *cgroup, *mountinfo);
+}
+
+}  // namespace airlock::cgroups
