@@ -11,6 +11,8 @@
 //   the Reactor and resizes it.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,13 +56,18 @@ class ProcessIo {
   // After runc has started the process: drops the shim's copies of the child's fds.
   virtual void CloseChildEnds() = 0;
 
+  // Terminal: TIOCSWINSZ on the master (a size set before the master arrives is applied then).
+  // Not a terminal: nothing to do, as in containerd.
   virtual absl::Status Resize(uint32_t width, uint32_t height) = 0;
-  // CloseIO(stdin): the process sees EOF on stdin once buffered input is delivered.
+  // CloseIO(stdin): the process sees EOF on stdin once buffered input is delivered (the shim's own
+  // writer on the stdin fifo goes; EOF follows when containerd's writer is gone too). With a
+  // terminal, that EOF hangs the console up, as containerd's runc shim does.
   virtual void CloseStdin() = 0;
 
   // The process has exited: finish copying what is buffered (terminal output), then close the shim's
   // ends so containerd's readers see EOF. `done` runs once (on the reactor thread) when that is
-  // finished or `timeout` has passed.
+  // finished or `timeout` has passed. Destroying the ProcessIo before that cancels it (`done` is
+  // then never called). Destruction is allowed on any thread.
   virtual void Drain(absl::Duration timeout, std::function<void()> done) = 0;
 };
 
