@@ -4,6 +4,7 @@
 
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,7 +47,7 @@ class Reactor {
   // Callable from any thread.
   void Stop();
 
-  bool InReactorThread() const { return std::this_thread::get_id() == thread_id_; }
+  bool InReactorThread() const { return std::this_thread::get_id() == thread_id_.load(); }
 
  private:
   struct Watch {
@@ -69,7 +70,7 @@ class Reactor {
 
   std::multimap<absl::Time, std::pair<TimerId, Task>> timers_;
   TimerId next_timer_ = 1;
-  std::thread::id thread_id_;
+  std::atomic<std::thread::id> thread_id_;
 };
 
 }  // namespace airlock

@@ -133,6 +133,10 @@ absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options) {
 }
 
 Child::~Child() {
+  if (via_reaper_ && !reaped_) {
+    std::lock_guard lock(shared_->mu);
+    reaped_ = shared_->exit.has_value();  // already reaped: the pid may belong to someone else now
+  }
   if (pid_ > 0 && !reaped_) {
     ::kill(pid_, SIGKILL);
     if (via_reaper_) {
