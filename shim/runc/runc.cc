@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -117,7 +118,10 @@ absl::Status Runc::Delete(const std::string& id, bool force) {
   if (force) args.push_back("--force");
   args.push_back(id);
   absl::Status status = Call("delete", std::move(args), nullptr, kCallTimeout).status();
-  if (absl::IsNotFound(status)) return absl::OkStatus();
+  if (absl::IsNotFound(status)) status = absl::OkStatus();
+  // Shared by the namespace's containers: rmdir fails while another one lives there, and runc
+  // recreates it (MkdirAll) for the next one.
+  if (status.ok() && absl::StartsWith(config_.root, "/run/airlock/")) rmdir(config_.root.c_str());
   return status;
 }
 

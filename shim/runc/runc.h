@@ -49,6 +49,7 @@ class Runc {
                     const std::string& console_socket, const ProcessFds& fds);
   absl::Status Kill(const std::string& id, int signal, bool all);
   // `force` kills a still-running container first. A container runc does not know is not an error.
+  // The state root goes too once empty, when it is one of ours (under /run/airlock/).
   absl::Status Delete(const std::string& id, bool force);
   absl::Status Pause(const std::string& id);
   absl::Status Resume(const std::string& id);

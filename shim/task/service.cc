@@ -605,9 +605,12 @@ absl::Status TaskService::Kill(const api::KillRequest& request) {
     std::lock_guard lock(mu_);
     Process* process = container->FindProcess(request.exec_id());
     if (process == nullptr) return ProcessNotFound(request.id(), request.exec_id());
-    if (process->exited() || process->pid <= 0) return absl::NotFoundError("process already finished");
     pid = process->pid;
     is_init = process->is_init;
+    // `--all` reaches whatever is left in the container even after the init is gone (as runc does).
+    if (!(request.all() && is_init) && (process->exited() || process->pid <= 0)) {
+      return absl::NotFoundError("process already finished");
+    }
   }
   int signal = static_cast<int>(request.signal());
   if (request.all() && is_init) return container->runc->Kill(container->id, signal, /*all=*/true);

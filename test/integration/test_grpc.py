@@ -1,0 +1,201 @@
+"""The shim driven the way containerd 2.x drives it: JSON bootstrap, then task API v3 over gRPC.
+
+No containerd 2.x exists for Debian 12, so our own gRPC client (test/tools/grpc_task_client.cc)
+plays containerd: it starts the shim with `start`, reads the bootstrap, and runs the whole
+lifecycle (create, start, state, pids, exec, wait, kill, delete, shutdown) over gRPC v3. The same
+socket keeps answering ttrpc (v2 and v3 names), and grpc++ is mapped only once a gRPC client came.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from harness import image, procs, ttrpc
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("AIRLOCK_IT_BUILD") or os.path.join(REPO, "build")
+IMAGE = os.environ.get("AIRLOCK_IT_IMAGE") or os.path.join(BUILD, "images", "busybox-oci.tar")
+SHIM = os.path.join(BUILD, "bin", "containerd-shim-airlock-v2")
+CLIENT = os.path.join(BUILD, "bin", "grpc_task_client")
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _make_bundle(root, cid):
+    bundle = os.path.join(root, cid)
+    image.extract_rootfs(IMAGE, os.path.join(bundle, "rootfs"))
+    subprocess.run(["runc", "spec", "--bundle", bundle], check=True, timeout=30)
+    with open(os.path.join(bundle, "config.json")) as f:
+        spec = json.load(f)
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["sh", "-c", "echo init-out; sleep 600"]
+    spec["root"] = {"path": "rootfs", "readonly": False}
+    spec["linux"]["cgroupsPath"] = f"/airlock-it-grpc-{cid}"
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(spec, f)
+    return bundle
+
+
+def _start_shim(bundle, ns, cid, env_extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("TTRPC_ADDRESS", "MAX_SHIM_VERSION",
+                                                            "AIRLOCK_SHIM_PROTOCOL", "GRPC_ADDRESS")}
+    env.update(env_extra)
+    r = subprocess.run([SHIM, "-namespace", ns, "-address", "/run/airlock-it-grpc.sock", "-publish-binary",
+                        "/bin/false", "-id", cid, "start"], cwd=bundle, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r
+    return r.stdout
+
+
+def _shim_pid(socket_path):
+    inodes = procs.unix_socket_inodes(socket_path)
+    for pid in procs.pids():
+        if procs.holds_socket(pid, inodes) and "containerd-shim-airlock-v2" in " ".join(procs.cmdline(pid)):
+            return pid
+    return None
+
+
+def _maps_grpc(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libgrpc" in f.read()
+
+
+class Client:
+    def __init__(self, address, ns, version=3):
+        self.base = [CLIENT, "--address", address, "--version", str(version), "--namespace", ns, "--timeout", "60"]
+
+    def __call__(self, *args, check=True):
+        r = subprocess.run(self.base + list(args), capture_output=True, text=True, timeout=90)
+        lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+        result = lines[-1] if lines else {}
+        if check:
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.returncode, result
+
+
+@pytest.fixture
+def workdir():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    os.makedirs("/run/airlock-it", exist_ok=True)
+    d = tempfile.mkdtemp(prefix="g", dir="/run/airlock-it")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_bootstrap_output_per_containerd(workdir):
+    """1.6 (no MAX_SHIM_VERSION): plain ttrpc address; 1.7/2.x (MAX_SHIM_VERSION=2) under auto:
+    plain too; asked for gRPC: the JSON bootstrap, version 3 with a bare path."""
+    ns = "airlock-it-" + secrets.token_hex(4)
+    for env, want_json in (({}, False), ({"MAX_SHIM_VERSION": "2"}, False),
+                           ({"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"}, True)):
+        cid = "b" + secrets.token_hex(4)
+        bundle = _make_bundle(workdir, cid)
+        out = _start_shim(bundle, ns, cid, env)
+        if want_json:
+            boot = json.loads(out)
+            assert boot["version"] == 3 and boot["protocol"] == "grpc", out
+            path = boot["address"]
+            assert path.startswith("/run/airlock/s/"), out
+        else:
+            assert out.startswith("unix:///run/airlock/s/") and "{" not in out, out
+            path = out[len("unix://"):]
+        with open(os.path.join(bundle, "address")) as f:
+            assert f.read() == "unix://" + path
+        pid = _shim_pid(path)
+        assert pid, f"no shim serving {path}"
+        # No container was created: Shutdown ends the shim and it removes its socket.
+        r = Client("unix://" + path, ns)("shutdown", "--id", cid)
+        assert procs.wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
+                                procs.stat_fields(pid)[0] == "Z", 10), r
+        assert not os.path.exists(path)
+
+
+def test_lifecycle_over_grpc_v3(workdir):
+    ns = "airlock-it-" + secrets.token_hex(4)
+    cid = "g" + secrets.token_hex(4)
+    bundle = _make_bundle(workdir, cid)
+    boot = json.loads(_start_shim(bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"}))
+    address = "unix://" + boot["address"]
+    shim = _shim_pid(boot["address"])
+    assert shim
+    # The ttrpc path never pays for grpc++: it is mapped on the first gRPC connection only.
+    conn = ttrpc.connect(address, cid)
+    assert conn["shim_pid"] == shim
+    assert not _maps_grpc(shim), "grpc++ loaded before any gRPC client"
+
+    grpc = Client(address, ns)
+    out_log = os.path.join(workdir, "init.out")
+    try:
+        _, created = grpc("create", "--id", cid, "--bundle", bundle, "--stdout", "file://" + out_log,
+                          "--stderr", "file://" + out_log)
+        assert _maps_grpc(shim)
+        init_pid = created["pid"]
+        assert init_pid > 0
+        _, state = grpc("state", "--id", cid)
+        assert state["status"] == "created", state
+        _, started = grpc("start", "--id", cid)
+        assert started["pid"] == init_pid
+        _, state = grpc("state", "--id", cid)
+        assert state["status"] == "running" and state["bundle"] == bundle, state
+        _, pids = grpc("pids", "--id", cid)
+        assert init_pid in [p["pid"] for p in pids["processes"]], pids
+
+        # An exec, with its own output and exit code.
+        exec_out = os.path.join(workdir, "exec.out")
+        spec = {"args": ["sh", "-c", "echo exec-out; exit 5"], "cwd": "/", "env": [PATH_ENV],
+                "user": {"uid": 0, "gid": 0}}
+        grpc("exec", "--id", cid, "--exec-id", "e1", "--stdout", "file://" + exec_out, "--stderr",
+             "file://" + exec_out, "--spec", json.dumps(spec))
+        _, started = grpc("start", "--id", cid, "--exec-id", "e1")
+        assert started["pid"] > 0
+        _, waited = grpc("wait", "--id", cid, "--exec-id", "e1")
+        assert waited["exit_status"] == 5, waited
+        with open(exec_out) as f:
+            assert f.read() == "exec-out\n"
+        _, deleted = grpc("delete", "--id", cid, "--exec-id", "e1")
+        assert deleted["exit_status"] == 5, deleted
+        rc, err = grpc("state", "--id", cid, "--exec-id", "e1", check=False)
+        assert rc != 0 and err["error"]["name"] == "NOT_FOUND", err
+
+        # Errors keep their codes over gRPC.
+        rc, err = grpc("start", "--id", cid, check=False)
+        assert rc != 0 and err["error"]["name"] == "FAILED_PRECONDITION", err
+        rc, err = grpc("delete", "--id", cid, check=False)
+        assert rc != 0 and err["error"]["name"] == "FAILED_PRECONDITION", err
+
+        # The same service over ttrpc under the v3 name, on the same socket.
+        with ttrpc.Conn(address) as c:
+            resp = c.call("containerd.task.v3.Task", "Connect", ttrpc.connect_request(cid))
+            assert resp.code == ttrpc.CODE_OK, resp
+            assert ttrpc.decode_connect_response(resp.payload)["task_pid"] == init_pid
+
+        grpc("kill", "--id", cid, "--signal", str(signal.SIGKILL))
+        _, waited = grpc("wait", "--id", cid)
+        assert waited["exit_status"] == 137, waited
+        _, state = grpc("state", "--id", cid)
+        assert state["status"] == "stopped" and state["exit_status"] == 137, state
+        _, deleted = grpc("delete", "--id", cid)
+        assert deleted["pid"] == init_pid and deleted["exit_status"] == 137, deleted
+        with open(out_log) as f:
+            assert f.read() == "init-out\n"
+        grpc("shutdown", "--id", cid)
+        assert procs.wait_until(lambda: not os.path.exists(f"/proc/{shim}") or
+                                procs.stat_fields(shim)[0] == "Z", 10)
+    finally:
+        if os.path.exists(f"/proc/{shim}") and procs.stat_fields(shim)[0] != "Z":
+            subprocess.run(["runc", "--root", f"/run/airlock/runc/{ns}", "delete", "--force", cid],
+                           capture_output=True, timeout=30)
+            os.kill(shim, signal.SIGKILL)
+            if os.path.exists(boot["address"]):
+                os.unlink(boot["address"])
+    # Nothing left: socket, runc state, cgroup.
+    assert not os.path.exists(boot["address"])
+    assert not os.path.exists(f"/run/airlock/runc/{ns}/{cid}")
+    assert not os.path.exists(f"/run/airlock/runc/{ns}")
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/airlock-it-grpc-{cid}")
