@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <map>
+#include <sstream>
 #include <utility>
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace airlock::policy::yaml {
@@ -50,6 +53,44 @@ bool IterateMap(const Field& field, Errors& errors, const std::function<std::str
   return true;
 }
 
+// Keys and values from the file appear in messages: escape control characters so that every error
+// stays one line, and cap the length.
+std::string OneLine(absl::string_view text) {
+  constexpr size_t kMaxLength = 512;
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= kMaxLength) {
+      out += "...";
+      break;
+    }
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += absl::StrFormat("\\x%02x", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Records where each document starts; ignores the rest.
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
 
 void Errors::At(const YAML::Mark& mark, absl::string_view path, absl::string_view message) {
@@ -61,7 +102,7 @@ void Errors::At(const YAML::Mark& mark, absl::string_view path, absl::string_vie
   int column = HasMark(mark) ? mark.column + 1 : 1;
   std::string where = absl::StrCat(file_, ":", line, ":", column, ": ");
   if (!path.empty()) absl::StrAppend(&where, path, ": ");
-  messages_.push_back(Message{line, column, absl::StrCat(where, message)});
+  messages_.push_back(Message{line, column, OneLine(absl::StrCat(where, message))});
 }
 
 void Errors::At(const Field& field, absl::string_view message) {
@@ -98,22 +139,35 @@ std::string Describe(const YAML::Node& node) {
 }
 
 std::optional<YAML::Node> LoadSingleDocument(absl::string_view yaml, Errors& errors) {
-  std::vector<YAML::Node> documents;
+  const std::string text(yaml);
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    // Count documents first, at most two parser calls: yaml-cpp's LoadAll never ends (allocating
+    // without bound) on a stray "," at document level, because its parser then yields empty documents
+    // without consuming anything.
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+    }
+    if (starts.marks.size() >= 2) {
+      const YAML::Mark& first = starts.marks[0];
+      if (starts.marks[1].pos == first.pos) {
+        std::string what = first.pos >= 0 && static_cast<size_t>(first.pos) < text.size()
+                               ? absl::StrCat(" \"", text.substr(static_cast<size_t>(first.pos), 1), "\"")
+                               : "";
+        errors.At(first, "", absl::StrCat("YAML syntax error: unexpected", what));
+      } else {
+        errors.At(starts.marks[1], "", "more than one YAML document (want exactly one)");
+      }
+      return std::nullopt;
+    }
+    return YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
     errors.At(e.mark, "", "YAML nested too deeply");
-    return std::nullopt;
   } catch (const YAML::Exception& e) {
     errors.At(e.mark, "", absl::StrCat("YAML syntax error: ", e.msg));
-    return std::nullopt;
   }
-  if (documents.empty()) return YAML::Node(YAML::NodeType::Null);
-  if (documents.size() > 1) {
-    errors.At(documents[1].Mark(), "", "more than one YAML document (want exactly one)");
-    return std::nullopt;
-  }
-  return documents[0];
+  return std::nullopt;
 }
 
 bool ReadMap(const Field& field, const std::vector<Key>& keys, Errors& errors) {

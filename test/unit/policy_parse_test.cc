@@ -120,10 +120,14 @@ TEST_CASE("version is required and only 1", "[policy][parse][errors]") {
 TEST_CASE("the document must be one map", "[policy][parse][errors]") {
   CHECK(Error("- version: 1\n") == "p.yaml:1:1: want a map, got a list");
   CHECK(Error("hello\n") == "p.yaml:1:1: want a map, got \"hello\"");
-  CHECK(Error("version: 1\n---\nversion: 1\n") == "p.yaml:3:1: more than one YAML document (want exactly one)");
+  CHECK(Error("version: 1\n---\nversion: 1\n") == "p.yaml:2:1: more than one YAML document (want exactly one)");
   CHECK(Error("version: 1\nsecrets: [a,\n") == "p.yaml:3:1: YAML syntax error: end of sequence flow not found");
   CHECK(Error("version: 1\nworkspace: *nope\n") == "p.yaml:2:12: YAML syntax error: the referenced anchor is not defined");
   CHECK(Error("version: 1\n[a]: 1\n") == "p.yaml:2:1: keys must be strings, got a list");
+  // yaml-cpp's parser never gets past a stray "," at document level: reported, not looped on.
+  CHECK(Error(",version: 1\n") == "p.yaml:1:1: YAML syntax error: unexpected \",\"");
+  CHECK(Error("# comment\n  ,\n") == "p.yaml:2:3: YAML syntax error: unexpected \",\"");
+  CHECK(Error("--- {version: 1}\n--- {version: 1}\n") == "p.yaml:2:1: more than one YAML document (want exactly one)");
 }
 
 TEST_CASE("unknown and duplicate keys name their position and key path", "[policy][parse][errors]") {
@@ -282,6 +286,18 @@ TEST_CASE("seccomp values are checked", "[policy][parse][errors]") {
         "p.yaml:2:22: seccomp.execution: \"none\" is not allowed: the execution filter is always on (want strict)");
   CHECK(Error("version: 1\nseccomp: {execution: loose}\n") ==
         "p.yaml:2:22: seccomp.execution: unknown value \"loose\" (want strict)");
+}
+
+TEST_CASE("every error stays on one line", "[policy][parse][errors]") {
+  CHECK(Error("version: 1\n? \"a\\nb\"\n: 1\n") ==
+        "p.yaml:2:3: a\\nb: unknown key (want version, workspace, filesystem, network, setup, secrets, seccomp, "
+        "capabilities or audit)");
+  CHECK(Error("version: 1\nsecrets: [\"A\\tB\\x01\"]\n") ==
+        "p.yaml:2:11: secrets[0]: \"A\\tB\\x01\" is not an environment variable name (want letters, digits and _, not "
+        "starting with a digit)");
+  std::string huge = Error("version: 1\n" + std::string(5000, 'k') + ": 1\n");
+  CHECK(huge.size() < 600);
+  CHECK(huge.find('\n') == std::string::npos);
 }
 
 TEST_CASE("all errors are reported, sorted by position", "[policy][parse][errors]") {
