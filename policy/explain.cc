@@ -1,0 +1,144 @@
+#include "policy/explain.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "policy/capabilities.h"
+#include "policy/duration_size.h"
+
+namespace airlock::policy {
+namespace {
+
+std::string Quote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_of(" \t\n'\"\\$`") == std::string::npos) return arg;
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string DescribeTmpfs(const Policy& p) {
+  std::vector<std::string> parts;
+  for (const TmpfsMount& m : p.filesystem.tmpfs) {
+    parts.push_back(absl::StrCat(m.path, " (tmpfs, ", HumanByteSize(m.size_bytes), ")"));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
+std::string Writable(const Policy& p, bool rootfs_writable) {
+  std::vector<std::string> parts;
+  if (rootfs_writable) parts.push_back("the root filesystem");
+  parts.push_back(absl::StrCat(p.workspace.target, " (the repository)"));
+  if (!p.filesystem.tmpfs.empty()) parts.push_back(DescribeTmpfs(p));
+  std::string joined;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) absl::StrAppend(&joined, i + 1 == parts.size() ? " and " : ", ");
+    absl::StrAppend(&joined, parts[i]);
+  }
+  return joined;
+}
+
+std::string DescribeUplink(const Uplink& uplink) {
+  switch (uplink.kind) {
+    case UplinkKind::kNat:
+      return "network through NAT (a veth to the host; the outside world is reachable)";
+    case UplinkKind::kNetns:
+      return absl::StrCat("network through the network namespace ", uplink.netns_path,
+                          " (whatever that namespace reaches)");
+    case UplinkKind::kNone:
+      break;
+  }
+  return "no network but loopback";
+}
+
+std::string DescribeOtherBinds(const Policy& p) {
+  return p.filesystem.other_binds == OtherBinds::kReadonly
+             ? "other bind mounts from the container spec are made read-only"
+             : "other bind mounts from the container spec are refused (the container does not start)";
+}
+
+}  // namespace
+
+std::string ExplainPolicy(const Policy& p) {
+  std::string out;
+  auto line = [&](auto&&... parts) { absl::StrAppend(&out, parts..., "\n"); };
+  const bool setup_writable = p.filesystem.rootfs.setup == RootfsMode::kWritable;
+
+  line("Workspace: the host directory named by the annotation airlock.dev/repo is mounted read-write at ",
+       p.workspace.target, "; it must be a real directory under an allowed repository root (no symlinks).");
+  line(p.workspace.required ? "  The annotation is required: without it the container does not start."
+                            : "  The annotation is optional: without it no repository is mounted.");
+  line();
+
+  line("During setup:");
+  if (p.setup.command.empty()) {
+    line("  - no setup command in the policy (the annotation airlock.dev/setup may give one); without one the "
+         "container is sealed before its entrypoint starts");
+  } else {
+    std::vector<std::string> words;
+    for (const std::string& arg : p.setup.command) words.push_back(Quote(arg));
+    line("  - runs the setup command: ", absl::StrJoin(words, " "));
+  }
+  line("  - deadline ", FormatGoDuration(p.setup.timeout),
+       ": when it passes the container is sealed, whatever setup is doing");
+  line("  - ", DescribeUplink(p.network.setup.uplink));
+  line("  - root filesystem ", setup_writable ? "writable (setup may install packages)" : "read-only");
+  line("  - writable: ", Writable(p, setup_writable));
+  line("  - ", DescribeOtherBinds(p));
+  if (p.secrets.empty()) {
+    line("  - no secrets");
+  } else {
+    line("  - secrets present in the setup command's environment: ", absl::StrJoin(p.secrets, ", "));
+  }
+  line("  - setup runs without CAP_SYS_PTRACE and cannot stop or steer the airlock helper");
+  line("  - if setup fails (non-zero exit) the container stops; the entrypoint never runs");
+  line();
+
+  line("The seal (one-way; when setup exits successfully, on `airlock seal`, or at the deadline):");
+  line("  - the uplink is deleted and the network namespace is verified to hold only loopback; if that cannot "
+       "be verified the container is killed");
+  line("  - the root filesystem is remounted read-only");
+  line(p.setup.keep_processes
+           ? "  - processes left from setup keep running (keep_processes: true; a process holding a file open "
+             "for writing makes the read-only remount fail, and then the container is killed)"
+           : "  - every process left from setup is killed");
+  line("  - the entrypoint starts only after the shim has answered \"sealed and verified\"");
+  line();
+
+  line("After the seal (the entrypoint, e.g. the agent, runs):");
+  line("  - no network but loopback (verified)");
+  line("  - root filesystem read-only");
+  line("  - writable: only ", Writable(p, false));
+  line("  - ", DescribeOtherBinds(p));
+  if (!p.secrets.empty()) line("  - secrets removed from the environment: ", absl::StrJoin(p.secrets, ", "));
+  line("  - seccomp (strict): no packet or raw sockets, no new network or user namespaces, no mount, bpf, "
+       "keyring, io_uring, perf events or userfaultfd",
+       p.seccomp.allow_debuggers ? "; ptrace allowed (allow_debuggers: true)" : ", no ptrace",
+       " (EPERM); TCP/UDP/unix sockets stay available on loopback");
+  line("  - no new privileges");
+  if (p.capabilities.empty()) {
+    line("  - no capabilities");
+  } else {
+    line("  - capabilities: ", absl::StrJoin(p.capabilities, ", "));
+  }
+  line("  - execs into the container run under the same seccomp filter and without the secrets");
+  line();
+
+  line("Audit log: ", p.audit.dir.empty() ? "the host config's audit_dir" : p.audit.dir);
+
+  for (const std::string& cap : p.capabilities) {
+    if (absl::string_view risk = CapabilityRisk(cap); !risk.empty()) {
+      line("WARNING: ", cap, ": ", risk, ".");
+    }
+  }
+  if (p.seccomp.allow_debuggers) line("WARNING: allow_debuggers lets the sealed code ptrace its own processes.");
+  return out;
+}
+
+}  // namespace airlock::policy

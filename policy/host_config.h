@@ -1,0 +1,15 @@
+// The host config (/etc/airlock/config.yaml): strict YAML -> HostConfig, errors as in parse.h.
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "policy/model.h"
+
+namespace airlock::policy {
+
+absl::StatusOr<HostConfig> ParseHostConfig(absl::string_view yaml, absl::string_view file_name);
+
+// "198.18.0.0/16": dotted quad, prefix 1..30 (the pool must hold /30s), host bits zero.
+absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text);
+
+}  // namespace airlock::policy

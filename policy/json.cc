@@ -1,0 +1,34 @@
+#include "policy/json.h"
+
+#include "policy/duration_size.h"
+
+namespace airlock::policy {
+
+nlohmann::json PolicyToJson(const Policy& p) {
+  nlohmann::json tmpfs = nlohmann::json::object();
+  for (const TmpfsMount& m : p.filesystem.tmpfs) tmpfs[m.path] = FormatByteSize(m.size_bytes);
+  nlohmann::json setup = {{"timeout", FormatGoDuration(p.setup.timeout)}, {"keep_processes", p.setup.keep_processes}};
+  if (!p.setup.command.empty()) setup["command"] = p.setup.command;
+  nlohmann::json out = {
+      {"version", 1},
+      {"workspace", {{"target", p.workspace.target}, {"required", p.workspace.required}}},
+      {"filesystem",
+       {{"rootfs",
+         {{"setup", std::string(ToString(p.filesystem.rootfs.setup))},
+          {"execution", std::string(ToString(p.filesystem.rootfs.execution))}}},
+        {"tmpfs", tmpfs},
+        {"other_binds", std::string(ToString(p.filesystem.other_binds))}}},
+      {"network",
+       {{"setup", {{"uplink", ToString(p.network.setup.uplink)}}},
+        {"execution", std::string(ToString(p.network.execution))}}},
+      {"setup", setup},
+      {"secrets", p.secrets},
+      {"seccomp",
+       {{"execution", std::string(ToString(p.seccomp.execution))}, {"allow_debuggers", p.seccomp.allow_debuggers}}},
+      {"capabilities", p.capabilities},
+  };
+  if (!p.audit.dir.empty()) out["audit"] = {{"dir", p.audit.dir}};
+  return out;
+}
+
+}  // namespace airlock::policy

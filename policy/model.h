@@ -1,0 +1,146 @@
+// The airlock policy and the host config as C++ values (AIRLOCK_POLICY_DESIGN.md). The default member
+// values ARE the built-in strictest policy: a key a file leaves out keeps its strictest value.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "shim/bootstrap/address.h"
+
+namespace airlock::policy {
+
+inline constexpr uint64_t kKiB = uint64_t{1} << 10;
+inline constexpr uint64_t kMiB = uint64_t{1} << 20;
+inline constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+// ---- Policy ----
+
+struct Workspace {
+  std::string target = "/workspace";  // where the repository appears in the container
+  bool required = true;               // a missing airlock.dev/repo annotation is an error
+  bool operator==(const Workspace&) const = default;
+};
+
+enum class RootfsMode { kWritable, kReadonly };
+enum class OtherBinds { kReadonly, kReject };
+
+struct Rootfs {
+  RootfsMode setup = RootfsMode::kReadonly;
+  RootfsMode execution = RootfsMode::kReadonly;  // parsing accepts only readonly
+  bool operator==(const Rootfs&) const = default;
+};
+
+struct TmpfsMount {
+  std::string path;     // absolute container path
+  uint64_t size_bytes;  // > 0
+  bool operator==(const TmpfsMount&) const = default;
+};
+
+struct Filesystem {
+  Rootfs rootfs;
+  std::vector<TmpfsMount> tmpfs = {{"/tmp", 64 * kMiB}};  // file order
+  OtherBinds other_binds = OtherBinds::kReject;
+  bool operator==(const Filesystem&) const = default;
+};
+
+enum class UplinkKind { kNone, kNat, kNetns };
+
+struct Uplink {
+  UplinkKind kind = UplinkKind::kNone;
+  std::string netns_path;  // kNetns only: absolute path of the upstream netns
+  bool operator==(const Uplink&) const = default;
+};
+
+enum class ExecutionNetwork { kDeny };  // sealed: loopback only
+
+struct NetworkSetup {
+  Uplink uplink;
+  bool operator==(const NetworkSetup&) const = default;
+};
+
+struct Network {
+  NetworkSetup setup;
+  ExecutionNetwork execution = ExecutionNetwork::kDeny;
+  bool operator==(const Network&) const = default;
+};
+
+inline constexpr absl::Duration kDefaultSetupTimeout = absl::Minutes(10);
+inline constexpr absl::Duration kMaxSetupTimeout = absl::Hours(24);
+inline constexpr absl::Duration kMinSetupTimeout = absl::Milliseconds(1);
+
+struct Setup {
+  std::vector<std::string> command;  // empty: none in the policy (annotation airlock.dev/setup may give one)
+  absl::Duration timeout = kDefaultSetupTimeout;  // the deadline seals regardless
+  bool keep_processes = false;
+  bool operator==(const Setup&) const = default;
+};
+
+enum class SeccompMode { kStrict };
+
+struct Seccomp {
+  SeccompMode execution = SeccompMode::kStrict;
+  bool allow_debuggers = false;
+  bool operator==(const Seccomp&) const = default;
+};
+
+struct Audit {
+  std::string dir;  // empty: the host config's audit_dir
+  bool operator==(const Audit&) const = default;
+};
+
+// The small capability set a container keeps (the OCI default set).
+const std::vector<std::string>& DefaultCapabilities();
+
+struct Policy {
+  Workspace workspace;
+  Filesystem filesystem;
+  Network network;
+  Setup setup;
+  std::vector<std::string> secrets;  // env var names present in setup only
+  Seccomp seccomp;
+  std::vector<std::string> capabilities = DefaultCapabilities();
+  Audit audit;
+  bool operator==(const Policy&) const = default;
+};
+
+// The built-in policy used when no file applies: the strictest (rootfs read-only in both phases, no
+// uplink, no setup, no secrets, /tmp 64Mi, other binds rejected, seccomp strict, small capability set).
+Policy StrictestDefaultPolicy();
+
+// ---- Host config (/etc/airlock/config.yaml) ----
+
+inline constexpr absl::string_view kHostConfigPath = "/etc/airlock/config.yaml";
+
+struct Ipv4Cidr {
+  uint32_t address = 0;  // host byte order, host bits zero
+  int prefix_length = 0;
+  bool operator==(const Ipv4Cidr&) const = default;
+};
+std::string ToString(const Ipv4Cidr& cidr);  // "198.18.0.0/16"
+
+struct HostConfig {
+  std::vector<std::string> allowed_repo_roots;  // none: no repository may be mounted
+  Ipv4Cidr nat_pool = {0xC6120000u, 16};        // 198.18.0.0/16 (RFC 2544 benchmarking range)
+  std::string profiles_dir = "/etc/airlock/policies";
+  std::string default_policy = "/etc/airlock/policy.yaml";
+  std::string audit_dir = "/var/log/airlock";
+  std::string runtime_binary = "runc";          // a name looked up in PATH, or an absolute path
+  bootstrap::Protocol shim_protocol = bootstrap::Protocol::kAuto;
+  bool operator==(const HostConfig&) const = default;
+};
+
+HostConfig DefaultHostConfig();
+
+// Spellings used in YAML (and in messages).
+absl::string_view ToString(RootfsMode mode);
+absl::string_view ToString(OtherBinds mode);
+absl::string_view ToString(ExecutionNetwork mode);
+absl::string_view ToString(SeccompMode mode);
+absl::string_view ToString(bootstrap::Protocol protocol);
+std::string ToString(const Uplink& uplink);  // "nat", "none", "netns:/path"
+
+}  // namespace airlock::policy

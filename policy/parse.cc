@@ -1,0 +1,323 @@
+#include "policy/parse.h"
+
+#include <exception>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "policy/capabilities.h"
+#include "policy/parse_fields.h"
+#include "policy/path_rules.h"
+#include "shim/base/sha256.h"
+
+namespace airlock::policy {
+namespace {
+
+using yaml::Errors;
+using yaml::Field;
+using yaml::Key;
+
+// A path a mount of ours may land on in the container.
+std::optional<std::string> ReadMountPoint(const Field& field, Errors& errors) {
+  std::optional<std::string> path = yaml::ReadAbsolutePath(field, errors);
+  if (!path) return std::nullopt;
+  if (std::string problem = ContainerMountPointProblem(*path); !problem.empty()) {
+    errors.At(field, problem);
+    return std::nullopt;
+  }
+  return path;
+}
+
+class PolicyReader {
+ public:
+  PolicyReader(Policy& policy, Errors& errors) : p_(policy), errors_(errors) {}
+
+  void Read(const YAML::Node& document) {
+    Field root{YAML::Node(), document, ""};
+    if (document.IsNull()) {
+      errors_.At(YAML::Mark::null_mark(), "version", "missing (the file is empty; want at least \"version: 1\")");
+      return;
+    }
+    bool have_version = false;
+    bool is_map = yaml::ReadMap(root,
+                                {
+                                    {"version",
+                                     [&](const Field& f) {
+                                       have_version = true;
+                                       yaml::ReadVersion(f, errors_);
+                                     }},
+                                    {"workspace", [&](const Field& f) { Workspace(f); }},
+                                    {"filesystem", [&](const Field& f) { Filesystem(f); }},
+                                    {"network", [&](const Field& f) { Network(f); }},
+                                    {"setup", [&](const Field& f) { Setup(f); }},
+                                    {"secrets", [&](const Field& f) { Secrets(f); }},
+                                    {"seccomp", [&](const Field& f) { Seccomp(f); }},
+                                    {"capabilities", [&](const Field& f) { Capabilities(f); }},
+                                    {"audit", [&](const Field& f) { Audit(f); }},
+                                },
+                                errors_);
+    if (is_map && !have_version) errors_.At(document.Mark(), "version", "missing (want \"version: 1\")");
+    CrossCheck();
+  }
+
+ private:
+  void Workspace(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"target",
+                       [&](const Field& f) {
+                         if (auto v = ReadMountPoint(f, errors_)) p_.workspace.target = *v;
+                       }},
+                      {"required", [&](const Field& f) { Set(p_.workspace.required, yaml::ReadBool(f, errors_)); }},
+                  },
+                  errors_);
+  }
+
+  void Filesystem(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"rootfs", [&](const Field& f) { Rootfs(f); }},
+                      {"tmpfs", [&](const Field& f) { Tmpfs(f); }},
+                      {"other_binds",
+                       [&](const Field& f) {
+                         Set(p_.filesystem.other_binds,
+                             yaml::ReadEnum<OtherBinds>(
+                                 f, {{"readonly", OtherBinds::kReadonly}, {"reject", OtherBinds::kReject}}, errors_));
+                       }},
+                  },
+                  errors_);
+  }
+
+  void Rootfs(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"setup",
+                       [&](const Field& f) {
+                         Set(p_.filesystem.rootfs.setup,
+                             yaml::ReadEnum<RootfsMode>(
+                                 f, {{"writable", RootfsMode::kWritable}, {"readonly", RootfsMode::kReadonly}},
+                                 errors_));
+                       }},
+                      {"execution",
+                       [&](const Field& f) {
+                         if (f.value.IsScalar() && f.value.Scalar() == "writable") {
+                           errors_.At(f, "\"writable\" is not allowed: after the seal the root filesystem is always "
+                                         "read-only (want readonly)");
+                           return;
+                         }
+                         Set(p_.filesystem.rootfs.execution,
+                             yaml::ReadEnum<RootfsMode>(f, {{"readonly", RootfsMode::kReadonly}}, errors_));
+                       }},
+                  },
+                  errors_);
+  }
+
+  void Tmpfs(const Field& field) {
+    std::vector<TmpfsMount> mounts;
+    std::map<std::string, int> lines;  // clean path -> line, to catch "/tmp" and "/tmp/" both given
+    bool ok = yaml::ReadMapEntries(field, errors_, [&](const std::string& key, const Field& entry) {
+      Field key_field{YAML::Node(), entry.key, entry.path};
+      std::optional<std::string> path = ReadMountPoint(key_field, errors_);
+      std::optional<uint64_t> size = yaml::ReadByteSize(entry, errors_);
+      if (!path || !size) return;
+      auto [pos, inserted] = lines.emplace(*path, entry.key.Mark().line + 1);
+      if (!inserted) {
+        errors_.AtKey(entry, absl::StrCat("\"", key, "\" is the same path as the tmpfs at line ", pos->second));
+        return;
+      }
+      mounts.push_back(TmpfsMount{*path, *size});
+      tmpfs_fields_.push_back(entry);
+    });
+    if (ok) p_.filesystem.tmpfs = std::move(mounts);
+  }
+
+  void Network(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"setup", [&](const Field& f) {
+                         yaml::ReadMap(f, {{"uplink", [&](const Field& u) { Uplink(u); }}}, errors_);
+                       }},
+                      {"execution",
+                       [&](const Field& f) {
+                         std::optional<std::string> text = yaml::ReadString(f, errors_);
+                         if (!text) return;
+                         if (*text != "deny") {
+                           errors_.At(f, absl::StrCat("unknown value \"", *text,
+                                                      "\": after the seal the network is always denied, loopback only "
+                                                      "(want deny)"));
+                         }
+                       }},
+                  },
+                  errors_);
+  }
+
+  void Uplink(const Field& field) {
+    std::optional<std::string> text = yaml::ReadString(field, errors_);
+    if (!text) return;
+    if (*text == "nat") {
+      p_.network.setup.uplink = {UplinkKind::kNat, ""};
+    } else if (*text == "none") {
+      p_.network.setup.uplink = {UplinkKind::kNone, ""};
+    } else if (absl::StartsWith(*text, "netns:")) {
+      absl::StatusOr<std::string> path = CleanAbsolutePath(absl::string_view(*text).substr(6));
+      if (!path.ok()) {
+        errors_.At(field, absl::StrCat("bad netns uplink: ", path.status().message(), " (want netns:/path)"));
+        return;
+      }
+      p_.network.setup.uplink = {UplinkKind::kNetns, *path};
+    } else {
+      errors_.At(field, absl::StrCat("unknown mode \"", *text, "\" (want nat, none or netns:/path)"));
+    }
+  }
+
+  void Setup(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"command", [&](const Field& f) { Command(f); }},
+                      {"timeout",
+                       [&](const Field& f) {
+                         Set(p_.setup.timeout, yaml::ReadDuration(f, kMinSetupTimeout, kMaxSetupTimeout, errors_));
+                       }},
+                      {"keep_processes", [&](const Field& f) { Set(p_.setup.keep_processes, yaml::ReadBool(f, errors_)); }},
+                  },
+                  errors_);
+  }
+
+  void Command(const Field& field) {
+    std::optional<std::vector<std::string>> command = yaml::ReadStringList(field, errors_);
+    if (!command) return;
+    if (command->empty()) {
+      errors_.At(field, "empty command (want e.g. [\"sh\", \"-c\", \"./setup.sh\"], or leave setup.command out)");
+      return;
+    }
+    if (command->front().empty()) {
+      errors_.At(field, "the program (first word) is empty");
+      return;
+    }
+    for (const std::string& arg : *command) {
+      if (arg.find('\0') != std::string::npos) {
+        errors_.At(field, "an argument contains a NUL byte");
+        return;
+      }
+    }
+    p_.setup.command = std::move(*command);
+  }
+
+  void Secrets(const Field& field) {
+    NameList(field, "secret", [](absl::string_view name) -> std::string {
+      if (yaml::IsEnvName(name)) return "";
+      return absl::StrCat("\"", name, "\" is not an environment variable name (want letters, digits and _, not starting with a digit)");
+    }, p_.secrets);
+  }
+
+  void Capabilities(const Field& field) {
+    NameList(field, "capability", [](absl::string_view name) -> std::string {
+      if (IsKernelCapability(name)) return "";
+      std::string hint;
+      std::string upper = absl::AsciiStrToUpper(name);
+      if (!absl::StartsWith(upper, "CAP_")) upper = absl::StrCat("CAP_", upper);
+      if (IsKernelCapability(upper)) hint = absl::StrCat("; did you mean ", upper, "?");
+      return absl::StrCat("unknown capability \"", name, "\" (not in the kernel's list", hint, ")");
+    }, p_.capabilities);
+  }
+
+  // A list of unique names, each checked by `problem` ("" = fine).
+  template <typename Check>
+  void NameList(const Field& field, absl::string_view what, Check problem, std::vector<std::string>& out) {
+    std::optional<std::vector<Field>> items = yaml::ReadList(field, absl::StrCat("of ", what, " names"), errors_);
+    if (!items) return;
+    std::vector<std::string> names;
+    std::map<std::string, int> lines;
+    bool ok = true;
+    for (const Field& item : *items) {
+      std::optional<std::string> name = yaml::ReadString(item, errors_);
+      if (!name) {
+        ok = false;
+        continue;
+      }
+      if (std::string why = problem(*name); !why.empty()) {
+        errors_.At(item, why);
+        ok = false;
+        continue;
+      }
+      auto [pos, inserted] = lines.emplace(*name, item.value.Mark().line + 1);
+      if (!inserted) {
+        errors_.At(item, absl::StrCat("duplicate ", what, " \"", *name, "\" (first at line ", pos->second, ")"));
+        ok = false;
+        continue;
+      }
+      names.push_back(*name);
+    }
+    if (ok) out = std::move(names);
+  }
+
+  void Seccomp(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"execution",
+                       [&](const Field& f) {
+                         if (f.value.IsScalar() && f.value.Scalar() == "none") {
+                           errors_.At(f, "\"none\" is not allowed: the execution filter is always on (want strict)");
+                           return;
+                         }
+                         Set(p_.seccomp.execution,
+                             yaml::ReadEnum<SeccompMode>(f, {{"strict", SeccompMode::kStrict}}, errors_));
+                       }},
+                      {"allow_debuggers",
+                       [&](const Field& f) { Set(p_.seccomp.allow_debuggers, yaml::ReadBool(f, errors_)); }},
+                  },
+                  errors_);
+  }
+
+  void Audit(const Field& field) {
+    yaml::ReadMap(field,
+                  {{"dir",
+                    [&](const Field& f) {
+                      if (auto dir = yaml::ReadAbsolutePath(f, errors_)) p_.audit.dir = *dir;
+                    }}},
+                  errors_);
+  }
+
+  // Rules between keys.
+  void CrossCheck() {
+    for (size_t i = 0; i < p_.filesystem.tmpfs.size() && i < tmpfs_fields_.size(); ++i) {
+      if (p_.filesystem.tmpfs[i].path == p_.workspace.target) {
+        errors_.AtKey(tmpfs_fields_[i], absl::StrCat("a tmpfs at the workspace target ", p_.workspace.target,
+                                                     " would hide the repository"));
+      }
+    }
+  }
+
+  template <typename T>
+  static void Set(T& out, const std::optional<T>& value) {
+    if (value) out = *value;
+  }
+
+  Policy& p_;
+  Errors& errors_;
+  std::vector<Field> tmpfs_fields_;
+};
+
+}  // namespace
+
+absl::StatusOr<Policy> ParsePolicy(absl::string_view yaml, absl::string_view file_name) {
+  Errors errors(file_name);
+  Policy policy = StrictestDefaultPolicy();
+  try {
+    if (std::optional<YAML::Node> document = yaml::LoadSingleDocument(yaml, errors)) {
+      PolicyReader(policy, errors).Read(*document);
+    }
+  } catch (const YAML::Exception& e) {
+    errors.At(e.mark, "", absl::StrCat("YAML error: ", e.msg));
+  } catch (const std::exception& e) {
+    errors.At(YAML::Mark::null_mark(), "", absl::StrCat("cannot read the policy: ", e.what()));
+  }
+  if (!errors.empty()) return errors.ToStatus();
+  return policy;
+}
+
+std::string PolicyDigest(absl::string_view yaml) { return absl::StrCat("sha256:", Sha256Hex(yaml)); }
+
+}  // namespace airlock::policy

@@ -1,0 +1,102 @@
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "policy/host_config.h"
+
+using namespace airlock::policy;
+
+namespace {
+
+std::string Error(const std::string& yaml) {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(yaml, "config.yaml");
+  if (config.ok()) return "(parsed)";
+  CHECK(absl::IsInvalidArgument(config.status()));
+  return std::string(config.status().message());
+}
+
+}  // namespace
+
+TEST_CASE("host config defaults", "[policy][host_config]") {
+  absl::StatusOr<HostConfig> config = ParseHostConfig("version: 1\n", "config.yaml");
+  REQUIRE(config.ok());
+  CHECK(*config == DefaultHostConfig());
+  CHECK(config->allowed_repo_roots.empty());
+  CHECK(ToString(config->nat_pool) == "198.18.0.0/16");
+  CHECK(config->profiles_dir == "/etc/airlock/policies");
+  CHECK(config->default_policy == "/etc/airlock/policy.yaml");
+  CHECK(config->audit_dir == "/var/log/airlock");
+  CHECK(config->runtime_binary == "runc");
+  CHECK(config->shim_protocol == airlock::bootstrap::Protocol::kAuto);
+}
+
+TEST_CASE("host config with every key", "[policy][host_config]") {
+  absl::StatusOr<HostConfig> config = ParseHostConfig(R"(version: 1
+allowed_repo_roots: [/srv/airlock/repos, /data/repos/]
+nat: {pool: 10.200.0.0/24}
+profiles_dir: /opt/airlock/profiles
+default_policy: /opt/airlock/policy.yaml
+audit_dir: /data/audit
+runtime: {binary: /usr/local/bin/crun}
+shim: {protocol: grpc}
+)",
+                                                      "config.yaml");
+  REQUIRE(config.ok());
+  CHECK(config->allowed_repo_roots == std::vector<std::string>{"/srv/airlock/repos", "/data/repos"});
+  CHECK(config->nat_pool == Ipv4Cidr{0x0AC80000u, 24});
+  CHECK(config->profiles_dir == "/opt/airlock/profiles");
+  CHECK(config->default_policy == "/opt/airlock/policy.yaml");
+  CHECK(config->audit_dir == "/data/audit");
+  CHECK(config->runtime_binary == "/usr/local/bin/crun");
+  CHECK(config->shim_protocol == airlock::bootstrap::Protocol::kGrpc);
+  CHECK(ParseHostConfig("version: 1\nruntime: {binary: crun}\n", "c")->runtime_binary == "crun");
+}
+
+TEST_CASE("host config errors name position and key", "[policy][host_config][errors]") {
+  CHECK(Error("allowed_repo_roots: []\n") == "config.yaml:1:1: version: missing (want \"version: 1\")");
+  CHECK(Error("version: 1\nroots: [/srv]\n") ==
+        "config.yaml:2:1: roots: unknown key (want version, allowed_repo_roots, nat, profiles_dir, default_policy, "
+        "audit_dir, runtime or shim)");
+  CHECK(Error("version: 1\nallowed_repo_roots: /srv/repos\n") ==
+        "config.yaml:2:21: allowed_repo_roots: want a list of absolute directories, got \"/srv/repos\"");
+  CHECK(Error("version: 1\nallowed_repo_roots: [srv/repos]\n") ==
+        "config.yaml:2:22: allowed_repo_roots[0]: path \"srv/repos\" is not absolute (want an absolute path without \"..\")");
+  CHECK(Error("version: 1\nallowed_repo_roots: [/srv/../etc]\n") ==
+        "config.yaml:2:22: allowed_repo_roots[0]: path \"/srv/../etc\" contains \"..\" (want an absolute path without \"..\")");
+  CHECK(Error("version: 1\nallowed_repo_roots: [/]\n") ==
+        "config.yaml:2:22: allowed_repo_roots[0]: \"/\" is a system-wide directory, not a repository: it cannot be a "
+        "repository root");
+  CHECK(Error("version: 1\nallowed_repo_roots: [/etc/repos]\n") ==
+        "config.yaml:2:22: allowed_repo_roots[0]: \"/etc/repos\" lies in the system directory /etc: it cannot be a "
+        "repository root");
+  CHECK(Error("version: 1\nallowed_repo_roots: [/srv/r, /srv/r/]\n") ==
+        "config.yaml:2:30: allowed_repo_roots[1]: duplicate root \"/srv/r\" (first at line 2)");
+  CHECK(Error("version: 1\nnat: {pool: 10.0.0.1/24}\n") ==
+        "config.yaml:2:13: nat.pool: bad CIDR \"10.0.0.1/24\": host bits are set (want e.g. 198.18.0.0/16)");
+  CHECK(Error("version: 1\nnat: {pool: 10.0.0.0/31}\n") ==
+        "config.yaml:2:13: nat.pool: bad CIDR \"10.0.0.0/31\": the prefix length must be 1 to 30 (the pool hands out "
+        "/30s) (want e.g. 198.18.0.0/16)");
+  CHECK(Error("version: 1\nnat: {pool: 10.0.0.0}\n") ==
+        "config.yaml:2:13: nat.pool: bad CIDR \"10.0.0.0\": no /prefix (want e.g. 198.18.0.0/16)");
+  CHECK(Error("version: 1\nnat: {pool: 10.0.256.0/24}\n") ==
+        "config.yaml:2:13: nat.pool: bad CIDR \"10.0.256.0/24\": not a dotted IPv4 address (want e.g. 198.18.0.0/16)");
+  CHECK(Error("version: 1\nshim: {protocol: http}\n") ==
+        "config.yaml:2:18: shim.protocol: unknown value \"http\" (want auto, ttrpc or grpc)");
+  CHECK(Error("version: 1\nruntime: {binary: bin/runc}\n") ==
+        "config.yaml:2:19: runtime.binary: path \"bin/runc\" is not absolute (want an absolute path without \"..\")");
+  CHECK(Error("version: 1\nruntime: {binary: \"..\"}\n") ==
+        "config.yaml:2:19: runtime.binary: want a program name (runc, crun) or an absolute path");
+  CHECK(Error("version: 1\nprofiles_dir: policies\n") ==
+        "config.yaml:2:15: profiles_dir: path \"policies\" is not absolute (want an absolute path without \"..\")");
+}
+
+TEST_CASE("CIDR parsing", "[policy][host_config]") {
+  CHECK(ParseIpv4Cidr("198.18.0.0/16").ok());
+  CHECK(ParseIpv4Cidr("0.0.0.0/1").ok());
+  CHECK(ToString(*ParseIpv4Cidr("192.168.4.0/30")) == "192.168.4.0/30");
+  for (const char* bad : {"", "/16", "1.2.3/16", "1.2.3.4.5/16", "a.b.c.d/8", "1.2.3.0/", "1.2.3.0/x", "1.2.3.0/0",
+                          "1.2.3.0/32", "+1.2.3.0/24", "1.2.3.0/-1", "01234.0.0.0/8"}) {
+    INFO(bad);
+    CHECK_FALSE(ParseIpv4Cidr(bad).ok());
+  }
+}
