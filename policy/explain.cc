@@ -69,6 +69,12 @@ std::string ExplainPolicy(const Policy& p) {
   std::string out;
   auto line = [&](auto&&... parts) { absl::StrAppend(&out, parts..., "\n"); };
   const bool setup_writable = p.filesystem.rootfs.setup == RootfsMode::kWritable;
+  if (p.mode == PolicyMode::kPassthrough) {
+    line("PASSTHROUGH: no airlock. The container runs exactly as its OCI spec says, as with containerd's runc");
+    line("shim: no setup phase, no seal, the network, filesystem, capabilities and environment of the spec,");
+    line("secrets included. Use it only for containers that are not sandboxes for untrusted code.");
+    return out;
+  }
 
   line("Workspace: the host directory named by the annotation airlock.dev/repo is mounted read-write at ",
        p.workspace.target, "; it must be a real directory under an allowed repository root (no symlinks).");

@@ -11,6 +11,7 @@ nlohmann::json PolicyToJson(const Policy& p) {
   if (!p.setup.command.empty()) setup["command"] = p.setup.command;
   nlohmann::json out = {
       {"version", 1},
+      {"mode", ToString(p.mode)},
       {"workspace", {{"target", p.workspace.target}, {"required", p.workspace.required}}},
       {"filesystem",
        {{"rootfs",

@@ -20,6 +20,10 @@ std::string ToString(const Ipv4Cidr& cidr) {
   return absl::StrCat(a >> 24, ".", (a >> 16) & 255, ".", (a >> 8) & 255, ".", a & 255, "/", cidr.prefix_length);
 }
 
+absl::string_view ToString(PolicyMode mode) {
+  return mode == PolicyMode::kPassthrough ? "passthrough" : "airlock";
+}
+
 absl::string_view ToString(RootfsMode mode) { return mode == RootfsMode::kWritable ? "writable" : "readonly"; }
 
 absl::string_view ToString(OtherBinds mode) { return mode == OtherBinds::kReadonly ? "readonly" : "reject"; }

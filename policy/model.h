@@ -95,7 +95,11 @@ struct Audit {
 // The small capability set a container keeps (the OCI default set).
 const std::vector<std::string>& DefaultCapabilities();
 
+// passthrough: the shim runs the container exactly as containerd's runc shim would (no rewrite, no
+// phases); for containers that are not sandboxes, and for measuring the shim itself. Opt-in only.
+enum class PolicyMode { kAirlock, kPassthrough };
 struct Policy {
+  PolicyMode mode = PolicyMode::kAirlock;
   Workspace workspace;
   Filesystem filesystem;
   Network network;
@@ -136,6 +140,7 @@ struct HostConfig {
 HostConfig DefaultHostConfig();
 
 // Spellings used in YAML (and in messages).
+absl::string_view ToString(PolicyMode mode);
 absl::string_view ToString(RootfsMode mode);
 absl::string_view ToString(OtherBinds mode);
 absl::string_view ToString(ExecutionNetwork mode);

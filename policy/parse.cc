@@ -48,6 +48,13 @@ class PolicyReader {
                                        have_version = true;
                                        yaml::ReadVersion(f, errors_);
                                      }},
+                                    {"mode",
+                                     [&](const Field& f) {
+                                       Set(p_.mode, yaml::ReadEnum<PolicyMode>(f,
+                                                                               {{"airlock", PolicyMode::kAirlock},
+                                                                                {"passthrough", PolicyMode::kPassthrough}},
+                                                                               errors_));
+                                     }},
                                     {"workspace", [&](const Field& f) { Workspace(f); }},
                                     {"filesystem", [&](const Field& f) { Filesystem(f); }},
                                     {"network", [&](const Field& f) { Network(f); }},

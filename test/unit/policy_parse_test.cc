@@ -132,7 +132,7 @@ TEST_CASE("the document must be one map", "[policy][parse][errors]") {
 
 TEST_CASE("unknown and duplicate keys name their position and key path", "[policy][parse][errors]") {
   CHECK(Error("version: 1\nbogus: 1\n") ==
-        "p.yaml:2:1: bogus: unknown key (want version, workspace, filesystem, network, setup, secrets, seccomp, "
+        "p.yaml:2:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
         "capabilities or audit)");
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: nat\n    bridge: br0\n") ==
         "p.yaml:5:5: network.setup.bridge: unknown key (want uplink)");
@@ -290,7 +290,7 @@ TEST_CASE("seccomp values are checked", "[policy][parse][errors]") {
 
 TEST_CASE("every error stays on one line", "[policy][parse][errors]") {
   CHECK(Error("version: 1\n? \"a\\nb\"\n: 1\n") ==
-        "p.yaml:2:3: a\\nb: unknown key (want version, workspace, filesystem, network, setup, secrets, seccomp, "
+        "p.yaml:2:3: a\\nb: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
         "capabilities or audit)");
   CHECK(Error("version: 1\nsecrets: [\"A\\tB\\x01\"]\n") ==
         "p.yaml:2:11: secrets[0]: \"A\\tB\\x01\" is not an environment variable name (want letters, digits and _, not "
@@ -303,7 +303,7 @@ TEST_CASE("every error stays on one line", "[policy][parse][errors]") {
 TEST_CASE("all errors are reported, sorted by position", "[policy][parse][errors]") {
   std::string error = Error("bogus: 1\nsecrets: [1X]\nversion: 3\n");
   CHECK(error ==
-        "p.yaml:1:1: bogus: unknown key (want version, workspace, filesystem, network, setup, secrets, seccomp, "
+        "p.yaml:1:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
         "capabilities or audit)\n"
         "p.yaml:2:11: secrets[0]: \"1X\" is not an environment variable name (want letters, digits and _, not "
         "starting with a digit)\n"
@@ -336,4 +336,14 @@ TEST_CASE("no exception escapes on hostile input", "[policy][parse][errors]") {
 TEST_CASE("policy digest is sha256 of the bytes", "[policy][parse]") {
   CHECK(PolicyDigest("abc") == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(PolicyDigest("version: 1\n") != PolicyDigest("version: 1\n\n"));
+}
+
+TEST_CASE("mode: passthrough is an explicit opt-in", "[policy]") {
+  auto parsed = ParsePolicy("version: 1\nmode: passthrough\n", "p.yaml");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->mode == PolicyMode::kPassthrough);
+  CHECK(ParsePolicy("version: 1\n", "p.yaml")->mode == PolicyMode::kAirlock);
+  CHECK(StrictestDefaultPolicy().mode == PolicyMode::kAirlock);
+  CHECK(Error("version: 1\nmode: off\n") ==
+        "p.yaml:2:7: mode: unknown value \"off\" (want airlock or passthrough)");
 }
