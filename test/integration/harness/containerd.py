@@ -109,6 +109,7 @@ class Containerd:
         os.makedirs(self.fifo_dir)
         self.snapshotter = "overlayfs" if overlay_works(os.path.join(self.base, "ovl")) else "native"
         self.env["CONTAINERD_SNAPSHOTTER"] = self.snapshotter
+        self._write_airlock_config()
         self._write_config()
         self._write_owner()
 
@@ -146,6 +147,31 @@ class Containerd:
         return problems
 
     # --- lifecycle -----------------------------------------------------------
+
+    def _write_airlock_config(self):
+        """The airlock shim's host config (AIRLOCK_CONFIG, inherited through containerd).
+
+        Its default policy is passthrough, so the containerd-conformance scenarios see the shim
+        core exactly as they would see runc-v2; airlock scenarios choose their policy per container
+        (--runtime-config-path or the airlock.dev/policy annotation)."""
+        self.airlock_dir = os.path.join(self.base, "airlock")
+        self.policies_dir = os.path.join(self.airlock_dir, "policies")
+        self.audit_dir = os.path.join(self.airlock_dir, "audit")
+        os.makedirs(self.policies_dir)
+        self.passthrough_policy = os.path.join(self.airlock_dir, "passthrough.yaml")
+        with open(self.passthrough_policy, "w") as f:
+            f.write("version: 1\nmode: passthrough\n")
+        # Repository roots may not live under /run (a system dir for the airlock): under /tmp.
+        self.repos_root = os.path.join("/tmp", "airlock-it-repos-" + os.path.basename(self.base))
+        os.makedirs(self.repos_root, mode=0o755, exist_ok=True)
+        self.airlock_config = os.path.join(self.airlock_dir, "config.yaml")
+        with open(self.airlock_config, "w") as f:
+            f.write("version: 1\n"
+                    f"allowed_repo_roots: [{self.repos_root}]\n"
+                    f"profiles_dir: {self.policies_dir}\n"
+                    f"default_policy: {self.passthrough_policy}\n"
+                    f"audit_dir: {self.audit_dir}\n")
+        self.env["AIRLOCK_CONFIG"] = self.airlock_config
 
     def _write_config(self):
         disabled = ", ".join(f'"{p}"' for p in DISABLED_PLUGINS)
@@ -577,6 +603,8 @@ disabled_plugins = [{disabled}]
             problems.append(f"kept {self.base}: mounts remain")
         else:
             shutil.rmtree(self.base, ignore_errors=True)
+            shutil.rmtree(os.path.join("/tmp", "airlock-it-repos-" + os.path.basename(self.base)),
+                          ignore_errors=True)
             try:
                 os.rmdir(BASE_DIR)
             except OSError:
