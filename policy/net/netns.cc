@@ -84,6 +84,13 @@ absl::StatusOr<Netns> Netns::Create(absl::string_view name, absl::string_view di
   return Netns(*std::move(ns), std::move(path), /*owned=*/true);
 }
 
+absl::StatusOr<Netns> Netns::CreateAnonymous() {
+  absl::StatusOr<UniqueFd> ns = UnshareNetns();
+  if (!ns.ok()) return ns.status();
+  std::string path = absl::StrCat("/proc/", ::getpid(), "/fd/", ns->get());
+  return Netns(*std::move(ns), std::move(path), /*owned=*/false);
+}
+
 absl::StatusOr<Netns> Netns::Open(absl::string_view path) {
   std::string path_string(path);
   UniqueFd fd(::open(path_string.c_str(), O_RDONLY | O_CLOEXEC));

@@ -23,6 +23,10 @@ class Netns {
   // Creates `dir`/`name` (AlreadyExists when the file is there: a live sandbox or a crash leftover
   // that Remove must clear first).
   static absl::StatusOr<Netns> Create(absl::string_view name, absl::string_view dir = kDefaultNetnsDir);
+  // A new netns held only by its fd: nothing on the filesystem, nothing to clean up after a crash
+  // (it dies with its last process). path() is "/proc/<pid>/fd/<fd>", which runc can join while
+  // this handle lives.
+  static absl::StatusOr<Netns> CreateAnonymous();
   // Opens an existing netns by path (a bind mount, /proc/PID/ns/net, ...). Not owning.
   static absl::StatusOr<Netns> Open(absl::string_view path);
   // Unmounts and unlinks `dir`/`name`; success when it does not exist. For cleanup after crashes.

@@ -106,7 +106,7 @@ SandboxNetwork::SandboxNetwork(std::string name, SandboxNetworkOptions options, 
 
 absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(absl::string_view name,
                                                                        const SandboxNetworkOptions& options) {
-  absl::StatusOr<Netns> netns = Netns::Create(name, NetnsDir(options));
+  absl::StatusOr<Netns> netns = options.persistent ? Netns::Create(name, NetnsDir(options)) : Netns::CreateAnonymous();
   if (!netns.ok()) return netns.status();
   // From here on the Netns handle removes the bind mount again on any failure.
   absl::StatusOr<NetlinkSocket> socket = NetlinkSocket::OpenInNetns(netns->fd());

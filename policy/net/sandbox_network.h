@@ -27,6 +27,9 @@ namespace airlock::net {
 struct SandboxNetworkOptions {
   // Holds netns/ (the bind mounts), ipforward/ (ip_forward claims) and pool.lock.
   std::string run_dir = "/run/airlock";
+  // false: the netns is held by the handle's fd only (no bind mount under run_dir/netns), so a
+  // crashed shim leaves no netns behind; its path is then /proc/<pid>/fd/<fd>.
+  bool persistent = true;
 };
 
 enum class UplinkMode { kNone, kNetns, kNat };

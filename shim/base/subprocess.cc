@@ -227,6 +227,36 @@ absl::StatusOr<ChildResult> Child::Wait(absl::Duration timeout) {
   return result;
 }
 
+absl::StatusOr<int> RunInForkedChild(absl::FunctionRef<int()> fn, absl::Duration timeout) {
+  auto do_fork = [&]() -> absl::StatusOr<pid_t> {
+    pid_t pid = fork();
+    if (pid < 0) return ErrnoStatus("fork");
+    if (pid == 0) _exit(fn() & 0xff);
+    return pid;
+  };
+  std::unique_ptr<Child> child(new Child());
+  Reaper& reaper = Reaper::Get();
+  if (reaper.started()) {
+    auto shared = std::make_shared<Child::Shared>();
+    absl::StatusOr<pid_t> pid = reaper.SpawnAndWatch(do_fork, [shared](const ExitInfo& exit) {
+      std::lock_guard lock(shared->mu);
+      shared->exit = exit;
+      shared->cv.notify_all();
+    });
+    if (!pid.ok()) return pid.status();
+    child->pid_ = *pid;
+    child->via_reaper_ = true;
+    child->shared_ = std::move(shared);
+  } else {
+    absl::StatusOr<pid_t> pid = do_fork();
+    if (!pid.ok()) return pid.status();
+    child->pid_ = *pid;
+  }
+  absl::StatusOr<ChildResult> result = child->Wait(timeout);
+  if (!result.ok()) return result.status();
+  return result->exit.status;
+}
+
 absl::StatusOr<ChildResult> Run(const SpawnOptions& options, absl::Duration timeout) {
   absl::StatusOr<std::unique_ptr<Child>> child = Spawn(options);
   if (!child.ok()) return child.status();

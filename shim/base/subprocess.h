@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -53,6 +54,7 @@ class Child {
 
  private:
   friend absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options);
+  friend absl::StatusOr<int> RunInForkedChild(absl::FunctionRef<int()> fn, absl::Duration timeout);
   struct Shared {
     std::mutex mu;
     std::condition_variable cv;
@@ -70,6 +72,12 @@ class Child {
 };
 
 absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options);
+
+// Forks a child that runs `fn` (async-signal-safe calls only: the shim is multi-threaded) and
+// exits with its return value; waits for it without racing the reaper. Returns the exit status
+// (128 + signal if it died). For what must happen in a single-threaded process: setns into a mount
+// namespace, chdir-relative mounts.
+absl::StatusOr<int> RunInForkedChild(absl::FunctionRef<int()> fn, absl::Duration timeout = absl::Seconds(30));
 
 // Spawn + Wait; the error names the command and carries its stderr when it fails to start.
 absl::StatusOr<ChildResult> Run(const SpawnOptions& options, absl::Duration timeout);

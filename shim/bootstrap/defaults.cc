@@ -12,4 +12,9 @@ runc::Config DefaultRuncConfig(const std::string& ns) {
   return config;
 }
 
+std::string HostConfigPath() {
+  const char* path = std::getenv("AIRLOCK_CONFIG");
+  return path != nullptr && *path != '\0' ? path : "/etc/airlock/config.yaml";
+}
+
 }  // namespace airlock::bootstrap

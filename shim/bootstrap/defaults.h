@@ -11,4 +11,7 @@ namespace airlock::bootstrap {
 // AIRLOCK_RUNTIME_BINARY selects another runc-compatible runtime (e.g. crun).
 runc::Config DefaultRuncConfig(const std::string& ns);
 
+// The airlock host config: AIRLOCK_CONFIG, else /etc/airlock/config.yaml.
+std::string HostConfigPath();
+
 }  // namespace airlock::bootstrap

@@ -13,6 +13,7 @@
 
 #include "absl/time/clock.h"
 #include "containerd/task/v2/shim.pb.h"
+#include "policy/sandbox/sandbox.h"
 #include "shim/base/log.h"
 #include "shim/base/unique_fd.h"
 #include "shim/bootstrap/actions.h"
@@ -69,6 +70,9 @@ int RunDelete(const Flags& flags) {
     log::Warn("delete ", flags.id, ": ", unmounted.message());
   }
   RemoveDeadSocket(bundle);
+  if (absl::Status cleaned = sandbox::Sandbox::CleanupAfterCrash("/run/airlock", flags.ns, flags.id); !cleaned.ok()) {
+    log::Warn("delete ", flags.id, ": airlock cleanup: ", cleaned.message());
+  }
 
   absl::StatusOr<pid_t> pid = runc::ReadPidFile(bundle + "/init.pid");
   containerd::task::v2::DeleteResponse response;

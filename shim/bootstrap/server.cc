@@ -17,6 +17,7 @@
 #include "shim/base/worker_pool.h"
 #include "shim/bootstrap/address.h"
 #include "shim/bootstrap/defaults.h"
+#include "policy/sandbox/sandbox_manager.h"
 #include "shim/cgroups/container_cgroups.h"
 #include "containerd/events/task.pb.h"
 #include "shim/events/publisher.h"
@@ -95,6 +96,16 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
     // Let the Shutdown reply leave first.
     reactor.Post([&reactor] { reactor.RunAfter(absl::Milliseconds(20), [&reactor] { reactor.Stop(); }); });
   };
+  // The airlock: a sandbox per container, and airlock.v1.Control next to the task API.
+  sandbox::SandboxEnv sandbox_env{.reactor = &reactor,
+                                  .pool = pool,
+                                  .ns = flags.ns,
+                                  .host_config_path = HostConfigPath(),
+                                  .init_binary = sandbox::FindInitBinary()};
+  auto* sandboxes = new sandbox::SandboxManager(sandbox_env);
+  sandboxes->Register(*registry);
+  hooks.sandbox = sandboxes;
+
   task::ServiceConfig config{.ns = flags.ns, .runc = DefaultRuncConfig(flags.ns)};
   auto* service = new task::TaskService(reactor, *pool, config, std::move(hooks));
   service->Register(*registry);

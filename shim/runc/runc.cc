@@ -106,6 +106,13 @@ absl::Status Runc::Exec(const std::string& id, const std::string& process_json_p
   return Call("exec", std::move(args), &fds, kCreateTimeout).status();
 }
 
+absl::StatusOr<ChildResult> Runc::ExecAndWait(const std::string& id, const std::string& process_json_path,
+                                               absl::Duration timeout) {
+  std::vector<std::string> argv = BaseArgs();
+  argv.insert(argv.end(), {"exec", "--process", process_json_path, id});
+  return Run({.argv = std::move(argv), .capture_stdout = true, .capture_stderr = true}, timeout);
+}
+
 absl::Status Runc::Kill(const std::string& id, int signal, bool all) {
   std::vector<std::string> args = {"kill"};
   if (all) args.push_back("--all");

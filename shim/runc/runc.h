@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "shim/base/subprocess.h"
 
 namespace airlock::runc {
 
@@ -47,6 +48,10 @@ class Runc {
   absl::Status Start(const std::string& id);
   absl::Status Exec(const std::string& id, const std::string& process_json_path, const std::string& pid_file,
                     const std::string& console_socket, const ProcessFds& fds);
+  // Runs a process in the container in the foreground and collects its output (the shim's own
+  // probes; not an exec containerd knows about). The result's status is the process's exit code.
+  absl::StatusOr<ChildResult> ExecAndWait(const std::string& id, const std::string& process_json_path,
+                                          absl::Duration timeout);
   absl::Status Kill(const std::string& id, int signal, bool all);
   // `force` kills a still-running container first. A container runc does not know is not an error.
   // The state root goes too once empty, when it is one of ours (under /run/airlock/).

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "shim/base/errno_status.h"
+#include "shim/base/subprocess.h"
 
 namespace airlock::task {
 namespace {
@@ -77,19 +78,13 @@ std::pair<std::string, std::vector<std::string>> CompactLowerdir(const std::vect
 // mount(2) from inside `dir`: chdir is process-wide, so a short-lived child does it.
 absl::Status MountFromDir(const std::string& dir, const std::string& source, const std::string& target,
                           const std::string& type, unsigned long flags, const std::string& data) {
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoStatus("fork");
-  if (pid == 0) {
-    if (chdir(dir.c_str()) != 0) _exit(errno);
-    if (mount(source.c_str(), target.c_str(), type.c_str(), flags, data.c_str()) != 0) _exit(errno);
-    _exit(0);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, __WALL) < 0) {
-    if (errno != EINTR) return ErrnoStatus("waitpid mount helper");
-  }
-  int err = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
-  if (err != 0) return ErrnoStatus(err, absl::StrCat("mount ", type, " on ", target));
+  absl::StatusOr<int> err = RunInForkedChild([&]() -> int {
+    if (chdir(dir.c_str()) != 0) return errno;
+    if (mount(source.c_str(), target.c_str(), type.c_str(), flags, data.c_str()) != 0) return errno;
+    return 0;
+  });
+  if (!err.ok()) return err.status();
+  if (*err != 0) return ErrnoStatus(*err, absl::StrCat("mount ", type, " on ", target));
   return absl::OkStatus();
 }
 

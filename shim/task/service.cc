@@ -151,6 +151,17 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
     }
   }
 
+  SandboxHooks::Prepared prepared;
+  if (hooks_.sandbox != nullptr) {
+    absl::StatusOr<SandboxHooks::Prepared> p = hooks_.sandbox->Prepare(request, config_.ns);
+    if (!p.ok()) {
+      (void)UnmountAll(container->rootfs);
+      release_reservation();
+      return p.status();
+    }
+    prepared = std::move(*p);
+  }
+
   Process& init = container->init;
   init.id = id;
   init.is_init = true;
@@ -160,6 +171,7 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
     init.io.reset();
     (void)container->runc->Delete(id, /*force=*/true);
     (void)UnmountAll(container->rootfs);
+    if (hooks_.sandbox != nullptr) hooks_.sandbox->CreateFailed(id);
     release_reservation();
     return status;
   };
@@ -169,7 +181,8 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
   init.io = std::move(*process_io);
 
   const std::string pid_file = container->bundle + "/init.pid";
-  runc::ProcessFds fds{init.io->child_stdin(), init.io->child_stdout(), init.io->child_stderr(), {}};
+  runc::ProcessFds fds{init.io->child_stdin(), init.io->child_stdout(), init.io->child_stderr(),
+                       prepared.preserved_fds};
   if (absl::Status created = container->runc->Create(id, container->bundle, pid_file, init.io->console_socket_path(), fds);
       !created.ok()) {
     return fail(created);
@@ -181,6 +194,7 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
   init.pid = *pid;
   // Before start, so no OOM of the user's process goes unseen.
   if (hooks_.track_cgroups) hooks_.track_cgroups(id, init.pid);
+  if (hooks_.sandbox != nullptr) hooks_.sandbox->Created(id, init.pid);
   init.state = ProcessState::kCreated;
   init.starting = true;  // hold an early exit until TaskCreate is out
 
@@ -317,7 +331,13 @@ absl::Status TaskService::StartExec(Container& container, Process& process) {
     return status;
   };
 
-  if (absl::Status written = WriteFileAtomically(spec_path, process.spec_json); !written.ok()) return fail(written);
+  std::string spec_json = process.spec_json;
+  if (hooks_.sandbox != nullptr) {
+    absl::StatusOr<std::string> rewritten = hooks_.sandbox->RewriteExec(container.id, spec_json);
+    if (!rewritten.ok()) return fail(rewritten.status());
+    spec_json = std::move(*rewritten);
+  }
+  if (absl::Status written = WriteFileAtomically(spec_path, spec_json); !written.ok()) return fail(written);
   absl::StatusOr<std::unique_ptr<io::ProcessIo>> process_io = io::ProcessIo::Create(reactor_, process.stdio, container.bundle);
   if (!process_io.ok()) return fail(process_io.status());
   process.io = std::move(*process_io);
@@ -373,6 +393,7 @@ void TaskService::OnExit(const std::string& container_id, const std::string& exe
 
 void TaskService::BeginExitLocked(Container& container, Process& process, const ExitInfo& exit) {
   process.state = ProcessState::kExiting;
+  if (process.is_init && hooks_.sandbox != nullptr) hooks_.sandbox->InitExited(container.id, exit.status);
   std::shared_ptr<Container> owner = containers_.count(container.id) ? containers_[container.id] : nullptr;
   if (!owner) return;
   if (process.is_init) {
@@ -522,6 +543,7 @@ absl::StatusOr<api::DeleteResponse> TaskService::Delete(const api::DeleteRequest
     log::Warn("delete ", container->id, ": ", unmounted.message());
   }
   if (hooks_.untrack_cgroups) hooks_.untrack_cgroups(container->id);
+  if (hooks_.sandbox != nullptr) hooks_.sandbox->Deleted(container->id);
 
   std::vector<Process::Waiter> waiters;
   ExitInfo exit;

@@ -19,6 +19,7 @@
 #include "shim/rpc/registry.h"
 #include "shim/runc/runc.h"
 #include "shim/task/container.h"
+#include "shim/task/sandbox_hooks.h"
 
 namespace airlock::task {
 
@@ -43,6 +44,8 @@ struct ServiceHooks {
   std::function<void(const std::string& id)> untrack_cgroups;
   // The shim may exit: no container is left and containerd asked it to shut down.
   std::function<void()> shutdown;
+  // The airlock (optional; not owned).
+  SandboxHooks* sandbox = nullptr;
 };
 
 class TaskService {

@@ -1,0 +1,571 @@
+#include "policy/sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "policy/net/names.h"
+#include "policy/repo_path.h"
+#include "policy/sandbox/exec_rewrite.h"
+#include "policy/sandbox/leftovers.h"
+#include "policy/sandbox/rootfs_seal.h"
+#include "policy/sandbox/spec_rewrite.h"
+#include "policy/seccomp/execution_filter.h"
+#include "policy/setup_annotation.h"
+#include "policy/source.h"
+#include "shim/base/errno_status.h"
+#include "shim/base/log.h"
+#include "shim/base/sha256.h"
+#include "shim/task/runtime_options.h"
+
+namespace airlock::sandbox {
+namespace {
+
+constexpr char kInitPath[] = "/.airlock/init";
+
+std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
+  std::map<std::string, std::string> out;
+  auto it = spec.find("annotations");
+  if (it == spec.end() || !it->is_object()) return out;
+  for (auto& [key, value] : it->items()) {
+    if (value.is_string()) out[key] = value.get<std::string>();
+  }
+  return out;
+}
+
+absl::Status WriteFile(const std::string& path, absl::string_view content, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd) return ErrnoStatus(absl::StrCat("create ", tmp));
+  const char* p = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    ssize_t n = write(fd.get(), p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus(absl::StrCat("write ", tmp));
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (fchmod(fd.get(), mode) != 0) return ErrnoStatus(absl::StrCat("chmod ", tmp));
+  fd.reset();
+  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(absl::StrCat("rename ", tmp));
+  return absl::OkStatus();
+}
+
+// The sandbox's name for host objects (netns bookkeeping, veths, nft table): derived from
+// namespace and id only, so `delete` after a crash finds them again.
+std::string SandboxName(const std::string& ns, const std::string& id) {
+  return "s" + Sha256Hex(absl::StrCat(ns, "/", id)).substr(0, 16);
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  timespec ts = absl::ToTimespec(t);
+  out->set_seconds(ts.tv_sec);
+  out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+}
+
+}  // namespace
+
+absl::string_view ToString(Phase phase) {
+  switch (phase) {
+    case Phase::kPassthrough: return "passthrough";
+    case Phase::kSetup: return "setup";
+    case Phase::kSealing: return "sealing";
+    case Phase::kSealed: return "sealed";
+    case Phase::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+absl::string_view ToString(SealTrigger trigger) {
+  switch (trigger) {
+    case SealTrigger::kSetupExit: return "setup-exit";
+    case SealTrigger::kApi: return "api";
+    case SealTrigger::kDeadline: return "deadline";
+  }
+  return "unknown";
+}
+
+absl::Status Sandbox::CleanupAfterCrash(const std::string& run_dir, const std::string& ns, const std::string& id) {
+  // The netns died with the container (the shim held it by fd); the host may still have the nat
+  // uplink's nft table and ip_forward claim, and the record file.
+  absl::Status status = net::SandboxNetwork::Cleanup(SandboxName(ns, id), {.run_dir = run_dir, .persistent = false});
+  std::string record = absl::StrCat(run_dir, "/tasks/", ns, "/", id);
+  unlink(record.c_str());
+  rmdir(std::filesystem::path(record).parent_path().c_str());
+  return status;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prepare
+
+absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env, const PrepareRequest& request) {
+  std::unique_ptr<Sandbox> sandbox(new Sandbox());
+  Sandbox& s = *sandbox;
+  s.env_ = env;
+  s.id_ = request.id;
+  s.bundle_ = request.bundle;
+  s.record_path_ = absl::StrCat(env.run_dir, "/tasks/", env.ns, "/", request.id);
+
+  absl::StatusOr<policy::HostConfig> host = policy::LoadHostConfig(env.host_config_path);
+  if (!host.ok()) return host.status();
+
+  std::ifstream spec_in(request.bundle + "/config.json");
+  nlohmann::json spec = nlohmann::json::parse(spec_in, nullptr, /*allow_exceptions=*/false);
+  if (!spec.is_object()) return absl::InvalidArgumentError("config.json of the bundle is not a JSON object");
+  std::map<std::string, std::string> annotations = Annotations(spec);
+
+  absl::StatusOr<policy::PolicySource> source =
+      policy::ResolvePolicySource(task::RuntimeConfigPath(request.options), annotations, *host);
+  if (!source.ok()) return source.status();
+  if (source->kind == policy::PolicySource::Kind::kBuiltin) {
+    s.loaded_ = policy::BuiltinPolicy();
+  } else {
+    absl::StatusOr<policy::LoadedPolicy> loaded = policy::LoadPolicyFile(source->path);
+    if (!loaded.ok()) return loaded.status();
+    s.loaded_ = *std::move(loaded);
+  }
+  s.policy_source_ = policy::Describe(*source);
+  const policy::Policy& policy = s.loaded_.policy;
+
+  std::string audit_dir = policy.audit.dir.empty() ? host->audit_dir : policy.audit.dir;
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit = audit::AuditLog::Open(audit_dir, env.ns, request.id);
+  if (!audit.ok()) return audit.status();
+  s.audit_ = *std::move(audit);
+
+  auto rejected = [&](absl::Status status) {
+    s.audit_->Record("rejected", {{"reason", std::string(status.message())}, {"policy_source", s.policy_source_},
+                                  {"policy_digest", s.loaded_.digest}});
+    return status;
+  };
+
+  if (policy.mode == policy::PolicyMode::kPassthrough) {
+    s.phase_ = Phase::kPassthrough;
+    s.audit_->Record("created", {{"mode", "passthrough"}, {"policy_source", s.policy_source_},
+                                 {"policy_digest", s.loaded_.digest}});
+    return sandbox;
+  }
+
+  // The repository: checked, and mounted from exactly the directory that was checked.
+  auto repo_it = annotations.find(std::string(policy::kRepoAnnotation));
+  std::string repo_source;
+  if (repo_it != annotations.end()) {
+    absl::StatusOr<policy::OpenedRepo> repo = policy::OpenRepoPath(repo_it->second, host->allowed_repo_roots);
+    if (!repo.ok()) return rejected(repo.status());
+    s.workspace_source_ = repo->path;
+    s.repo_fd_ = std::move(repo->fd);
+    repo_source = absl::StrCat("/proc/", getpid(), "/fd/", s.repo_fd_.get());
+  } else if (policy.workspace.required) {
+    return rejected(absl::FailedPreconditionError(absl::StrCat(
+        "the airlock policy requires a repository: set the annotation ", policy::kRepoAnnotation,
+        "=<host directory under an allowed root>")));
+  }
+
+  s.setup_command_ = policy.setup.command;
+  auto setup_it = annotations.find(std::string(policy::kSetupAnnotation));
+  if (s.setup_command_.empty() && setup_it != annotations.end()) {
+    absl::StatusOr<std::vector<std::string>> command = policy::ParseSetupAnnotation(setup_it->second);
+    if (!command.ok()) return rejected(command.status());
+    s.setup_command_ = *std::move(command);
+  }
+
+  if (access(env.init_binary.c_str(), X_OK) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("airlock-init not found at ", env.init_binary,
+                                                      " (install it, or set AIRLOCK_INIT)"));
+  }
+
+  // The sandbox's own network namespace, held by the shim (nothing on the host's filesystem).
+  net::SandboxNetworkOptions net_options{.run_dir = env.run_dir, .persistent = false};
+  absl::StatusOr<std::unique_ptr<net::SandboxNetwork>> network =
+      net::SandboxNetwork::Create(SandboxName(env.ns, request.id), net_options);
+  if (!network.ok()) return rejected(network.status());
+  s.network_ = *std::move(network);
+  const policy::Uplink& uplink = policy.network.setup.uplink;
+  if (uplink.kind != policy::UplinkKind::kNone) {
+    net::UplinkConfig config;
+    config.mode = uplink.kind == policy::UplinkKind::kNat ? net::UplinkMode::kNat : net::UplinkMode::kNetns;
+    config.upstream_netns_path = uplink.netns_path;
+    config.pool = net::Ipv4Prefix{host->nat_pool.address, host->nat_pool.prefix_length};
+    absl::StatusOr<net::UplinkInfo> info = s.network_->AddUplink(config);
+    if (!info.ok()) {
+      return rejected(absl::Status(info.status().code(),
+                                   absl::StrCat("setup uplink ", policy::ToString(uplink), ": ", info.status().message())));
+    }
+  }
+
+  // /.airlock: airlock-init's config and the execution filter, bound read-only into the container.
+  s.airlock_dir_ = request.bundle + "/airlock";
+  if (mkdir(s.airlock_dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(absl::StrCat("mkdir ", s.airlock_dir_));
+  }
+  absl::StatusOr<std::string> bpf =
+      policy::BuildExecutionFilterBpf({.allow_debuggers = policy.seccomp.allow_debuggers});
+  if (!bpf.ok()) return bpf.status();
+  if (absl::Status written = policy::WriteFilter(s.airlock_dir_ + "/seccomp.bpf", *bpf); !written.ok()) return written;
+  if (absl::Status placeholder = WriteFile(s.airlock_dir_ + "/init", "", 0755); !placeholder.ok()) return placeholder;
+
+  RewriteInput input;
+  input.policy = &policy;
+  input.repo_source = repo_source;
+  input.netns_path = s.network_->netns_path();
+  input.airlock_dir = s.airlock_dir_;
+  input.init_binary = env.init_binary;
+  input.setup_command = s.setup_command_;
+  absl::StatusOr<RewriteOutput> rewritten = RewriteSpec(spec, input);
+  if (!rewritten.ok()) return rejected(rewritten.status());
+  if (absl::Status written = WriteFile(s.airlock_dir_ + "/config.json", rewritten->init_config.dump(), 0644);
+      !written.ok()) {
+    return written;
+  }
+  if (absl::Status written = WriteFile(request.bundle + "/config.json", rewritten->spec.dump(), 0644); !written.ok()) {
+    return written;
+  }
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return ErrnoStatus("socketpair");
+  s.channel_.reset(pair[0]);
+  s.child_fd_.reset(pair[1]);
+
+  nlohmann::json uplink_info = policy::ToString(uplink);
+  if (s.network_->uplink()) {
+    uplink_info = {{"mode", policy::ToString(uplink)},
+                   {"sandbox_address", net::FormatIpv4(s.network_->uplink()->addresses.sandbox)},
+                   {"peer_address", net::FormatIpv4(s.network_->uplink()->addresses.outer)}};
+  }
+  s.audit_->Record("created", {{"mode", "airlock"},
+                               {"policy_source", s.policy_source_},
+                               {"policy_digest", s.loaded_.digest},
+                               {"workspace", {{"source", s.workspace_source_}, {"target", policy.workspace.target}}},
+                               {"uplink", uplink_info},
+                               {"setup", s.setup_command_},
+                               {"secrets", policy.secrets},
+                               {"spec_changes", rewritten->notes}});
+  return sandbox;
+}
+
+Sandbox::~Sandbox() { Destroy(); }
+
+// ---------------------------------------------------------------------------------------------
+// Created, messages, deadline
+
+void Sandbox::Created(pid_t init_pid) {
+  {
+    std::lock_guard lock(mu_);
+    init_pid_ = init_pid;
+  }
+  WriteRecord();
+  if (phase() == Phase::kPassthrough) return;
+  child_fd_.reset();  // runc passed it on; the helper holds the only other end now
+  repo_fd_.reset();   // runc has mounted the repository
+  int fd = channel_.get();
+  env_.reactor->Post([this, fd] {
+    {
+      std::lock_guard lock(mu_);
+      if (destroyed_) return;
+    }
+    if (env_.reactor->Add(fd, EPOLLIN, [this](uint32_t) { OnMessage(); }).ok()) channel_watched_ = true;
+    absl::Duration timeout = loaded_.policy.setup.timeout;
+    deadline_timer_ = env_.reactor->RunAfter(timeout, [this] {
+      deadline_timer_ = 0;
+      if (phase() != Phase::kSetup) return;
+      absl::Time now = absl::Now();
+      env_.pool->Submit([this, now] { (void)Seal(SealTrigger::kDeadline, now); });
+    });
+  });
+  audit_->Record("init-created", {{"pid", init_pid}});
+}
+
+void Sandbox::OnMessage() {
+  char buf[256];
+  ssize_t n = recv(channel_.get(), buf, sizeof buf - 1, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    // The helper exec'd the entrypoint (it closes its end) or died.
+    env_.reactor->Remove(channel_.get());
+    channel_watched_ = false;
+    return;
+  }
+  absl::Time received = absl::Now();
+  std::string message(buf, static_cast<size_t>(n));
+  if (absl::StartsWith(message, "SETUP_START ")) {
+    {
+      std::lock_guard lock(mu_);
+      setup_ran_ = true;
+    }
+    audit_->Record("setup-start", {{"command", setup_command_}});
+    return;
+  }
+  if (absl::StartsWith(message, "SETUP_EXIT ")) {
+    int code = -1;
+    (void)absl::SimpleAtoi(message.substr(11), &code);
+    bool ran;
+    {
+      std::lock_guard lock(mu_);
+      setup_exit_code_ = code;
+      ran = setup_ran_;
+    }
+    audit_->Record("setup-exit", {{"code", code}, {"ran", ran}});
+    if (code == 0) {
+      env_.pool->Submit([this, received] { (void)Seal(SealTrigger::kSetupExit, received); });
+    } else {
+      std::lock_guard lock(mu_);
+      if (phase_ == Phase::kSetup) {
+        phase_ = Phase::kFailed;
+        failure_ = absl::StrCat("setup exited with ", code, ": the entrypoint never runs");
+      }
+    }
+    return;
+  }
+  audit_->Record("failure", {{"reason", "unexpected message from airlock-init"}, {"message", message.substr(0, 64)}});
+}
+
+Phase Sandbox::phase() const {
+  std::lock_guard lock(mu_);
+  return phase_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seal
+
+absl::StatusOr<airlock::v1::SandboxStatus> Sandbox::Seal(SealTrigger trigger, absl::Time triggered_at) {
+  std::lock_guard seal_lock(seal_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (phase_ == Phase::kPassthrough) {
+      return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " runs a passthrough policy: nothing to seal"));
+    }
+    if (phase_ == Phase::kSealed) return Status();
+    if (phase_ == Phase::kFailed) return absl::FailedPreconditionError(absl::StrCat("sandbox failed: ", failure_));
+    if (init_pid_ == 0 || init_exited_) {
+      return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " has no running init to seal"));
+    }
+    phase_ = Phase::kSealing;
+    trigger_ = trigger;
+  }
+  absl::Status sealed = SealSteps(trigger, triggered_at);
+  if (!sealed.ok()) {
+    Fail(std::string(sealed.message()));
+    return sealed;
+  }
+  return Status();
+}
+
+absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
+  const policy::Policy& policy = loaded_.policy;
+  pid_t init;
+  {
+    std::lock_guard lock(mu_);
+    init = init_pid_;
+  }
+  // 1. Nothing started with network crosses into the execution phase.
+  int killed = 0;
+  if (!policy.setup.keep_processes) {
+    absl::StatusOr<int> result = KillAllButInit(init);
+    if (!result.ok()) return absl::Status(result.status().code(), absl::StrCat("kill setup leftovers: ", result.status().message()));
+    killed = *result;
+  }
+  // 2. The network: uplink gone, only loopback left, verified.
+  net::SealReport report = network_->Seal();
+  absl::Time verified_at = absl::Now();
+  std::vector<std::string> findings;
+  for (const auto& l : report.check.links) findings.push_back("link " + l);
+  for (const auto& a : report.check.addresses) findings.push_back("address " + a);
+  for (const auto& r : report.check.routes) findings.push_back("route " + r);
+  for (const auto& v : report.check.violations) findings.push_back("VIOLATION " + v);
+  for (const auto& e : report.errors) findings.push_back("error " + e);
+  if (!report.verified) {
+    std::lock_guard lock(mu_);
+    findings_ = findings;
+    return absl::InternalError(absl::StrCat("seal verification failed: ", report.ToString()));
+  }
+  // 3. The filesystem: the root read-only from now on (the workspace and tmpfs are other mounts).
+  if (policy.filesystem.rootfs.setup == policy::RootfsMode::kWritable) {
+    if (absl::Status ro = RemountRootReadonly(init); !ro.ok()) return ro;
+    verified_at = absl::Now();
+  }
+  // 4. Only now may the entrypoint run.
+  SendToInit("SEALED");
+  absl::Duration latency = verified_at - triggered_at;
+  {
+    std::lock_guard lock(mu_);
+    phase_ = Phase::kSealed;
+    sealed_at_ = verified_at;
+    seal_latency_ = latency;
+    verified_ = true;
+    findings_ = std::move(findings);
+  }
+  audit_->Record("seal", {{"trigger", std::string(ToString(trigger))},
+                          {"verified", true},
+                          {"latency_us", absl::ToInt64Microseconds(latency)},
+                          {"network_us", absl::ToInt64Microseconds(report.to_verified)},
+                          {"leftovers_killed", killed},
+                          {"rootfs", "readonly"},
+                          {"findings", findings_}});
+  log::Info("sandbox ", id_, " sealed (", ToString(trigger), ") in ", absl::FormatDuration(latency));
+  return absl::OkStatus();
+}
+
+void Sandbox::Fail(const std::string& reason) {
+  pid_t init;
+  {
+    std::lock_guard lock(mu_);
+    phase_ = Phase::kFailed;
+    failure_ = reason;
+    init = init_exited_ ? 0 : init_pid_;
+  }
+  // Fail closed: the entrypoint must never run on an unverified seal.
+  SendToInit("ABORT " + reason.substr(0, 200));
+  if (init > 0) ::kill(init, SIGKILL);
+  audit_->Record("failure", {{"reason", reason}, {"action", "task killed"}});
+  log::Error("sandbox ", id_, " failed closed: ", reason);
+}
+
+void Sandbox::SendToInit(const std::string& message) {
+  if (!channel_) return;
+  if (send(channel_.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+    log::Warn("sandbox ", id_, ": airlock-init did not take \"", message.substr(0, 16), "\": ", strerror(errno));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exec, exit, status, destroy
+
+absl::StatusOr<std::string> Sandbox::RewriteExec(const std::string& spec_json) {
+  if (phase() == Phase::kPassthrough) return spec_json;
+  std::lock_guard seal_lock(seal_mu_);  // an exec never slips in while the seal is under way
+  Phase now = phase();
+  if (now == Phase::kFailed) {
+    return absl::PermissionDeniedError(absl::StrCat("sandbox ", id_, " failed closed; no exec: ", failure_));
+  }
+  absl::StatusOr<std::string> rewritten = RewriteExecSpec(spec_json, loaded_.policy, now == Phase::kSealed, kInitPath);
+  if (rewritten.ok()) audit_->Record("exec", {{"phase", std::string(ToString(now))}});
+  return rewritten;
+}
+
+void Sandbox::InitExited(int status) {
+  {
+    std::lock_guard lock(mu_);
+    init_exited_ = true;
+  }
+  if (deadline_timer_ != 0) {
+    env_.reactor->CancelTimer(deadline_timer_);
+    deadline_timer_ = 0;
+  }
+  audit_->Record("exit", {{"status", status}, {"phase", std::string(ToString(phase()))}});
+}
+
+airlock::v1::SandboxStatus Sandbox::Status() const {
+  airlock::v1::SandboxStatus status;
+  std::lock_guard lock(mu_);
+  status.set_id(id_);
+  status.set_namespace_(env_.ns);
+  status.set_phase(std::string(ToString(phase_)));
+  status.set_policy_source(policy_source_);
+  status.set_policy_digest(loaded_.digest);
+  if (trigger_) status.set_seal_trigger(std::string(ToString(*trigger_)));
+  if (phase_ == Phase::kSealed) {
+    SetTimestamp(sealed_at_, status.mutable_sealed_at());
+    status.set_seal_latency_ns(absl::ToInt64Nanoseconds(seal_latency_));
+  }
+  status.set_verified(verified_);
+  for (const auto& f : findings_) status.add_seal_findings(f);
+  status.set_workspace_source(workspace_source_);
+  status.set_workspace_target(loaded_.policy.workspace.target);
+  status.set_uplink(policy::ToString(loaded_.policy.network.setup.uplink));
+  status.set_setup_exit_code(setup_exit_code_);
+  status.set_setup_ran(setup_ran_);
+  status.set_failure(failure_);
+  status.set_init_pid(static_cast<uint32_t>(init_pid_));
+  return status;
+}
+
+std::vector<std::string> Sandbox::ProbeArgs() const {
+  const policy::Policy& policy = loaded_.policy;
+  std::vector<std::string> args = {kInitPath, "exec", "--", kInitPath, "probe", "--json", "--expect-phase", "sealed"};
+  if (!workspace_source_.empty()) args.insert(args.end(), {"--workspace", policy.workspace.target});
+  for (const auto& secret : policy.secrets) args.insert(args.end(), {"--secret", secret});
+  for (const auto& cap : policy.capabilities) args.insert(args.end(), {"--cap", cap});
+  if (network_ && network_->uplink()) {
+    args.insert(args.end(), {"--peer", net::FormatIpv4(network_->uplink()->addresses.outer) + ":80"});
+  }
+  return args;
+}
+
+void Sandbox::WriteRecord() {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(record_path_).parent_path(), ec);
+  std::string address;
+  {
+    std::ifstream in(bundle_ + "/address");
+    std::getline(in, address);
+  }
+  if (absl::Status written = WriteFile(record_path_, address, 0600); !written.ok()) {
+    log::Warn("sandbox ", id_, ": ", written.message());
+  }
+}
+
+void Sandbox::RemoveRecord() {
+  unlink(record_path_.c_str());
+  // The namespace's directory goes with its last sandbox.
+  rmdir(std::filesystem::path(record_path_).parent_path().c_str());
+}
+
+void Sandbox::Destroy() {
+  {
+    std::lock_guard lock(mu_);
+    if (destroyed_) return;
+    destroyed_ = true;
+  }
+  // Reactor registrations belong to the reactor thread; wait for it so nothing fires on a dead object.
+  auto unregister = [this] {
+    if (channel_watched_) env_.reactor->Remove(channel_.get());
+    channel_watched_ = false;
+    if (deadline_timer_ != 0) env_.reactor->CancelTimer(deadline_timer_);
+    deadline_timer_ = 0;
+  };
+  if (env_.reactor != nullptr && env_.reactor->InReactorThread()) {
+    unregister();
+  } else if (env_.reactor != nullptr) {
+    std::mutex done_mu;
+    std::condition_variable done_cv;
+    bool done = false;
+    env_.reactor->Post([&] {
+      unregister();
+      std::lock_guard lock(done_mu);
+      done = true;
+      done_cv.notify_all();
+    });
+    std::unique_lock lock(done_mu);
+    done_cv.wait_for(lock, std::chrono::seconds(5), [&] { return done; });
+  }
+  channel_.reset();
+  child_fd_.reset();
+  repo_fd_.reset();
+  if (network_) {
+    if (absl::Status removed = network_->Remove(); !removed.ok()) {
+      log::Warn("sandbox ", id_, ": network cleanup: ", removed.message());
+    }
+    network_.reset();
+  }
+  if (!airlock_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(airlock_dir_, ec);
+  }
+  RemoveRecord();
+  if (audit_) audit_->Record("destroyed", {});
+}
+
+}  // namespace airlock::sandbox

@@ -1,0 +1,135 @@
+// One container's airlock, from Create to Delete: its policy, its own network namespace with the
+// setup uplink, the rewritten spec, the channel to airlock-init, the seal, and the audit record.
+//
+// Phases: setup -> sealing -> sealed (one-way), or failed (fail closed: the task is killed). The
+// seal is triggered by the setup command's successful exit (airlock-init reports it), by the
+// Control API, or by the setup deadline; it kills setup leftovers, removes the uplink and verifies
+// over netlink that only loopback is left, remounts the rootfs read-only, and only then tells
+// airlock-init to go on (it applies the execution seccomp filter, drops the secrets and execs the
+// entrypoint). Setup runs the repository's own code and may be hostile: nothing here waits for its
+// cooperation.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "airlock/v1/control.pb.h"
+#include "google/protobuf/any.pb.h"
+#include "nlohmann/json.hpp"
+#include "policy/audit/audit_log.h"
+#include "policy/load.h"
+#include "policy/model.h"
+#include "policy/net/sandbox_network.h"
+#include "shim/base/reactor.h"
+#include "shim/base/unique_fd.h"
+#include "shim/base/worker_pool.h"
+
+namespace airlock::sandbox {
+
+enum class Phase { kPassthrough, kSetup, kSealing, kSealed, kFailed };
+enum class SealTrigger { kSetupExit, kApi, kDeadline };
+absl::string_view ToString(Phase phase);
+absl::string_view ToString(SealTrigger trigger);
+
+struct SandboxEnv {
+  Reactor* reactor = nullptr;
+  WorkerPool* pool = nullptr;
+  std::string ns;
+  std::string host_config_path;  // AIRLOCK_CONFIG or /etc/airlock/config.yaml
+  std::string init_binary;       // the static airlock-init on the host
+  std::string run_dir = "/run/airlock";
+};
+
+struct PrepareRequest {
+  std::string id;
+  std::string bundle;
+  google::protobuf::Any options;  // the Create request's runtime options
+};
+
+class Sandbox {
+ public:
+  // Before `runc create`: everything the container needs, or an error a ctr user understands, with
+  // nothing left behind. May rewrite <bundle>/config.json.
+  static absl::StatusOr<std::unique_ptr<Sandbox>> Prepare(const SandboxEnv& env, const PrepareRequest& request);
+  ~Sandbox();  // releases everything (Destroy)
+
+  // `delete` after the shim died: what the host may still hold for the sandbox (nat's nft table
+  // and ip_forward claim, the record file). The netns went with the container.
+  static absl::Status CleanupAfterCrash(const std::string& run_dir, const std::string& ns, const std::string& id);
+
+  // The fd airlock-init gets as fd 3; -1 in passthrough.
+  int child_fd() const { return child_fd_.get(); }
+
+  // `runc create` succeeded: arms the channel to airlock-init and the setup deadline.
+  void Created(pid_t init_pid);
+  // Seals now (any thread but the reactor's). Idempotent; returns the status afterwards.
+  absl::StatusOr<airlock::v1::SandboxStatus> Seal(SealTrigger trigger, absl::Time triggered_at);
+  airlock::v1::SandboxStatus Status() const;
+  // The OCI process an exec really gets: within the policy's capabilities and no_new_privileges
+  // always; after the seal also under the execution seccomp filter (through airlock-init) and
+  // without the secrets. Waits while a seal is under way.
+  absl::StatusOr<std::string> RewriteExec(const std::string& spec_json);
+  // Reactor thread.
+  void InitExited(int status);
+  // Releases the network, the record file and the channel; the audit log says "destroyed".
+  void Destroy();
+
+  const std::string& id() const { return id_; }
+  const std::string& bundle() const { return bundle_; }
+  Phase phase() const;
+  audit::AuditLog* audit() const { return audit_.get(); }
+  // Probe arguments for Verify (what the sandbox promises).
+  std::vector<std::string> ProbeArgs() const;
+
+ private:
+  Sandbox() = default;
+  void OnMessage();                                   // reactor thread
+  void Fail(const std::string& reason);               // caller holds seal_mu_
+  absl::Status SealSteps(SealTrigger trigger, absl::Time triggered_at);  // caller holds seal_mu_
+  void SendToInit(const std::string& message);
+  void WriteRecord();
+  void RemoveRecord();
+
+  SandboxEnv env_;
+  std::string id_;
+  std::string bundle_;
+  std::string airlock_dir_;
+  std::string record_path_;
+  policy::LoadedPolicy loaded_;
+  std::string policy_source_;
+  std::string workspace_source_;
+  std::vector<std::string> setup_command_;
+  std::unique_ptr<audit::AuditLog> audit_;
+  std::unique_ptr<net::SandboxNetwork> network_;
+  UniqueFd repo_fd_;   // the checked repository, until runc has mounted it
+  UniqueFd channel_;   // the shim's end of the SEQPACKET pair
+  UniqueFd child_fd_;  // airlock-init's end, until runc create has passed it on
+  Reactor::TimerId deadline_timer_ = 0;
+  bool channel_watched_ = false;
+
+  std::mutex seal_mu_;  // one seal at a time; exec rewrites wait for a seal in progress
+  mutable std::mutex mu_;
+  Phase phase_ = Phase::kSetup;
+  pid_t init_pid_ = 0;
+  bool init_exited_ = false;
+  bool setup_ran_ = false;
+  int setup_exit_code_ = 0;
+  std::string failure_;
+  std::optional<SealTrigger> trigger_;
+  absl::Time sealed_at_;
+  absl::Duration seal_latency_;
+  bool verified_ = false;
+  std::vector<std::string> findings_;
+  bool destroyed_ = false;
+};
+
+}  // namespace airlock::sandbox
