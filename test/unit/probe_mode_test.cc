@@ -228,11 +228,16 @@ std::map<std::string, std::pair<std::string, std::string>> ParseReport(const std
   return probes;
 }
 
-bool NeedsRootAndIp() {
+bool NeedsRoot() {
   if (geteuid() != 0) {
     WARN("skipped: needs root (namespaces, mounts)");
     return false;
   }
+  return true;
+}
+
+bool NeedsRootAndIp() {
+  if (!NeedsRoot()) return false;
   if (access("/usr/sbin/ip", X_OK) != 0 && access("/sbin/ip", X_OK) != 0 && access("/usr/bin/ip", X_OK) != 0) {
     WARN("skipped: needs iproute2's ip");
     return false;
@@ -335,7 +340,7 @@ TEST_CASE("probe: workspace and rootfs probes on plain directories", "[probe]") 
 }
 
 TEST_CASE("probe: a sealed-looking process holds every promise", "[probe][netns]") {
-  if (!NeedsRootAndIp()) return;
+  if (!NeedsRoot()) return;
   TempDir rootfs("airlock-probe-root");
   TempDir workspace("airlock-probe-ws");
   // Only these peers are ever contacted, and in the child's netns there is no route to them.
