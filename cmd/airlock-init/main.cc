@@ -3,6 +3,7 @@
 //   airlock-init                  run setup, wait for the shim's seal, apply the execution seccomp
 //                                 filter, drop the secrets and exec the entrypoint
 //   airlock-init exec -- ARGS...  for execs after the seal: filter, drop secrets, exec ARGS
+//   airlock-init probe ...        check from inside the sandbox that the airlock holds (probe_mode.h)
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "cmd/airlock-init/exec_util.h"
 #include "cmd/airlock-init/filter_install.h"
 #include "cmd/airlock-init/init_config.h"
+#include "cmd/airlock-init/probe_mode.h"
 #include "cmd/airlock-init/setup_phase.h"
 #include "cmd/airlock-init/shim_channel.h"
 
@@ -87,6 +89,11 @@ int main(int argc, char** argv) {
   // Nothing in the container may ptrace or read the helper's memory (it holds the secrets).
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (argc >= 2 && strcmp(argv[1], "exec") == 0) airlock::init::RunExec(argc, argv);
-  if (argc != 1) airlock::init::Die(2, "usage: airlock-init | airlock-init exec -- COMMAND [ARGS...]");
+  if (argc >= 2 && strcmp(argv[1], "probe") == 0) {
+    return airlock::init::RunProbeMode(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  if (argc != 1) {
+    airlock::init::Die(2, "usage: airlock-init | airlock-init exec -- COMMAND [ARGS...] | airlock-init probe ...");
+  }
   airlock::init::RunInit();
 }

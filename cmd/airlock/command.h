@@ -21,4 +21,12 @@ struct Command {
 // airlock policy check|explain
 int RunPolicy(const std::vector<std::string>& args);
 
+// The sandbox commands: they find the sandbox's shim through /run/airlock/tasks/<ns>/<id> and call
+// airlock.v1.Control on it.
+int RunStatus(const std::vector<std::string>& args);  // airlock status ID
+int RunSeal(const std::vector<std::string>& args);    // airlock seal ID
+int RunAudit(const std::vector<std::string>& args);   // airlock audit ID
+int RunVerify(const std::vector<std::string>& args);  // airlock verify ID
+int RunLs(const std::vector<std::string>& args);      // airlock ls [--all]
+
 }  // namespace airlock::cli

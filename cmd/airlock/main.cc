@@ -10,6 +10,11 @@ namespace airlock::cli {
 namespace {
 
 constexpr Command kCommands[] = {
+    {"ls", "list the airlock sandboxes of a namespace (--all: every namespace)", RunLs},
+    {"status", "phase, seal, verification and policy of a sandbox", RunStatus},
+    {"seal", "seal a sandbox now (one-way: network gone, rootfs read-only)", RunSeal},
+    {"verify", "run the probe battery inside a sandbox: does the airlock hold?", RunVerify},
+    {"audit", "the audit log of a sandbox", RunAudit},
     {"policy", "check and explain policy files (airlock policy --help)", RunPolicy},
 };
 

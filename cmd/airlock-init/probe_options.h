@@ -1,0 +1,41 @@
+// Command line of `airlock-init probe` (see probe_mode.h).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace airlock::init {
+
+struct Peer {
+  std::string text;  // as given: "198.18.0.1:80" or "[fd00::1]:80"
+  sockaddr_storage address{};
+  socklen_t address_len = 0;
+};
+
+enum class ExpectedPhase { kSealed, kSetup };
+
+struct ProbeOptions {
+  bool json = false;
+  std::string workspace;                // "" = the sandbox has none
+  std::vector<std::string> secrets;     // names only
+  std::vector<Peer> peers;
+  uint64_t allowed_caps = 0;            // bits of the --cap names
+  ExpectedPhase phase = ExpectedPhase::kSealed;
+  std::string rootfs_dir = "/";         // tests point it at a read-only bind of their own
+};
+
+// Parses the words after "probe". Flags take their value as the next word or after '='. On failure
+// returns false with a one-line reason in `error`.
+bool ParseProbeOptions(const std::vector<std::string>& args, ProbeOptions* out, std::string* error);
+
+// "IP:PORT" (IPv4) or "[IPv6]:PORT", numeric only, port 1..65535.
+bool ParsePeer(const std::string& text, Peer* out);
+
+inline constexpr char kProbeUsage[] =
+    "usage: airlock-init probe [--json] [--workspace PATH] [--secret NAME]... [--peer IP:PORT]...\n"
+    "                          [--cap NAME]... [--expect-phase sealed|setup] [--rootfs-probe-dir DIR]";
+
+}  // namespace airlock::init

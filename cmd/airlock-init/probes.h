@@ -1,0 +1,48 @@
+// The probes of `airlock-init probe`: each checks one promise of the sealed airlock from inside the
+// sandbox, as an agent process would see it. Every probe is bounded in time and harmless if the
+// forbidden thing unexpectedly works (it is undone, or happens in a child that exits at once).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cmd/airlock-init/probe_options.h"
+#include "cmd/airlock-init/probe_result.h"
+
+namespace airlock::init {
+
+// network.peer-unreachable: a TCP connect to each peer (and to no other address) fails without a
+// packet leaving (no route: ENETUNREACH at once), and no route in /proc/net leaves but via lo.
+ProbeResult ProbePeerUnreachable(const std::vector<Peer>& peers);
+// network.only-loopback: /sys/class/net, /proc/net/dev and SIOCGIFCONF know only lo.
+ProbeResult ProbeOnlyLoopback();
+
+// socket.packet-denied / socket.raw-denied: the sockets cannot be created (EPERM).
+ProbeResult ProbePacketSocketDenied();
+ProbeResult ProbeRawSocketDenied();
+// ns.net-denied / ns.user-denied: unshare, clone and clone3 cannot create the namespace.
+ProbeResult ProbeNetNamespaceDenied();
+ProbeResult ProbeUserNamespaceDenied();
+// mount-denied: mount(tmpfs) and fsopen fail with EPERM. The mount point is a fresh directory in
+// the workspace (or /tmp), removed afterwards.
+ProbeResult ProbeMountDenied(const std::string& workspace);
+
+// rootfs.readonly: creating <rootfs_dir>/airlock-probe.<pid> fails with EROFS.
+ProbeResult ProbeRootfsReadonly(const std::string& rootfs_dir);
+// workspace.writable: a file can be created, written and removed in the workspace.
+ProbeResult ProbeWorkspaceWritable(const std::string& workspace);
+
+// caps.bounded: CapEff, CapPrm, CapBnd and CapAmb hold no capability outside `allowed`.
+ProbeResult ProbeCapsBounded(uint64_t allowed);
+ProbeResult CapsBoundedVerdict(const std::string& status_text, uint64_t allowed);
+// secrets.absent: no secret name in the own environment nor in /proc/1/environ.
+ProbeResult ProbeSecretsAbsent(const std::vector<std::string>& secrets);
+// seccomp.active (Seccomp: 2) and no_new_privs (NoNewPrivs: 1) from /proc/self/status.
+ProbeResult ProbeSeccompActive();
+ProbeResult ProbeNoNewPrivs();
+
+// All probes, in the contract's order.
+std::vector<ProbeResult> RunAllProbes(const ProbeOptions& options);
+
+}  // namespace airlock::init
