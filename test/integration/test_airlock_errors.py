@@ -57,7 +57,7 @@ def test_profile_name_that_is_a_path_is_refused(airlock):
         f.write(policy_yaml(mode="passthrough"))
     r = airlock.run(cid, "sh", "-c", ENTRY, profile=f"../../../..{outside}/evil", repo=repo)
     _refused(airlock, cid, r)
-    assert "airlock.dev/policy" in r.err, r
+    assert "airlock.dev/policy" in r.err or "profile" in r.err, r
 
 
 def test_repo_outside_the_allowed_roots(airlock):
