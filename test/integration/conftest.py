@@ -17,7 +17,9 @@ import sys
 
 import pytest
 
+from harness.airlock import RUNTIME as AIRLOCK_RUNTIME, AirlockSession, assert_upstream_clean
 from harness.containerd import Containerd
+from harness.upstream import Upstream
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("AIRLOCK_IT_BUILD") or os.path.join(REPO, "build")
@@ -166,3 +168,85 @@ def _mark_log(request):
     if c is not None:
         request.node._ctrd_log_offset = c.log_size()
     yield
+
+
+# --- airlock scenarios (test_airlock_*.py) -----------------------------------------
+
+_airlock_smoke = {}
+
+
+def _reap_stale_upstreams_once():
+    if _airlock_smoke.get("reaped"):
+        return
+    _airlock_smoke["reaped"] = True
+    stale = Upstream.reap_stale()
+    if stale:
+        print("\ncleaned up after crashed sessions:\n  " + "\n  ".join(stale))
+
+
+def _test_passed(request):
+    report = getattr(request.node, "rep_call", None)
+    return report is not None and report.passed
+
+
+@pytest.fixture
+def airlock(request):
+    """An AirlockSession (harness/airlock.py) for scenarios of io.containerd.airlock.v2 only.
+
+    Before the first one, `ctr run --rm true` with the harness's passthrough default must
+    work: a shim that cannot even do that fails every airlock scenario at once, with the
+    reason. At teardown every container the test made must have left nothing behind,
+    airlock state included (sandbox netns, veths, nft tables, task records).
+    """
+    if AIRLOCK_RUNTIME not in RUNTIMES:
+        pytest.skip(f"{AIRLOCK_RUNTIME} not in AIRLOCK_IT_RUNTIMES")
+    ctrd = request.getfixturevalue("ctrd")
+    _reap_stale_upstreams_once()
+    if "problem" not in _airlock_smoke:
+        cid = f"it-alsmoke-{secrets.token_hex(3)}"
+        r = ctrd.run(AIRLOCK_RUNTIME, cid, "true", timeout=60)
+        problem = None if r.rc == 0 else repr(r)
+        if problem is None:
+            left = ctrd.leftovers(cid)
+            problem = f"leftovers after a clean run: {left}" if left else None
+        if problem:
+            ctrd.force_remove(cid)
+        _airlock_smoke["problem"] = problem
+    if _airlock_smoke["problem"]:
+        pytest.fail(f"{AIRLOCK_RUNTIME} (passthrough) is not usable:\n{_airlock_smoke['problem']}",
+                    pytrace=False)
+    label = "".join(ch for ch in request.node.originalname if ch.isalnum())[-8:] or "t"
+    session = AirlockSession(ctrd, os.path.join(BUILD, "bin", "airlock"), label)
+    yield session
+    problems = session.teardown(_test_passed(request))
+    if problems:
+        pytest.fail("airlock test left things behind:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def upstream(request):
+    """A started harness.upstream.Upstream: netns path `.path` (/run/netns/<name>), HTTP port
+    `.port`, served file /pkg (`.payload`, `.sha256`), request log `.requests()`.
+
+    At teardown no sandbox veth may be left in it (after a passing test), then its server is
+    ended by pid and the netns deleted.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("the upstream netns needs root")
+    if not shutil.which("ip"):
+        pytest.skip("iproute2 not installed")
+    _reap_stale_upstreams_once()
+    u = Upstream().start()
+    try:
+        yield u
+    finally:
+        left, passed = None, _test_passed(request)
+        try:
+            assert_upstream_clean(u, timeout=10 if passed else 0)
+        except AssertionError as e:
+            left = str(e)
+        problems = u.teardown()
+        if left and passed:
+            problems.insert(0, left)
+        if problems:
+            pytest.fail("upstream teardown:\n  " + "\n  ".join(problems), pytrace=False)
