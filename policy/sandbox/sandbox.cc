@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@
 #include "shim/base/errno_status.h"
 #include "shim/base/log.h"
 #include "shim/base/sha256.h"
+#include "shim/task/rootfs.h"
 #include "shim/task/runtime_options.h"
 
 namespace airlock::sandbox {
@@ -99,7 +101,14 @@ absl::string_view ToString(SealTrigger trigger) {
   return "unknown";
 }
 
+std::string Sandbox::WorkspaceStage(const std::string& run_dir, const std::string& ns, const std::string& id) {
+  return absl::StrCat(run_dir, "/workspaces/", SandboxName(ns, id));
+}
+
 absl::Status Sandbox::CleanupAfterCrash(const std::string& run_dir, const std::string& ns, const std::string& id) {
+  std::string stage = WorkspaceStage(run_dir, ns, id);
+  if (absl::Status unmounted = task::UnmountAll(stage); !unmounted.ok()) return unmounted;
+  rmdir(stage.c_str());
   // The netns died with the container (the shim held it by fd); the host may still have the nat
   // uplink's nft table and ip_forward claim, and the record file.
   absl::Status status = net::SandboxNetwork::Cleanup(SandboxName(ns, id), {.run_dir = run_dir, .persistent = false});
@@ -166,8 +175,23 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     absl::StatusOr<policy::OpenedRepo> repo = policy::OpenRepoPath(repo_it->second, host->allowed_repo_roots);
     if (!repo.ok()) return rejected(repo.status());
     s.workspace_source_ = repo->path;
-    s.repo_fd_ = std::move(repo->fd);
-    repo_source = absl::StrCat("/proc/", getpid(), "/fd/", s.repo_fd_.get());
+    // runc binds from inside the container's new mount namespace, where a path through an fd of
+    // the host's namespace does not bind (EINVAL). So the checked directory (by fd: a symlink swapped
+    // in after the check changes nothing) is bound onto a private staging point in the bundle first.
+    // Outside the bundle: containerd removes bundles recursively, and must never reach into the
+    // repository through a mount left behind.
+    s.workspace_stage_ = WorkspaceStage(env.run_dir, env.ns, request.id);
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(s.workspace_stage_).parent_path(), ec);
+    if (mkdir(s.workspace_stage_.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoStatus(absl::StrCat("mkdir ", s.workspace_stage_));
+    }
+    std::string fd_path = absl::StrCat("/proc/self/fd/", repo->fd.get());
+    if (mount(fd_path.c_str(), s.workspace_stage_.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      return rejected(ErrnoStatus(absl::StrCat("bind the repository ", repo->path)));
+    }
+    s.workspace_staged_ = true;
+    repo_source = s.workspace_stage_;
   } else if (policy.workspace.required) {
     return rejected(absl::FailedPreconditionError(absl::StrCat(
         "the airlock policy requires a repository: set the annotation ", policy::kRepoAnnotation,
@@ -269,7 +293,6 @@ void Sandbox::Created(pid_t init_pid) {
   WriteRecord();
   if (phase() == Phase::kPassthrough) return;
   child_fd_.reset();  // runc passed it on; the helper holds the only other end now
-  repo_fd_.reset();   // runc has mounted the repository
   int fd = channel_.get();
   env_.reactor->Post([this, fd] {
     {
@@ -553,7 +576,13 @@ void Sandbox::Destroy() {
   }
   channel_.reset();
   child_fd_.reset();
-  repo_fd_.reset();
+  if (workspace_staged_) {
+    if (absl::Status unmounted = task::UnmountAll(workspace_stage_); !unmounted.ok()) {
+      log::Warn("sandbox ", id_, ": ", unmounted.message());
+    }
+    workspace_staged_ = false;
+  }
+  if (!workspace_stage_.empty()) rmdir(workspace_stage_.c_str());
   if (network_) {
     if (absl::Status removed = network_->Remove(); !removed.ok()) {
       log::Warn("sandbox ", id_, ": network cleanup: ", removed.message());

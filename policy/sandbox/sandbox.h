@@ -66,6 +66,9 @@ class Sandbox {
   // and ip_forward claim, the record file). The netns went with the container.
   static absl::Status CleanupAfterCrash(const std::string& run_dir, const std::string& ns, const std::string& id);
 
+  // Where the checked repository is bound on the host before runc mounts it into the container.
+  static std::string WorkspaceStage(const std::string& run_dir, const std::string& ns, const std::string& id);
+
   // The fd airlock-init gets as fd 3; -1 in passthrough.
   int child_fd() const { return child_fd_.get(); }
 
@@ -110,7 +113,8 @@ class Sandbox {
   std::vector<std::string> setup_command_;
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<net::SandboxNetwork> network_;
-  UniqueFd repo_fd_;   // the checked repository, until runc has mounted it
+  std::string workspace_stage_;  // <run_dir>/workspaces/<name>: the repository, bound by fd
+  bool workspace_staged_ = false;
   UniqueFd channel_;   // the shim's end of the SEQPACKET pair
   UniqueFd child_fd_;  // airlock-init's end, until runc create has passed it on
   Reactor::TimerId deadline_timer_ = 0;
