@@ -241,14 +241,14 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   if (absl::Status written = policy::WriteFilter(s.airlock_dir_ + "/seccomp.bpf", *bpf); !written.ok()) return written;
   if (absl::Status placeholder = WriteFile(s.airlock_dir_ + "/init", "", 0755); !placeholder.ok()) return placeholder;
 
-  RewriteInput input;
+  policy::RewriteInput input;
   input.policy = &policy;
   input.repo_source = repo_source;
   input.netns_path = s.network_->netns_path();
   input.airlock_dir = s.airlock_dir_;
   input.init_binary = env.init_binary;
   input.setup_command = s.setup_command_;
-  absl::StatusOr<RewriteOutput> rewritten = RewriteSpec(spec, input);
+  absl::StatusOr<policy::RewriteOutput> rewritten = policy::RewriteSpec(spec, input);
   if (!rewritten.ok()) return rejected(rewritten.status());
   if (absl::Status written = WriteFile(s.airlock_dir_ + "/config.json", rewritten->init_config.dump(), 0644);
       !written.ok()) {

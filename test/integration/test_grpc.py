@@ -41,9 +41,22 @@ def _make_bundle(root, cid):
     return bundle
 
 
+def _passthrough_config(root):
+    """An airlock host config whose default policy is passthrough: these tests are about the task
+    API, not the airlock."""
+    policy = os.path.join(root, "passthrough.yaml")
+    config = os.path.join(root, "airlock-config.yaml")
+    with open(policy, "w") as f:
+        f.write("version: 1\nmode: passthrough\n")
+    with open(config, "w") as f:
+        f.write(f"version: 1\ndefault_policy: {policy}\naudit_dir: {root}/audit\n")
+    return config
+
+
 def _start_shim(bundle, ns, cid, env_extra):
     env = {k: v for k, v in os.environ.items() if k not in ("TTRPC_ADDRESS", "MAX_SHIM_VERSION",
                                                             "AIRLOCK_SHIM_PROTOCOL", "GRPC_ADDRESS")}
+    env["AIRLOCK_CONFIG"] = _passthrough_config(os.path.dirname(bundle))
     env.update(env_extra)
     r = subprocess.run([SHIM, "-namespace", ns, "-address", "/run/airlock-it-grpc.sock", "-publish-binary",
                         "/bin/false", "-id", cid, "start"], cwd=bundle, env=env, capture_output=True,
