@@ -111,16 +111,23 @@ class FilterBuilder {
 absl::Status AddRules(FilterBuilder& b, const SeccompOptions& options) {
   const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
 
-  // Sockets: packet sockets in any form, raw sockets of any family, and vsock, which is not bound
-  // to a network namespace and would reach the host past the sealed netns. AF_INET/AF_INET6/
-  // AF_UNIX stream and datagram sockets stay (the sealed netns has only lo anyway).
+  // Sockets: packet sockets in any form, raw IP sockets, and vsock, which is not bound to a network
+  // namespace and would reach the host past the sealed netns. AF_INET/AF_INET6/AF_UNIX stream and
+  // datagram sockets stay (the sealed netns has only lo anyway), and so do netlink sockets (raw by
+  // type, but they only talk to the kernel about the sealed netns: `ip addr` must work, and
+  // changing anything there needs CAP_NET_ADMIN, which the container does not have).
   for (uint64_t family : {AF_PACKET, AF_VSOCK}) {
     if (auto s = b.Add(eperm, "socket", {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, family)}); !s.ok()) return s;
   }
-  // SOCK_PACKET: the kernel turns socket(AF_INET, SOCK_PACKET, ...) into an AF_PACKET socket.
-  for (uint64_t type : {SOCK_RAW, SOCK_PACKET}) {
-    if (auto s = b.Add(eperm, "socket", {SCMP_A1(SCMP_CMP_MASKED_EQ, kSockTypeMask, type)}); !s.ok()) return s;
+  for (uint64_t family : {AF_INET, AF_INET6}) {
+    if (auto s = b.Add(eperm, "socket",
+                       {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, family), SCMP_A1(SCMP_CMP_MASKED_EQ, kSockTypeMask, SOCK_RAW)});
+        !s.ok()) {
+      return s;
+    }
   }
+  // SOCK_PACKET: the kernel turns socket(AF_INET, SOCK_PACKET, ...) into an AF_PACKET socket.
+  if (auto s = b.Add(eperm, "socket", {SCMP_A1(SCMP_CMP_MASKED_EQ, kSockTypeMask, SOCK_PACKET)}); !s.ok()) return s;
 
   // New network or user namespaces, by clone or unshare (flags are arg 0 on x86_64 and aarch64).
   for (const char* name : {"clone", "unshare"}) {

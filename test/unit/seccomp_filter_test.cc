@@ -1,5 +1,7 @@
 // The execution seccomp filter, installed in forked children exactly as airlock-init installs it.
 #include <catch2/catch.hpp>
+#include <linux/netlink.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <linux/if_ether.h>
 #include <linux/sched.h>
@@ -229,6 +231,9 @@ TEST_CASE("execution filter keeps ordinary sockets, processes and threads workin
   CHECK(RunProbe(bpf, [] { return SocketProbe(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0); }) == 0);
   CHECK(RunProbe(bpf, [] { return SocketProbe(AF_UNIX, SOCK_STREAM, 0); }) == 0);
   CHECK(RunProbe(bpf, [] { return SocketProbe(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); }) == 0);
+  // Netlink is raw by type but talks only to the kernel about the sealed netns (`ip addr` works).
+  CHECK(RunProbe(bpf, [] { return SocketProbe(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE); }) == 0);
+  CHECK(RunProbe(bpf, [] { return SocketProbe(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6); }) == EPERM);
   CHECK(RunProbe(bpf, [] {
           int sv[2];
           if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return errno;
