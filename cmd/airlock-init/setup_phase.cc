@@ -88,13 +88,23 @@ class Supervisor {
         WriteStderr("setup: chdir " + config_.entrypoint_cwd + ": " + Errno());
         _exit(127);
       }
-      ExecWithPathLookup(config_.setup_command, config_.entrypoint_env);
+      ExecWithPathLookup(config_.setup_command, SetupEnvironment());
       int err = errno;
       WriteStderr("setup: exec " + config_.setup_command[0] + ": " + strerror(err));
       _exit(ExecFailureExitCode(err));
     }
     setup_pid_ = pid;
     return true;
+  }
+
+  // The entrypoint's environment plus the secrets, whose values only the helper's own environment
+  // holds (config.json never has them: it stays readable in the container).
+  std::vector<std::string> SetupEnvironment() const {
+    std::vector<std::string> env = config_.entrypoint_env;
+    for (const std::string& name : config_.secrets) {
+      if (const char* value = getenv(name.c_str()); value != nullptr) env.push_back(name + "=" + value);
+    }
+    return env;
   }
 
   // An outcome when the phase ends here, nothing to carry on.
@@ -122,9 +132,8 @@ class Supervisor {
       int code = ExitCodeOf(status);
       std::string error;
       if (!channel_.Send("SETUP_EXIT " + std::to_string(code), &error)) return Fail(error);
-      if (code != 0) {
-        return Fail("setup command " + config_.setup_command[0] + " failed with " + std::to_string(code), code);
-      }
+      // The shim decides what follows: SEALED (also when the seal killed setup), or EXIT.
+      setup_failed_code_ = code;
     }
     return std::nullopt;
   }
@@ -136,6 +145,9 @@ class Supervisor {
         return {true, 0, ""};
       case ShimChannel::Kind::kAbort:
         return Fail("aborted by the shim: " + message.detail);
+      case ShimChannel::Kind::kExit:
+        return Fail("setup command " + config_.setup_command[0] + " failed with " + std::to_string(message.code),
+                    message.code);
       case ShimChannel::Kind::kClosed:
         return Fail(message.detail + " before the seal");
       case ShimChannel::Kind::kInvalid:
@@ -161,6 +173,7 @@ class Supervisor {
   sigset_t saved_mask_{};
   int signal_fd_ = -1;
   pid_t setup_pid_ = -1;
+  int setup_failed_code_ = 0;  // for the record; the shim's EXIT carries the code that counts
   const bool is_pid1_ = getpid() == 1;
 };
 

@@ -51,6 +51,13 @@ ShimChannel::Message ShimChannel::Receive() {
   if (text == "SEALED") return {Kind::kSealed, ""};
   if (text == "ABORT") return {Kind::kAbort, "no reason given"};
   if (text.compare(0, 6, "ABORT ") == 0) return {Kind::kAbort, text.substr(6)};
+  if (text.compare(0, 5, "EXIT ") == 0) {
+    int code = 0;
+    size_t i = 5;
+    for (; i < text.size() && i < 9 && text[i] >= '0' && text[i] <= '9'; ++i) code = code * 10 + (text[i] - '0');
+    if (i == 5 || i != text.size() || code > 255) return {Kind::kInvalid, "malformed EXIT from the shim"};
+    return {Kind::kExit, "", code};
+  }
   return {Kind::kInvalid, "unexpected message from the shim: \"" + text.substr(0, 80) + "\""};
 }
 

@@ -1,6 +1,8 @@
 // The helper's end of the SOCK_SEQPACKET socket to the shim (fd 3): one text message per packet.
 //   helper -> shim: "SETUP_START <pid>", "SETUP_EXIT <code>"
-//   shim -> helper: "SEALED", "ABORT <reason>"
+//   shim -> helper: "SEALED", "ABORT <reason>", "EXIT <code>" (setup failed: end with that code)
+// After setup ends the helper waits for the shim's word: a setup killed by the seal (non-zero) is
+// followed by SEALED, a setup that failed on its own by EXIT.
 #pragma once
 
 #include <string>
@@ -9,10 +11,11 @@ namespace airlock::init {
 
 class ShimChannel {
  public:
-  enum class Kind { kSealed, kAbort, kClosed, kInvalid };
+  enum class Kind { kSealed, kAbort, kExit, kClosed, kInvalid };
   struct Message {
     Kind kind;
     std::string detail;  // ABORT's reason, the error for kClosed/kInvalid
+    int code = 0;        // EXIT's code
   };
 
   explicit ShimChannel(int fd) : fd_(fd) {}

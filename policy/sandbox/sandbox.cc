@@ -343,12 +343,15 @@ void Sandbox::OnMessage() {
     audit_->Record("setup-exit", {{"code", code}, {"ran", ran}});
     if (code == 0) {
       env_.pool->Submit([this, received] { (void)Seal(SealTrigger::kSetupExit, received); });
-    } else {
-      std::lock_guard lock(mu_);
-      if (phase_ == Phase::kSetup) {
-        phase_ = Phase::kFailed;
-        failure_ = absl::StrCat("setup exited with ", code, ": the entrypoint never runs");
-      }
+      return;
+    }
+    // A setup the seal killed is followed by SEALED from the seal; one that failed by itself ends
+    // the task with its code, and the entrypoint never runs.
+    std::lock_guard lock(mu_);
+    if (phase_ == Phase::kSetup) {
+      phase_ = Phase::kFailed;
+      failure_ = absl::StrCat("setup exited with ", code, ": the entrypoint never runs");
+      SendToInit(absl::StrCat("EXIT ", std::min(std::max(code, 0), 255)));
     }
     return;
   }
@@ -365,12 +368,17 @@ Phase Sandbox::phase() const {
 
 absl::StatusOr<airlock::v1::SandboxStatus> Sandbox::Seal(SealTrigger trigger, absl::Time triggered_at) {
   std::lock_guard seal_lock(seal_mu_);
+  bool already_sealed = false;
   {
     std::lock_guard lock(mu_);
     if (phase_ == Phase::kPassthrough) {
       return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " runs a passthrough policy: nothing to seal"));
     }
-    if (phase_ == Phase::kSealed) return Status();
+    already_sealed = phase_ == Phase::kSealed;
+  }
+  if (already_sealed) return Status();  // one-way: sealing again changes nothing
+  {
+    std::lock_guard lock(mu_);
     if (phase_ == Phase::kFailed) return absl::FailedPreconditionError(absl::StrCat("sandbox failed: ", failure_));
     if (init_pid_ == 0 || init_exited_) {
       return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " has no running init to seal"));

@@ -1,5 +1,7 @@
 #include "policy/sandbox/spec_rewrite.h"
 
+#include <set>
+
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -312,7 +314,17 @@ absl::Status RestrictRootPropagation(json& linux_spec, std::vector<std::string>*
   return absl::OkStatus();
 }
 
+// /.airlock/config.json is readable inside the container for its whole life: no secret value may
+// be in it. airlock-init takes the secrets' values from its own environment (the spec's env, which
+// keeps them) for the setup command only.
 json InitConfig(const RewriteInput& in, json entrypoint) {
+  const std::set<std::string> secrets(in.policy->secrets.begin(), in.policy->secrets.end());
+  json env = json::array();
+  for (const auto& entry : entrypoint["env"]) {
+    std::string text = entry.get<std::string>();
+    if (!secrets.count(text.substr(0, text.find('=')))) env.push_back(entry);
+  }
+  entrypoint["env"] = std::move(env);
   json setup = nullptr;
   if (!in.setup_command.empty()) {
     setup = {{"command", in.setup_command}, {"timeout_ms", absl::ToInt64Milliseconds(in.policy->setup.timeout)}};

@@ -301,6 +301,7 @@ TEST_CASE("airlock-init: a failed setup exits with its code and never runs the e
     InitRun run(dir, {});
     CHECK(run.Receive().rfind("SETUP_START ", 0) == 0);
     CHECK(run.Receive() == "SETUP_EXIT 7");
+    run.Send("EXIT 7");  // the shim's verdict: a setup that failed on its own
     CHECK(run.Wait() == 7);
     CHECK(!Contains(run.output(), "env:"));
     CHECK(Contains(run.output(), "airlock-init: setup command sh failed with 7"));
@@ -310,6 +311,7 @@ TEST_CASE("airlock-init: a failed setup exits with its code and never runs the e
     InitRun run(dir, {});
     CHECK(run.Receive().rfind("SETUP_START ", 0) == 0);
     CHECK(run.Receive() == "SETUP_EXIT 137");
+    run.Send("EXIT 137");  // the shim's verdict: a setup that failed on its own
     CHECK(run.Wait() == 137);
     CHECK(!Contains(run.output(), "env:"));
   }
@@ -318,9 +320,36 @@ TEST_CASE("airlock-init: a failed setup exits with its code and never runs the e
     InitRun run(dir, {});
     CHECK(run.Receive().rfind("SETUP_START ", 0) == 0);
     CHECK(run.Receive() == "SETUP_EXIT 127");
+    run.Send("EXIT 127");  // the shim's verdict: a setup that failed on its own
     CHECK(run.Wait() == 127);
     CHECK(Contains(run.output(), "airlock-init: setup: exec no-such-setup-command: No such file or directory"));
   }
+}
+
+TEST_CASE("airlock-init: a setup killed by the seal is followed by the entrypoint", "[init]") {
+  AirlockDir dir;
+  dir.WriteConfig(nlohmann::json{{"command", {"sh", "-c", "echo ready; sleep 60"}}});
+  InitRun run(dir, {});
+  std::string start = run.Receive();
+  REQUIRE(start.rfind("SETUP_START ", 0) == 0);
+  REQUIRE(run.WaitForOutput("ready"));
+  // The shim's seal kills every setup process, then says SEALED: the helper must wait for it.
+  REQUIRE(kill(std::stoi(start.substr(12)), SIGKILL) == 0);
+  CHECK(run.Receive() == "SETUP_EXIT 137");
+  run.Send("SEALED");
+  CHECK(run.Wait() == 0);
+  CheckSealedEntrypointOutput(run.output(), dir.path());
+}
+
+TEST_CASE("airlock-init: a malformed EXIT fails closed", "[init]") {
+  AirlockDir dir;
+  dir.WriteConfig(nlohmann::json{{"command", {"sh", "-c", "exit 3"}}});
+  InitRun run(dir, {});
+  CHECK(run.Receive().rfind("SETUP_START ", 0) == 0);
+  CHECK(run.Receive() == "SETUP_EXIT 3");
+  run.Send("EXIT 999");
+  CHECK(run.Wait() == 1);
+  CHECK(!Contains(run.output(), "env:"));
 }
 
 TEST_CASE("airlock-init: losing the shim before the seal fails closed", "[init]") {
@@ -386,6 +415,7 @@ TEST_CASE("airlock-init: forwards SIGTERM to setup", "[init]") {
   REQUIRE(run.WaitForOutput("ready"));
   REQUIRE(kill(run.pid(), SIGTERM) == 0);
   CHECK(run.Receive() == "SETUP_EXIT 42");
+  run.Send("EXIT 42");
   CHECK(run.Wait() == 42);
   CHECK(Contains(run.output(), "got-term"));
   CHECK(!Contains(run.output(), "env:"));
