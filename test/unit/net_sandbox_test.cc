@@ -16,7 +16,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+// For the run-end listener below.
+#define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <catch2/catch.hpp>
+#include <sys/mount.h>
+
+#include <filesystem>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -666,3 +671,23 @@ TEST_CASE("no leftovers of the net tests on the host", "[net][root]") {
     }
   }
 }
+
+namespace {
+// The persistent-netns tests make /run/airlock/netns a shared mount point, as `ip netns add` does
+// for /run/netns. The shim itself holds sandbox netns by fd and never creates it, so when the run
+// is over and no netns is left there, the tests take the mount point down again.
+class NetnsDirCleanup : public Catch::TestEventListenerBase {
+ public:
+  using TestEventListenerBase::TestEventListenerBase;
+  void testRunEnded(const Catch::TestRunStats&) override {
+    std::string dir(kDefaultNetnsDir);
+    std::error_code ec;
+    if (!std::filesystem::exists(dir, ec) || !std::filesystem::is_empty(dir, ec)) return;
+    while (::umount2(dir.c_str(), MNT_DETACH) == 0) {
+    }
+    ::rmdir(dir.c_str());
+    ::unlink("/run/airlock/netns.lock");
+  }
+};
+}  // namespace
+CATCH_REGISTER_LISTENER(NetnsDirCleanup)
