@@ -7,12 +7,13 @@ JOBS ?= $(shell nproc)
 PYTHON := /usr/bin/python3
 
 APT_PACKAGES := build-essential cmake pkg-config git ca-certificates \
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
-  libseccomp-dev libyaml-cpp-dev catch2 nlohmann-json3-dev \
-  containerd runc busybox-static iproute2 nftables procps util-linux \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler libabsl-dev \
+  libseccomp-dev libyaml-cpp-dev catch2 nlohmann-json3-dev libnftables-dev \
+  containerd runc crun busybox-static iproute2 nftables procps util-linux \
   python3 python3-pytest \
   golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev \
-  golang-github-opencontainers-specs-dev
+  golang-github-opencontainers-specs-dev golang-github-gogo-protobuf-dev \
+  golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev
 
 .PHONY: all deps build test unit image integration demo install bench clean
 
@@ -35,6 +36,7 @@ build: deps $(BUILD)/Makefile
 
 unit: build
 	$(BUILD)/bin/unit_tests
+	$(BUILD)/bin/proto_wire_test
 
 # The bundled test image: a deterministic OCI archive of Debian's static busybox
 # (no registry, no network). Rebuilt only when the script or busybox changes.

@@ -2,14 +2,28 @@
 
 #include <cstdlib>
 
+#include "policy/load.h"
+
 namespace airlock::bootstrap {
 
 runc::Config DefaultRuncConfig(const std::string& ns) {
   runc::Config config;
   const char* binary = std::getenv("AIRLOCK_RUNTIME_BINARY");
-  if (binary != nullptr && *binary != '\0') config.binary = binary;
+  if (binary != nullptr && *binary != '\0') {
+    config.binary = binary;
+  } else if (absl::StatusOr<policy::HostConfig> host = policy::LoadHostConfig(HostConfigPath()); host.ok()) {
+    config.binary = host->runtime_binary;
+  }
   config.root = "/run/airlock/runc/" + ns;
   return config;
+}
+
+absl::StatusOr<Protocol> ConfiguredProtocol() {
+  const char* text = std::getenv("AIRLOCK_SHIM_PROTOCOL");
+  if (text != nullptr && *text != '\0') return ParseProtocol(text);
+  absl::StatusOr<policy::HostConfig> host = policy::LoadHostConfig(HostConfigPath());
+  if (!host.ok()) return host.status();
+  return host->shim_protocol;
 }
 
 std::string HostConfigPath() {

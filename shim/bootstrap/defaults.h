@@ -3,13 +3,19 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "shim/bootstrap/address.h"
 #include "shim/runc/runc.h"
 
 namespace airlock::bootstrap {
 
 // runc state lives under /run/airlock/runc/<namespace>: ours, apart from containerd's runc shim.
-// AIRLOCK_RUNTIME_BINARY selects another runc-compatible runtime (e.g. crun).
+// The runtime binary: AIRLOCK_RUNTIME_BINARY, else the host config's runtime.binary (e.g. crun),
+// else runc.
 runc::Config DefaultRuncConfig(const std::string& ns);
+
+// The shim protocol `start` offers: AIRLOCK_SHIM_PROTOCOL, else the host config's shim.protocol.
+absl::StatusOr<Protocol> ConfiguredProtocol();
 
 // The airlock host config: AIRLOCK_CONFIG, else /etc/airlock/config.yaml.
 std::string HostConfigPath();

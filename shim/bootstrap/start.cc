@@ -26,6 +26,7 @@
 #include "shim/base/unique_fd.h"
 #include "shim/bootstrap/actions.h"
 #include "shim/bootstrap/address.h"
+#include "shim/bootstrap/defaults.h"
 #include "shim/bootstrap/server.h"
 
 namespace airlock::bootstrap {
@@ -134,7 +135,7 @@ int RunStart(const Flags& flags) {
     std::fprintf(stderr, "shim id cannot be empty");
     return 1;
   }
-  absl::StatusOr<Protocol> protocol = ParseProtocol(std::getenv("AIRLOCK_SHIM_PROTOCOL") ? std::getenv("AIRLOCK_SHIM_PROTOCOL") : "");
+  absl::StatusOr<Protocol> protocol = ConfiguredProtocol();
   if (!protocol.ok()) {
     std::fprintf(stderr, "%s", std::string(protocol.status().message()).c_str());
     return 1;

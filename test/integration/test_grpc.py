@@ -129,11 +129,45 @@ def test_bootstrap_output_per_containerd(workdir):
         assert not os.path.exists(path)
 
 
-def test_lifecycle_over_grpc_v3(workdir):
+def _crun_refuses_this_host():
+    """crun 1.8 (Debian 12) refuses hybrid cgroup hosts whose cgroup2 mount holds a controller."""
+    try:
+        with open("/sys/fs/cgroup/unified/cgroup.controllers") as f:
+            return bool(f.read().strip())
+    except OSError:
+        return False
+
+
+def test_runtime_binary_is_configurable(workdir):
+    """AIRLOCK_RUNTIME_BINARY (or the host config's runtime.binary) picks the OCI runtime: here
+    crun. Where crun can run containers the lifecycle below runs on it too; on a hybrid cgroup host
+    that crun refuses, its own error must reach the client and nothing may be left behind."""
+    if not shutil.which("crun"):
+        pytest.fail("crun is not installed (make deps installs it)")
+    if not _crun_refuses_this_host():
+        test_lifecycle_over_grpc_v3(workdir, oci_runtime="crun")
+        return
+    ns = "airlock-it-" + secrets.token_hex(4)
+    cid = "c" + secrets.token_hex(4)
+    bundle = _make_bundle(workdir, cid)
+    boot = json.loads(_start_shim(bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc",
+                                                    "AIRLOCK_RUNTIME_BINARY": "crun"}))
+    grpc = Client("unix://" + boot["address"], ns)
+    rc, err = grpc("create", "--id", cid, "--bundle", bundle, check=False)
+    assert rc != 0 and "cgroups in hybrid mode not supported" in err["error"]["message"], err
+    grpc("shutdown", "--id", cid)
+    assert procs.wait_until(lambda: not os.path.exists(boot["address"]), 10)
+    assert not os.path.exists(f"/run/airlock/runc/{ns}")
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/airlock-it-grpc-{cid}")
+
+
+def test_lifecycle_over_grpc_v3(workdir, oci_runtime="runc"):
+    """The whole task lifecycle over gRPC v3 (on runc; on crun via the test above)."""
     ns = "airlock-it-" + secrets.token_hex(4)
     cid = "g" + secrets.token_hex(4)
     bundle = _make_bundle(workdir, cid)
-    boot = json.loads(_start_shim(bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"}))
+    boot = json.loads(_start_shim(bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc",
+                                                    "AIRLOCK_RUNTIME_BINARY": oci_runtime}))
     address = "unix://" + boot["address"]
     shim = _shim_pid(boot["address"])
     assert shim
@@ -202,7 +236,7 @@ def test_lifecycle_over_grpc_v3(workdir):
                                 procs.stat_fields(shim)[0] == "Z", 10)
     finally:
         if os.path.exists(f"/proc/{shim}") and procs.stat_fields(shim)[0] != "Z":
-            subprocess.run(["runc", "--root", f"/run/airlock/runc/{ns}", "delete", "--force", cid],
+            subprocess.run([oci_runtime, "--root", f"/run/airlock/runc/{ns}", "delete", "--force", cid],
                            capture_output=True, timeout=30)
             os.kill(shim, signal.SIGKILL)
             if os.path.exists(boot["address"]):
