@@ -1,6 +1,9 @@
 """Detached tasks: exec, kill, pause/resume, ps, ls, metrics, delete, container rm."""
 
-from harness import procs
+import json
+import os
+
+from harness import procs, ttrpc
 from harness.ptyrun import PtySession
 
 
@@ -223,4 +226,51 @@ def test_detached_exec_kill_and_delete(ctrd, runtime, new_id):
     # The id is free again.
     r = ctrd.exec(cid, "s1", "true")
     assert r.rc == 0, r
+    ctrd.remove(cid)
+
+
+def _update_request(cid, resources):
+    """UpdateTaskRequest{id=1, resources=2: Any{type_url=1, value=2 (LinuxResources as JSON)}}."""
+    any_ = (ttrpc.field_bytes(1, "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources")
+            + ttrpc.field_bytes(2, json.dumps(resources)))
+    return ttrpc.field_bytes(1, cid) + ttrpc.field_bytes(2, any_)
+
+
+def test_update_resources(ctrd, runtime, new_id):
+    """Task.Update (what `nerdctl update` and CRI's UpdateContainerResources send) reaches runc:
+    the memory limit lands in the container's cgroup. ctr 1.6 has no update command, so the call
+    goes straight to the shim's socket like containerd would send it."""
+    cid = new_id()
+    ctrd.start_detached(runtime, cid)
+    limit = 96 << 20
+    with ttrpc.Conn(ctrd.shim_address(cid)) as conn:
+        resp = conn.call(ttrpc.TASK_SERVICE, "Update", _update_request(cid, {"memory": {"limit": limit}}))
+        assert resp.code == ttrpc.CODE_OK, resp
+    limits = []
+    for d in ctrd.cgroup_dirs(cid):
+        path = os.path.join(d, "memory.limit_in_bytes")
+        if os.path.exists(path):
+            with open(path) as f:
+                limits.append(int(f.read()))
+        path = os.path.join(d, "memory.max")
+        if os.path.exists(path):
+            with open(path) as f:
+                limits.append(int(f.read()))
+    assert limit in limits, limits
+    ctrd.remove(cid)
+
+
+def test_checkpoint_is_refused_clearly(ctrd, new_id):
+    """Sandboxes are disposable: Checkpoint answers Unimplemented with a clear message and the
+    task keeps running. (Airlock only: the stock shim would try criu.)"""
+    runtime = "io.containerd.airlock.v2"
+    cid = new_id()
+    pid = ctrd.start_detached(runtime, cid)
+    with ttrpc.Conn(ctrd.shim_address(cid)) as conn:
+        resp = conn.call(ttrpc.TASK_SERVICE, "Checkpoint", ttrpc.field_bytes(1, cid) + ttrpc.field_bytes(2, "/tmp/x"))
+    assert resp.code == ttrpc.CODE_UNIMPLEMENTED, resp
+    assert "checkpoint is not supported" in resp.message, resp
+    r = ctrd.ctr("task", "checkpoint", cid)
+    assert r.rc != 0 and "checkpoint is not supported" in r.err, r
+    assert ctrd.tasks()[cid] == (pid, "RUNNING")
     ctrd.remove(cid)
