@@ -29,4 +29,7 @@ int RunAudit(const std::vector<std::string>& args);   // airlock audit ID
 int RunVerify(const std::vector<std::string>& args);  // airlock verify ID
 int RunLs(const std::vector<std::string>& args);      // airlock ls [--all]
 
+// airlock run: repository -> sandbox (setup, seal, agent, check) -> review branch and patch.
+int RunRun(const std::vector<std::string>& args);
+
 }  // namespace airlock::cli

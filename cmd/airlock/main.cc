@@ -10,6 +10,7 @@ namespace airlock::cli {
 namespace {
 
 constexpr Command kCommands[] = {
+    {"run", "one task in a fresh sandbox: setup, seal, agent, check -> review branch (airlock run --help)", RunRun},
     {"ls", "list the airlock sandboxes of a namespace (--all: every namespace)", RunLs},
     {"status", "phase, seal, verification and policy of a sandbox", RunStatus},
     {"seal", "seal a sandbox now (one-way: network gone, rootfs read-only)", RunSeal},

@@ -15,3 +15,6 @@ endif()
 # tests run the real static binary from build/bin.
 target_link_libraries(unit_tests PRIVATE airlock_init_core)
 add_dependencies(unit_tests airlock-init airlock_probe airlock)
+
+# airlock run (cmd/airlock/run, cmd/airlock/containerd): the pure parts are unit-tested in process.
+target_link_libraries(unit_tests PRIVATE airlock_cli)

@@ -202,6 +202,17 @@ std::vector<Check> Checks() {
       {"containerd/cgroups/v2/metrics.proto",
        {Disk("github.com/containerd/cgroups/v2/stats/metrics.proto"), Inline("cgroups-v3/cgroup2-metrics.proto", kCgroup2StatsV3)},
        {}, ""},
+      // The containerd client of `airlock run` (cmd/airlock/containerd/).
+      {"containerd/types/descriptor.proto", {Disk(kContainerd + "api/types/descriptor.proto")}, {}, ""},
+      {"containerd/services/version/v1/version.proto", {Disk(kContainerd + "api/services/version/v1/version.proto")}, {}, ""},
+      {"containerd/services/containers/v1/containers.proto",
+       {Disk(kContainerd + "api/services/containers/v1/containers.proto")}, {}, ""},
+      {"containerd/services/images/v1/images.proto", {Disk(kContainerd + "api/services/images/v1/images.proto")}, {}, ""},
+      {"containerd/services/content/v1/content.proto", {Disk(kContainerd + "api/services/content/v1/content.proto")}, {}, ""},
+      {"containerd/services/snapshots/v1/snapshots.proto",
+       {Disk(kContainerd + "api/services/snapshots/v1/snapshots.proto")}, {}, ""},
+      {"containerd/services/leases/v1/leases.proto", {Disk(kContainerd + "api/services/leases/v1/leases.proto")}, {}, ""},
+      {"containerd/services/tasks/v1/tasks.proto", {Disk(kContainerd + "api/services/tasks/v1/tasks.proto")}, {}, ""},
       {"ttrpc/ttrpc.proto", {GoStructs("github.com/containerd/ttrpc/types.go", "ttrpc")}, {}, ""},
       {"google/rpc/status.proto", {Disk("google/rpc/status.proto")}, {}, "gogo googleapis copy"},
   };

@@ -1,0 +1,49 @@
+#include "cmd/airlock/run/exit_codes.h"
+
+#include <cstdio>
+
+namespace airlock::run {
+
+const std::vector<RunExitInfo>& RunExitTable() {
+  static const std::vector<RunExitInfo> table = {
+      {RunExit::kOk, "ok", "done: the branch and patch are ready (or the agent changed nothing)"},
+      {RunExit::kInternal, "internal", "an unexpected error in airlock itself"},
+      {RunExit::kUsage, "usage", "unknown flag or missing argument"},
+      {RunExit::kBadInput, "input", "bad input: not a git repository, uncommitted changes, branch exists, bad policy, secret not set"},
+      {RunExit::kContainerd, "containerd", "containerd is not running, or the image is missing or not unpacked"},
+      {RunExit::kSandbox, "sandbox", "the container could not be created or started"},
+      {RunExit::kSetup, "setup", "the setup command failed or did not finish in time (the agent never ran)"},
+      {RunExit::kSeal, "seal", "the seal failed or could not be verified (the agent never ran)"},
+      {RunExit::kAgent, "agent", "the agent command failed (patch kept for inspection, no branch)"},
+      {RunExit::kCheck, "check", "the --check command failed (branch and patch are still made)"},
+      {RunExit::kChanges, "changes", "collecting the change set or writing the branch or patch failed"},
+      {RunExit::kSecretLeak, "secret-leak", "a secret's value is in the change set: branch and patch blocked"},
+      {RunExit::kCleanup, "cleanup", "the sandbox was not destroyed completely: something is left (listed)"},
+      {RunExit::kInterrupted, "interrupted", "interrupted (Ctrl-C, SIGTERM, SIGHUP): destroyed, nothing kept"},
+  };
+  return table;
+}
+
+const RunExitInfo& InfoOf(RunExit code) {
+  for (const RunExitInfo& info : RunExitTable()) {
+    if (info.code == code) return info;
+  }
+  return RunExitTable()[1];
+}
+
+std::string RunExitHelp() {
+  std::string out;
+  for (const RunExitInfo& info : RunExitTable()) {
+    char line[256];
+    std::snprintf(line, sizeof line, "  %3d  %-12s %s\n", static_cast<int>(info.code), info.name, info.meaning);
+    out += line;
+  }
+  return out;
+}
+
+RunExit CombineExit(RunExit so_far, RunExit next) {
+  if (next == RunExit::kCleanup) return next;
+  return so_far == RunExit::kOk ? next : so_far;
+}
+
+}  // namespace airlock::run

@@ -1,0 +1,35 @@
+// Running git for `airlock run`, with an environment the caller controls: no GIT_* variables of
+// the user's shell leak in, output is in the C locale, and for the private repository of a run
+// hooks and fsmonitor are off (the work tree was written by the sandbox: nothing in it may make
+// the host run code).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace airlock::run {
+
+struct GitOptions {
+  std::string cwd;        // -C
+  std::string git_dir;    // --git-dir (the run's private repository)
+  std::string work_tree;  // --work-tree
+  // Extra NAME=value for the environment (GIT_AUTHOR_NAME, ...).
+  std::vector<std::string> env;
+  absl::Duration timeout = absl::Minutes(5);
+};
+
+struct GitResult {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+};
+
+// Runs `git ARGS`; a non-zero exit is NOT an error here (callers decide), a failure to run git is.
+absl::StatusOr<GitResult> RunGit(const std::vector<std::string>& args, const GitOptions& options);
+// Like RunGit, but a non-zero exit is an error carrying git's stderr; returns stdout.
+absl::StatusOr<std::string> Git(const std::vector<std::string>& args, const GitOptions& options);
+
+}  // namespace airlock::run

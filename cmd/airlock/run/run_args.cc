@@ -1,0 +1,125 @@
+#include "cmd/airlock/run/run_args.h"
+
+#include <functional>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "cmd/airlock/run/exit_codes.h"
+
+namespace airlock::run {
+
+bool IsEnvName(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::string* problem) {
+  RunArgs parsed;
+  std::map<std::string, std::string*> values = {
+      {"--repo", &parsed.repo},         {"--image", &parsed.image},       {"--setup", &parsed.setup},
+      {"--check", &parsed.check},       {"--policy", &parsed.policy},     {"--address", &parsed.address},
+      {"--namespace", &parsed.name_space}, {"--snapshotter", &parsed.snapshotter},
+      {"--work-dir", &parsed.work_dir}, {"--id", &parsed.id},
+  };
+  std::map<std::string, bool*> switches = {
+      {"--allow-dirty", &parsed.allow_dirty}, {"--json", &parsed.json}, {"--help", &parsed.help}, {"-h", &parsed.help}};
+  bool saw_separator = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--") {
+      parsed.agent.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+      saw_separator = true;
+      break;
+    }
+    if (arg == "-n") arg = "--namespace";
+    std::string inline_value;
+    bool has_inline = false;
+    if (arg.rfind("--", 0) == 0) {
+      if (size_t eq = arg.find('='); eq != std::string::npos) {
+        inline_value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_inline = true;
+      }
+    }
+    if (auto it = switches.find(arg); it != switches.end()) {
+      if (has_inline) return *problem = absl::StrCat(arg, " takes no value"), false;
+      *it->second = true;
+      continue;
+    }
+    std::string value;
+    bool is_value_flag = values.count(arg) > 0 || arg == "--secret";
+    if (!is_value_flag) {
+      *problem = arg.rfind('-', 0) == 0 ? absl::StrCat("unknown flag ", arg)
+                                        : absl::StrCat("unexpected argument \"", arg, "\" (the agent command goes after --)");
+      return false;
+    }
+    if (has_inline) {
+      value = inline_value;
+    } else {
+      if (i + 1 >= args.size()) return *problem = absl::StrCat(arg, " needs a value"), false;
+      value = args[++i];
+    }
+    if (arg == "--secret") {
+      if (!IsEnvName(value)) return *problem = absl::StrCat("--secret ", value, ": not a variable name"), false;
+      for (const std::string& s : parsed.secrets) {
+        if (s == value) return *problem = absl::StrCat("--secret ", value, " given twice"), false;
+      }
+      parsed.secrets.push_back(value);
+      continue;
+    }
+    if (value.empty()) return *problem = absl::StrCat(arg, " needs a non-empty value"), false;
+    std::string* target = values[arg];
+    if (!target->empty()) return *problem = absl::StrCat(arg, " given twice"), false;
+    *target = value;
+  }
+  if (!parsed.help) {
+    if (parsed.repo.empty()) return *problem = "--repo PATH is required", false;
+    if (parsed.image.empty()) return *problem = "--image REF is required", false;
+    if (!saw_separator || parsed.agent.empty()) return *problem = "the agent command is missing: ... -- AGENT [ARGS...]", false;
+    if (parsed.agent.front().empty()) return *problem = "the agent command is empty", false;
+  }
+  *out = std::move(parsed);
+  return true;
+}
+
+std::string RunUsage() {
+  return absl::StrCat(
+      "usage: airlock run --repo PATH --image REF [--setup CMD] [--check CMD] [--secret NAME]...\n"
+      "                   [--policy FILE] [--address SOCK] [--namespace NS] [--snapshotter NAME]\n"
+      "                   [--work-dir DIR] [--id ID] [--allow-dirty] [--json] -- AGENT [ARGS...]\n"
+      "\n"
+      "  One task from a repository to a reviewable branch, in a fresh disposable airlock sandbox:\n"
+      "    1. workspace  a disposable checkout of the repository's HEAD (the checkout and its\n"
+      "                  branches are never written; only the new branch airlock/<task-id> is)\n"
+      "    2. setup      --setup CMD (sh -c) in the container with network; --secret NAME passes\n"
+      "                  NAME=$NAME from this environment to setup only\n"
+      "    3. seal       network gone (verified), rootfs read-only, secrets gone; then the agent:\n"
+      "                  AGENT ARGS... runs in the repository (/workspace), output streamed\n"
+      "    4. check      --check CMD (sh -c) in the same sealed sandbox, e.g. the tests\n"
+      "    5. review     the changes become a commit on branch airlock/<task-id> of the repository\n"
+      "                  and a .patch file, after a scan for the secrets' values (a hit blocks both);\n"
+      "                  the container, its snapshot and lease are destroyed and checked gone\n"
+      "\n"
+      "  --policy FILE     the airlock policy (default: the host config's default_policy if it exists,\n"
+      "                    else a built-in run policy: setup with NAT network and a writable rootfs)\n"
+      "  --address SOCK    containerd's socket (default $CONTAINERD_ADDRESS or /run/containerd/containerd.sock)\n"
+      "  --namespace NS    containerd namespace (default $CONTAINERD_NAMESPACE or \"default\")\n"
+      "  --snapshotter S   default $CONTAINERD_SNAPSHOTTER or overlayfs\n"
+      "  --work-dir DIR    where workspaces and patches go (default: <first allowed_repo_root of the\n"
+      "                    host config>/airlock-run); the workspace must lie under an allowed root\n"
+      "  --id ID           the task id (default: run-<date>-<time>-<random>)\n"
+      "  --allow-dirty     run although the repository has uncommitted changes (they stay out)\n"
+      "  --json            one JSON object per line on stdout (progress, output, summary)\n"
+      "\n"
+      "  The image needs `sleep` (it keeps the sandbox open between the agent and the check).\n"
+      "\n"
+      "exit codes:\n",
+      RunExitHelp());
+}
+
+}  // namespace airlock::run

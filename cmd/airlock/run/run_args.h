@@ -1,0 +1,36 @@
+// The command line of `airlock run` (pure parsing; nothing is looked up here).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace airlock::run {
+
+struct RunArgs {
+  std::string repo;
+  std::string image;
+  std::string setup;                 // --setup CMD: run with sh -c (annotation airlock.dev/setup)
+  std::string check;                 // --check CMD: run with sh -c in the sealed sandbox after the agent
+  std::vector<std::string> secrets;  // --secret NAME (repeatable): NAME=value from our environment
+  std::string policy;                // --policy FILE
+  std::string address;               // --address SOCK ("" = default)
+  std::string name_space;            // --namespace NS ("" = default)
+  std::string snapshotter;           // --snapshotter NAME ("" = default)
+  std::string work_dir;              // --work-dir DIR ("" = default)
+  std::string id;                    // --id ID ("" = generated)
+  bool allow_dirty = false;          // --allow-dirty
+  bool json = false;                 // --json
+  bool help = false;                 // -h / --help
+  std::vector<std::string> agent;    // after --
+};
+
+// false with `problem` set on a usage error (exit 2).
+bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::string* problem);
+
+// A shell variable name: [A-Za-z_][A-Za-z0-9_]*.
+bool IsEnvName(const std::string& name);
+
+// `airlock run --help`.
+std::string RunUsage();
+
+}  // namespace airlock::run
