@@ -56,6 +56,11 @@ integration: build image
 
 test: unit integration
 
+# The story of the five steps (examples/demo/demo.py): a private containerd, a package mirror in
+# its own netns, `airlock run` on a copy of examples/demo-repo. Cleans up after itself.
+demo: build image
+	$(PYTHON) examples/demo/demo.py --build $(abspath $(BUILD)) --image $(abspath $(IMAGE))
+
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 

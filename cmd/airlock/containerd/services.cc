@@ -12,6 +12,10 @@ namespace content = ::containerd::services::content::v1;
 namespace leases = ::containerd::services::leases::v1;
 
 constexpr char kProcessSpecType[] = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+// Calls that create something run to their end even after Ctrl-C: a cancelled create leaves it
+// unknown whether the thing exists, and the destroy must know. They are bounded instead (the
+// shim's Create makes the sandbox: netns, uplink, policy).
+constexpr CallOptions kCreateCall{.timeout = absl::Seconds(60), .uncancellable = true};
 
 }  // namespace
 
@@ -66,7 +70,7 @@ absl::Status CreateLease(Connection& c, const std::string& id, const std::map<st
   request.set_id(id);
   for (const auto& [k, v] : labels) (*request.mutable_labels())[k] = v;
   leases::CreateResponse response;
-  return c.Call("/containerd.services.leases.v1.Leases/Create", request, &response);
+  return c.Call("/containerd.services.leases.v1.Leases/Create", request, &response, kCreateCall);
 }
 
 absl::Status DeleteLease(Connection& c, const std::string& id, const CallOptions& options) {
@@ -108,7 +112,7 @@ absl::StatusOr<Mounts> PrepareSnapshot(Connection& c, const std::string& snapsho
   request.set_key(key);
   request.set_parent(parent);
   api::snapshots::PrepareSnapshotResponse response;
-  absl::Status s = c.Call("/containerd.services.snapshots.v1.Snapshots/Prepare", request, &response);
+  absl::Status s = c.Call("/containerd.services.snapshots.v1.Snapshots/Prepare", request, &response, kCreateCall);
   if (!s.ok()) return s;
   return Mounts(response.mounts().begin(), response.mounts().end());
 }
@@ -126,7 +130,7 @@ absl::Status CreateContainer(Connection& c, const api::containers::Container& co
   api::containers::CreateContainerRequest request;
   *request.mutable_container() = container;
   api::containers::CreateContainerResponse response;
-  return c.Call("/containerd.services.containers.v1.Containers/Create", request, &response);
+  return c.Call("/containerd.services.containers.v1.Containers/Create", request, &response, kCreateCall);
 }
 
 absl::Status DeleteContainer(Connection& c, const std::string& id, const CallOptions& options) {
@@ -153,7 +157,7 @@ absl::StatusOr<uint32_t> CreateTask(Connection& c, const std::string& id, const 
   request.set_stderr(io.stderr_path);
   api::tasks::CreateTaskResponse response;
   // The shim's Create makes the sandbox (netns, uplink, policy): allow it time.
-  absl::Status s = c.Call("/containerd.services.tasks.v1.Tasks/Create", request, &response, {.timeout = absl::Seconds(60)});
+  absl::Status s = c.Call("/containerd.services.tasks.v1.Tasks/Create", request, &response, kCreateCall);
   if (!s.ok()) return s;
   return response.pid();
 }
@@ -163,7 +167,7 @@ absl::StatusOr<uint32_t> StartProcess(Connection& c, const std::string& id, cons
   request.set_container_id(id);
   request.set_exec_id(exec_id);
   api::tasks::StartResponse response;
-  absl::Status s = c.Call("/containerd.services.tasks.v1.Tasks/Start", request, &response, {.timeout = absl::Seconds(60)});
+  absl::Status s = c.Call("/containerd.services.tasks.v1.Tasks/Start", request, &response, kCreateCall);
   if (!s.ok()) return s;
   return response.pid();
 }
@@ -178,7 +182,7 @@ absl::Status ExecProcess(Connection& c, const std::string& id, const std::string
   request.mutable_spec()->set_type_url(kProcessSpecType);
   request.mutable_spec()->set_value(process_json);
   google::protobuf::Empty response;
-  return c.Call("/containerd.services.tasks.v1.Tasks/Exec", request, &response, {.timeout = absl::Seconds(60)});
+  return c.Call("/containerd.services.tasks.v1.Tasks/Exec", request, &response, kCreateCall);
 }
 
 absl::StatusOr<ExitStatus> WaitProcess(Connection& c, const std::string& id, const std::string& exec_id) {

@@ -46,6 +46,9 @@ absl::StatusOr<GitResult> RunGit(const std::vector<std::string>& args, const Git
   spawn.env = GitEnvironment(options.env);
   spawn.capture_stdout = true;
   spawn.capture_stderr = true;
+  // Ctrl-C is the run's to handle: git never sees the terminal's SIGINT, so a write into the
+  // user's repository is never cut in half.
+  spawn.new_session = true;
   absl::StatusOr<ChildResult> result = Run(spawn, options.timeout);
   if (!result.ok()) {
     return absl::Status(result.status().code(),

@@ -126,7 +126,6 @@ class Run {
   std::optional<Workspace> workspace_;
   std::unique_ptr<SandboxSession> sandbox_;
   std::vector<std::string> container_env_;
-  bool sealed_ = false;
   bool agent_ok_ = false;
   PhaseRecord setup_{"setup"}, agent_{"agent"}, check_{"check"};
   std::vector<std::string> destroy_problems_;
@@ -134,7 +133,9 @@ class Run {
 
 RunExit Run::Execute() {
   absl::StatusOr<std::unique_ptr<InterruptWatcher>> watcher = InterruptWatcher::Start([this](int signal) {
-    reporter_.Error(absl::StrCat("interrupted by ", strsignal(signal), ": destroying the sandbox (nothing is kept)"));
+    const char* name = sigabbrev_np(signal);
+    reporter_.Error(absl::StrCat("interrupted by SIG", name != nullptr ? name : std::to_string(signal),
+                                 ": destroying the sandbox (nothing is kept)"));
     if (connection_) connection_->canceller().Cancel();
   });
   if (!watcher.ok()) {
@@ -143,6 +144,10 @@ RunExit Run::Execute() {
   }
   watcher_ = *std::move(watcher);
   if (!CheckInputs()) {
+    if (Interrupted()) {
+      exit_ = RunExit::kInterrupted;
+      summary_.failure = "interrupted before anything was created";
+    }
     // Nothing was created: the message is the whole answer (JSON: and a summary for machines).
     reporter_.Error(summary_.failure);
     if (args_.json) {
@@ -345,7 +350,7 @@ bool Run::SetupAndSeal() {
                                  absl::FormatDuration(p.setup.timeout),
                                  secrets_.empty() ? "" : absl::StrCat(", secrets ", absl::StrJoin(args_.secrets, ", "))));
   } else {
-    setup_.note = "no setup command";
+    setup_.note = "none (no setup command)";
   }
   absl::Time setup_started = absl::Now();
   SealWait wait = sandbox_->WaitSealed(p.setup.timeout + absl::Seconds(60));
@@ -391,7 +396,6 @@ bool Run::SetupAndSeal() {
     reporter_.Phase("setup", PhaseState::kOk, absl::StrCat("exit ", st.setup_exit_code(), " in ", FormatSeconds(setup_.duration)),
                     {{"exit_code", st.setup_exit_code()}, {"duration_s", absl::ToDoubleSeconds(setup_.duration)}});
   }
-  sealed_ = true;
   summary_.seal = cli::SealSummary(st);
   summary_.seal_findings.assign(st.seal_findings().begin(), st.seal_findings().end());
   // The probe battery, run inside the sandbox as the agent would run: the agent starts only when
@@ -430,7 +434,10 @@ void Run::RunAgentAndCheck() {
                                                             policy_.policy.workspace.target));
   absl::StatusOr<ProcessOutcome> agent = sandbox_->Exec("agent", "agent", BuildProcessJson(process));
   if (!agent.ok()) {
-    if (Interrupted() || absl::IsCancelled(agent.status())) return void(Fail(RunExit::kInterrupted, "interrupted during the agent"));
+    if (Interrupted() || absl::IsCancelled(agent.status())) {
+      agent_.note = "interrupted";
+      return void(Fail(RunExit::kInterrupted, "interrupted during the agent"));
+    }
     reporter_.Phase("agent", PhaseState::kFailed, std::string(agent.status().message()));
     return void(Fail(RunExit::kAgent, std::string(agent.status().message())));
   }
@@ -453,7 +460,10 @@ void Run::RunAgentAndCheck() {
   reporter_.Phase("check", PhaseState::kStart, absl::StrCat("running `", args_.check, "` in the same sealed sandbox"));
   absl::StatusOr<ProcessOutcome> check = sandbox_->Exec("check", "check", BuildProcessJson(process));
   if (!check.ok()) {
-    if (Interrupted() || absl::IsCancelled(check.status())) return void(Fail(RunExit::kInterrupted, "interrupted during the check"));
+    if (Interrupted() || absl::IsCancelled(check.status())) {
+      check_.note = "interrupted";
+      return void(Fail(RunExit::kInterrupted, "interrupted during the check"));
+    }
     reporter_.Phase("check", PhaseState::kFailed, std::string(check.status().message()));
     return void(Fail(RunExit::kCheck, std::string(check.status().message())));
   }
@@ -472,9 +482,7 @@ void Run::RunAgentAndCheck() {
 
 void Run::StopSandbox() {
   if (!sandbox_) return;
-  if (sealed_) {
-    summary_.audit_excerpt = AuditExcerpt(sandbox_->AuditLines(), kAuditExcerptLines);
-  }
+  if (sandbox_->created()) summary_.audit_excerpt = AuditExcerpt(sandbox_->AuditLines(), kAuditExcerptLines);
   std::string audit_dir = policy_.policy.audit.dir.empty() ? host_.audit_dir : policy_.policy.audit.dir;
   summary_.audit_path = absl::StrCat(audit_dir, "/", connection_->name_space(), "/", id_, ".jsonl");
   // Nothing may write into the workspace while the change set is read: the container goes first.
@@ -539,6 +547,7 @@ void Run::Review() {
   reporter_.Phase("scan", PhaseState::kOk,
                   secrets_.empty() ? "no secrets were given: nothing to look for"
                                    : absl::StrCat("no secret value in the change set (", secrets_.size(), " secret(s) checked)"));
+  if (Interrupted()) return;
   std::string patch_path = absl::StrCat(work_dir_, "/", id_, ".patch");
   {
     std::ofstream out(patch_path, std::ios::binary | std::ios::trunc);
@@ -553,6 +562,12 @@ void Run::Review() {
     summary_.changes_note = "the agent failed";
     reporter_.Phase("review", PhaseState::kInfo, absl::StrCat("no branch (the agent failed); patch kept: ", patch_path),
                     {{"patch", patch_path}});
+    return;
+  }
+  if (Interrupted()) {
+    std::error_code ec;
+    std::filesystem::remove(patch_path, ec);
+    summary_.patch_path.clear();
     return;
   }
   if (absl::Status s = PublishBranch(repo_, *workspace_, branch_); !s.ok()) {
@@ -602,6 +617,9 @@ void Run::Finish() {
   summary_.exit = exit_;
   summary_.total = absl::Now() - started_;
   reporter_.Summary(SummaryJson(summary_), SummaryText(summary_));
+  if (exit_ != RunExit::kOk) {
+    reporter_.Error(absl::StrCat(summary_.failure, " (exit ", static_cast<int>(exit_), ": ", InfoOf(exit_).name, ")"));
+  }
 }
 
 }  // namespace
