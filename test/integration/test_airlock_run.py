@@ -11,6 +11,7 @@ import secrets
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -19,6 +20,9 @@ from harness.airlock import policy_yaml, setup_fetch_script
 from harness.image import IMAGE_NAME
 
 RUN_TIMEOUT = 120
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("AIRLOCK_IT_BUILD") or os.path.join(REPO, "build")
+IMAGE = os.environ.get("AIRLOCK_IT_IMAGE") or os.path.join(BUILD, "images", "busybox-oci.tar")
 
 
 def git(repo, *args, check=True):
@@ -359,3 +363,59 @@ def test_bad_inputs_give_their_messages_and_create_nothing(runner, tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "agent command is missing" in r.stderr, r
     assert_nothing_created(runner, cid, repo, refs_before)
+
+
+def test_builtin_run_policy_setup_gets_nat_network_then_sealed(runner, tmp_path):
+    """Without --policy and without a host default policy, airlock run writes its built-in run
+    policy: setup with a NAT uplink and a writable rootfs, the --secret names listed."""
+    cid = runner.airlock.new_id()
+    repo = make_repo(str(tmp_path / "project"))
+    cli_config = os.path.join(runner.ctrd.airlock_dir, f"cli-config-{cid}.yaml")
+    with open(cli_config, "w") as f:
+        f.write(f"version: 1\nallowed_repo_roots: [{runner.ctrd.repos_root}]\n"
+                f"default_policy: {tmp_path}/no-such-policy.yaml\naudit_dir: {runner.ctrd.audit_dir}\n")
+    r = runner.run(repo, cid, ["sh", "-c", "test -f /from-setup && echo sees-setup-install; ip route | wc -l; "
+                                           "echo \"tok=${TOK:-gone}\"; touch /x 2>&1 | sed 's/.*: //'"],
+                   setup="ip route | grep -q '^default via 198\\.1[89]\\.' && echo nat-default-route; "
+                         "touch /from-setup && echo \"tok=$TOK\"",
+                   secrets_=["TOK"], env={"AIRLOCK_CONFIG": cli_config, "TOK": "t-" + secrets.token_hex(6)})
+    assert r.rc == 0, r
+    assert r.summary["policy"].startswith("built-in run policy"), r.summary
+    assert r.output("setup") == ["nat-default-route", "tok=<secret TOK>"], r
+    assert r.output("agent") == ["sees-setup-install", "0", "tok=gone", "Read-only file system"], r
+    assert r.summary["destroyed"] and r.summary["leftovers"] == [], r.summary
+    runner.airlock.assert_no_leftovers(cid)
+
+
+def test_make_demo_script_tells_the_story_and_cleans_up(airlock):
+    """examples/demo/demo.py (what `make demo` runs) on its own private containerd."""
+    demo_repo = os.path.join(REPO, "examples", "demo-repo")
+    before = _tree_digest(demo_repo)
+    p = subprocess.run([sys.executable, os.path.join(REPO, "examples", "demo", "demo.py"),
+                        "--build", BUILD, "--image", IMAGE], capture_output=True, text=True, timeout=300)
+    out = p.stdout
+    assert p.returncode == 0, f"demo: rc={p.returncode}\n{out[-6000:]}\n{p.stderr[-3000:]}"
+    for needle in ("setup: greetlib 1.2 verified", "agent: refused: wget: can't connect to remote host",
+                   "Network is unreachable", "agent: refused: Read-only file system (/etc/profile)",
+                   "MIRROR_TOKEN=<not set: secrets stay in setup>", "tests: all passed",
+                   "no secret value in the change set", "destroyed, nothing left",
+                   "src/greet.sh | ", "main is untouched",
+                   "setup's fetch; nothing from the agent",
+                   "Demo done: a reviewable branch and patch; the sandbox destroyed, nothing left."):
+        assert needle in out, f"{needle!r} not in the demo's output:\n{out[-6000:]}"
+    assert _tree_digest(demo_repo) == before, "examples/demo-repo was modified"
+    assert "PROBLEM" not in out
+
+
+def _tree_digest(path):
+    import hashlib
+    h = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            h.update(os.path.relpath(full, path).encode() + b"\0")
+            with open(full, "rb") as f:
+                h.update(f.read())
+            h.update(str(os.stat(full).st_mode).encode())
+    return h.hexdigest()

@@ -83,10 +83,11 @@ absl::Status CheckUnpacked(Connection& c, const ResolvedImage& image, const std:
   absl::StatusOr<api::snapshots::Info> info = StatSnapshot(c, snapshotter, image.chain_id);
   if (info.ok()) return absl::OkStatus();
   if (absl::IsNotFound(info.status())) {
-    return absl::FailedPreconditionError(absl::StrCat("image ", image.name, " is not unpacked for snapshotter ", snapshotter,
-                                                      " (no snapshot ", image.chain_id, "; unpack it: ctr -n ",
-                                                      c.name_space(), " images unpack --snapshotter ", snapshotter, " ",
-                                                      image.name, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "image ", image.name, " is not unpacked for snapshotter ", snapshotter, " (no snapshot ", image.chain_id,
+        "); import or pull it with that snapshotter: ctr -n ", c.name_space(), " images import --snapshotter ",
+        snapshotter, " FILE.tar (or images pull --snapshotter ", snapshotter, " ", image.name,
+        "), or pass the snapshotter it was unpacked with (--snapshotter)"));
   }
   return absl::Status(info.status().code(),
                       absl::StrCat("snapshotter ", snapshotter, ": ", info.status().message()));
