@@ -275,7 +275,7 @@ def test_sigint_destroys_everything(runner, tmp_path, moment):
     r = Result(proc.returncode, out.decode(), err.decode())
     assert r.rc == 130, r
     assert "interrupted by SIGINT" in r.stderr, r
-    assert "never" not in r.stdout
+    assert "never" not in r.output(moment), r
     s = r.summary
     assert s["failed_phase"] == "interrupted" and s["branch"] is None and s["patch"] is None, s
     assert s["destroyed"] and s["leftovers"] == [], s

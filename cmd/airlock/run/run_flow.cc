@@ -79,6 +79,20 @@ std::string FormatSeconds(absl::Duration d) {
   return text;
 }
 
+// lchown of `root` and everything under it (symlinks themselves, never their targets).
+absl::Status ChownTree(const std::string& root, uint32_t uid, uint32_t gid) {
+  if (lchown(root.c_str(), uid, gid) != 0) return absl::InternalError(absl::StrCat("chown ", root, ": ", strerror(errno)));
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec); !ec && it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (lchown(it->path().c_str(), uid, gid) != 0) {
+      return absl::InternalError(absl::StrCat("chown ", it->path().string(), ": ", strerror(errno)));
+    }
+  }
+  if (ec) return absl::InternalError(absl::StrCat("chown ", root, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 // Everything one run holds; the steps below fill it in order.
 class Run {
  public:
@@ -281,6 +295,12 @@ bool Run::MakeWorkspace() {
   absl::StatusOr<Workspace> workspace = Workspace::Create(repo_, task_dir_, branch_);
   if (!workspace.ok()) return Fail(RunExit::kInternal, absl::StrCat("workspace: ", workspace.status().message())), false;
   workspace_ = *std::move(workspace);
+  if (user_.first != 0) {
+    // The image's user must be able to edit its workspace.
+    if (absl::Status s = ChownTree(workspace_->dir(), user_.first, user_.second); !s.ok()) {
+      return Fail(RunExit::kInternal, std::string(s.message())), false;
+    }
+  }
   absl::StatusOr<std::string> checked = policy::ResolveRepoPath(workspace_->dir(), host_.allowed_repo_roots);
   if (!checked.ok()) {
     return Fail(RunExit::kBadInput, absl::StrCat("the workspace ", workspace_->dir(), " would be refused by the shim: ",
@@ -428,6 +448,12 @@ bool Run::SetupAndSeal() {
 
 void Run::RunAgentAndCheck() {
   if (Interrupted()) return void(Fail(RunExit::kInterrupted, "interrupted"));
+  if (std::optional<uint32_t> exited = sandbox_->init_exit()) {
+    std::string why = absl::StrCat("the container's own process (`", JoinArgv(kIdleCommand), "`) exited with ", *exited,
+                                   " right after the seal: the image needs `sleep` to keep the sandbox open");
+    reporter_.Phase("agent", PhaseState::kFailed, why);
+    return void(Fail(RunExit::kSandbox, why));
+  }
   ProcessSpec process{args_.agent, EnvWithout(container_env_, args_.secrets), policy_.policy.workspace.target, user_.first,
                       user_.second};
   reporter_.Phase("agent", PhaseState::kStart, absl::StrCat("running `", JoinArgv(args_.agent), "` sealed, in ",

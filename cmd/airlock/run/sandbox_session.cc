@@ -54,7 +54,12 @@ SandboxSession::~SandboxSession() {
 absl::Status SandboxSession::Create() {
   // The lease holds the snapshot for the garbage collector; everything is made under it.
   traces_.lease = "airlock-run-" + plan_.id;
-  if (absl::Status s = containerd::CreateLease(c_, traces_.lease, {{"airlock.dev/run", plan_.id}}); !s.ok()) {
+  // Should this process die without its cleanup (SIGKILL), containerd's garbage collector ends
+  // the lease after a day; the container itself carries the label airlock.dev/run.
+  std::string expire = absl::FormatTime(absl::RFC3339_sec, absl::Now() + absl::Hours(24), absl::UTCTimeZone());
+  if (absl::Status s = containerd::CreateLease(c_, traces_.lease,
+                                               {{"airlock.dev/run", plan_.id}, {"containerd.io/gc.expire", expire}});
+      !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("create lease: ", s.message()));
   }
   lease_created_ = true;
@@ -137,6 +142,11 @@ void SandboxSession::WatchInit() {
   std::lock_guard lock(init_mu_);
   init_wait_done_ = true;
   if (exit.ok()) init_exit_ = exit->code;
+}
+
+std::optional<uint32_t> SandboxSession::init_exit() {
+  std::lock_guard lock(init_mu_);
+  return init_exit_;
 }
 
 absl::Status SandboxSession::Start() {

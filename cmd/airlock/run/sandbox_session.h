@@ -78,6 +78,9 @@ class SandboxSession {
   // problems met on the way (the leftover check is separate).
   std::vector<std::string> Destroy();
 
+  // The container's own process's exit status, once it has exited.
+  std::optional<uint32_t> init_exit();
+
   const SandboxTraces& traces() const { return traces_; }
   bool created() const { return container_created_; }
 
