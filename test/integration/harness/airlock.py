@@ -188,8 +188,8 @@ class AirlockSession:
         self.paths.append(path)
         return path
 
-    def run_extra(self, policy=None, profile=None, repo=None, env=None, annotations=None):
-        extra = []
+    def run_extra(self, policy=None, profile=None, repo=None, env=None, annotations=None, flags=()):
+        extra = list(flags)
         if policy:
             extra += ["--runtime-config-path", policy]
         if profile:
@@ -203,9 +203,9 @@ class AirlockSession:
         return extra
 
     def run(self, cid, *cmd, timeout=90.0, policy=None, profile=None, repo=None, env=None,
-            annotations=None, **kw):
-        """`ctr run --rm` in the foreground with the airlock runtime."""
-        extra = self.run_extra(policy, profile, repo, env, annotations)
+            annotations=None, flags=(), **kw):
+        """`ctr run --rm` in the foreground with the airlock runtime (`flags`: more ctr flags)."""
+        extra = self.run_extra(policy, profile, repo, env, annotations, flags)
         return self.ctrd.run(RUNTIME, cid, *cmd, timeout=timeout, extra=extra, **kw)
 
     def start(self, cid, *cmd, policy=None, profile=None, repo=None, env=None, annotations=None,
