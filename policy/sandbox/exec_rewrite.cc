@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "policy/sandbox/spec_rewrite.h"
 
 namespace airlock::sandbox {
 
@@ -19,17 +20,9 @@ absl::StatusOr<std::string> RewriteExecSpec(const std::string& spec_json, const 
     if (!arg.is_string()) return absl::InvalidArgumentError("exec: args must be strings");
   }
 
-  const std::set<std::string> allowed(policy.capabilities.begin(), policy.capabilities.end());
-  auto caps = process.find("capabilities");
-  if (caps != process.end() && caps->is_object()) {
-    for (auto& [set_name, set] : caps->items()) {
-      if (!set.is_array()) continue;
-      nlohmann::json kept = nlohmann::json::array();
-      for (const auto& cap : set) {
-        if (cap.is_string() && allowed.count(cap.get<std::string>())) kept.push_back(cap);
-      }
-      set = std::move(kept);
-    }
+  std::vector<std::string> notes;
+  if (absl::Status restricted = policy::RestrictCapabilities(process, policy, &notes); !restricted.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("exec: ", restricted.message()));
   }
   process["noNewPrivileges"] = true;
 
@@ -37,17 +30,7 @@ absl::StatusOr<std::string> RewriteExecSpec(const std::string& spec_json, const 
     nlohmann::json wrapped = nlohmann::json::array({std::string(init_path), "exec", "--"});
     for (const auto& arg : *args) wrapped.push_back(arg);
     process["args"] = std::move(wrapped);
-    auto env = process.find("env");
-    if (env != process.end() && env->is_array()) {
-      const std::set<std::string> secrets(policy.secrets.begin(), policy.secrets.end());
-      nlohmann::json kept = nlohmann::json::array();
-      for (const auto& entry : *env) {
-        if (!entry.is_string()) continue;
-        std::string text = entry.get<std::string>();
-        if (!secrets.count(text.substr(0, text.find('=')))) kept.push_back(entry);
-      }
-      *env = std::move(kept);
-    }
+    if (process.contains("env")) process["env"] = policy::WithoutSecrets(process["env"], policy);
   }
   return process.dump();
 }

@@ -61,15 +61,18 @@ void SandboxManager::Created(const std::string& id, pid_t pid) {
   if (auto sandbox = Find(id)) sandbox->Created(pid);
 }
 
+std::shared_ptr<Sandbox> SandboxManager::Take(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = sandboxes_.find(id);
+  if (it == sandboxes_.end()) return nullptr;
+  std::shared_ptr<Sandbox> sandbox = std::move(it->second);
+  sandboxes_.erase(it);
+  return sandbox;
+}
+
 void SandboxManager::CreateFailed(const std::string& id) {
-  std::shared_ptr<Sandbox> sandbox;
-  {
-    std::lock_guard lock(mu_);
-    auto it = sandboxes_.find(id);
-    if (it == sandboxes_.end()) return;
-    sandbox = std::move(it->second);
-    sandboxes_.erase(it);
-  }
+  std::shared_ptr<Sandbox> sandbox = Take(id);
+  if (!sandbox) return;
   if (sandbox->audit()) sandbox->audit()->Record("failure", {{"reason", "create failed"}});
   sandbox->Destroy();
 }
@@ -85,15 +88,7 @@ void SandboxManager::InitExited(const std::string& id, int status) {
 }
 
 void SandboxManager::Deleted(const std::string& id) {
-  std::shared_ptr<Sandbox> sandbox;
-  {
-    std::lock_guard lock(mu_);
-    auto it = sandboxes_.find(id);
-    if (it == sandboxes_.end()) return;
-    sandbox = std::move(it->second);
-    sandboxes_.erase(it);
-  }
-  sandbox->Destroy();
+  if (std::shared_ptr<Sandbox> sandbox = Take(id)) sandbox->Destroy();
 }
 
 absl::StatusOr<airlock::v1::SandboxStatus> SandboxManager::Seal(const std::string& id) {

@@ -34,6 +34,8 @@ class SandboxManager : public task::SandboxHooks {
 
  private:
   std::shared_ptr<Sandbox> Find(const std::string& id) const;
+  // Removes the sandbox from the map and hands it over (nullptr when unknown).
+  std::shared_ptr<Sandbox> Take(const std::string& id);
 
   SandboxEnv env_;
   mutable std::mutex mu_;

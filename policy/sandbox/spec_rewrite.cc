@@ -128,8 +128,7 @@ absl::StatusOr<json> TakeEntrypoint(json& process) {
   return json{{"args", *args}, {"env", env}, {"cwd", cwd}};
 }
 
-// Every capability set shrinks to its intersection with the policy's set; nothing is ever added.
-absl::Status RestrictCapabilities(json& process, const Policy& policy, std::vector<std::string>* notes) {
+absl::Status RestrictCapabilitiesImpl(json& process, const Policy& policy, std::vector<std::string>* notes) {
   auto caps = process.find("capabilities");
   if (caps == process.end() || caps->is_null()) return absl::OkStatus();
   if (!caps->is_object()) return absl::InvalidArgumentError("process.capabilities must be an object");
@@ -318,13 +317,7 @@ absl::Status RestrictRootPropagation(json& linux_spec, std::vector<std::string>*
 // be in it. airlock-init takes the secrets' values from its own environment (the spec's env, which
 // keeps them) for the setup command only.
 json InitConfig(const RewriteInput& in, json entrypoint) {
-  const std::set<std::string> secrets(in.policy->secrets.begin(), in.policy->secrets.end());
-  json env = json::array();
-  for (const auto& entry : entrypoint["env"]) {
-    std::string text = entry.get<std::string>();
-    if (!secrets.count(text.substr(0, text.find('=')))) env.push_back(entry);
-  }
-  entrypoint["env"] = std::move(env);
+  entrypoint["env"] = WithoutSecrets(entrypoint["env"], *in.policy);
   json setup = nullptr;
   if (!in.setup_command.empty()) {
     setup = {{"command", in.setup_command}, {"timeout_ms", absl::ToInt64Milliseconds(in.policy->setup.timeout)}};
@@ -351,7 +344,7 @@ absl::StatusOr<RewriteOutput> Rewrite(const json& spec, const RewriteInput& in) 
 
   absl::StatusOr<json> entrypoint = TakeEntrypoint(process);
   if (!entrypoint.ok()) return entrypoint.status();
-  if (absl::Status s = RestrictCapabilities(process, policy, &out.notes); !s.ok()) return s;
+  if (absl::Status s = RestrictCapabilitiesImpl(process, policy, &out.notes); !s.ok()) return s;
   if (!IsBool(process, "noNewPrivileges", true)) {
     process["noNewPrivileges"] = true;
     out.notes.push_back("process.noNewPrivileges set");
@@ -401,6 +394,22 @@ const std::vector<std::string>& DefaultReadonlyPaths() {
   static const std::vector<std::string>* const kPaths =
       new std::vector<std::string>{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
   return *kPaths;
+}
+
+absl::Status RestrictCapabilities(json& process, const Policy& policy, std::vector<std::string>* notes) {
+  return RestrictCapabilitiesImpl(process, policy, notes);
+}
+
+json WithoutSecrets(const json& env, const Policy& policy) {
+  const std::set<std::string> secrets(policy.secrets.begin(), policy.secrets.end());
+  json kept = json::array();
+  if (!env.is_array()) return kept;
+  for (const auto& entry : env) {
+    if (!entry.is_string()) continue;
+    std::string text = entry.get<std::string>();
+    if (!secrets.count(text.substr(0, text.find('=')))) kept.push_back(entry);
+  }
+  return kept;
 }
 
 absl::StatusOr<RewriteOutput> RewriteSpec(const json& spec, const RewriteInput& in) {

@@ -55,6 +55,13 @@ struct RewriteOutput {
 // Each message names the offending field, mount or namespace in terms a `ctr` user recognises.
 absl::StatusOr<RewriteOutput> RewriteSpec(const nlohmann::json& spec, const RewriteInput& in);
 
+// Every capability set of an OCI process shrinks to its intersection with the policy's set; nothing
+// is ever added. What was dropped goes to `notes`.
+absl::Status RestrictCapabilities(nlohmann::json& process, const Policy& policy, std::vector<std::string>* notes);
+
+// An OCI env list without the policy's secrets (by name).
+nlohmann::json WithoutSecrets(const nlohmann::json& env, const Policy& policy);
+
 // The masked and read-only paths every sandbox gets (union of containerd's and Docker's defaults).
 const std::vector<std::string>& DefaultMaskedPaths();
 const std::vector<std::string>& DefaultReadonlyPaths();

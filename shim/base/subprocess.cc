@@ -110,26 +110,32 @@ absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options) {
     return pid;
   };
 
-  Reaper& reaper = Reaper::Get();
-  if (reaper.started()) {
-    auto shared = std::make_shared<Child::Shared>();
-    absl::StatusOr<pid_t> pid = reaper.SpawnAndWatch(do_spawn, [shared](const ExitInfo& exit) {
-      std::lock_guard lock(shared->mu);
-      shared->exit = exit;
-      shared->cv.notify_all();
-    });
-    if (!pid.ok()) return pid.status();
-    child->pid_ = *pid;
-    child->via_reaper_ = true;
-    child->shared_ = std::move(shared);
-  } else {
-    absl::StatusOr<pid_t> pid = do_spawn();
-    if (!pid.ok()) return pid.status();
-    child->pid_ = *pid;
-  }
+  if (absl::Status started = child->Start(do_spawn); !started.ok()) return started;
   child->out_ = std::move(out_read);
   child->err_ = std::move(err_read);
   return child;
+}
+
+absl::Status Child::Start(absl::FunctionRef<absl::StatusOr<pid_t>()> create) {
+  Reaper& reaper = Reaper::Get();
+  if (!reaper.started()) {
+    absl::StatusOr<pid_t> pid = create();
+    if (!pid.ok()) return pid.status();
+    pid_ = *pid;
+    return absl::OkStatus();
+  }
+  // The reaper collects every child: register before it can see this one exit.
+  auto shared = std::make_shared<Shared>();
+  absl::StatusOr<pid_t> pid = reaper.SpawnAndWatch(create, [shared](const ExitInfo& exit) {
+    std::lock_guard lock(shared->mu);
+    shared->exit = exit;
+    shared->cv.notify_all();
+  });
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
+  via_reaper_ = true;
+  shared_ = std::move(shared);
+  return absl::OkStatus();
 }
 
 Child::~Child() {
@@ -235,23 +241,7 @@ absl::StatusOr<int> RunInForkedChild(absl::FunctionRef<int()> fn, absl::Duration
     return pid;
   };
   std::unique_ptr<Child> child(new Child());
-  Reaper& reaper = Reaper::Get();
-  if (reaper.started()) {
-    auto shared = std::make_shared<Child::Shared>();
-    absl::StatusOr<pid_t> pid = reaper.SpawnAndWatch(do_fork, [shared](const ExitInfo& exit) {
-      std::lock_guard lock(shared->mu);
-      shared->exit = exit;
-      shared->cv.notify_all();
-    });
-    if (!pid.ok()) return pid.status();
-    child->pid_ = *pid;
-    child->via_reaper_ = true;
-    child->shared_ = std::move(shared);
-  } else {
-    absl::StatusOr<pid_t> pid = do_fork();
-    if (!pid.ok()) return pid.status();
-    child->pid_ = *pid;
-  }
+  if (absl::Status started = child->Start(do_fork); !started.ok()) return started;
   absl::StatusOr<ChildResult> result = child->Wait(timeout);
   if (!result.ok()) return result.status();
   return result->exit.status;

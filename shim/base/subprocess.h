@@ -61,6 +61,8 @@ class Child {
     std::optional<ExitInfo> exit;
   };
   Child() = default;
+  // Runs `create` (which makes the process and returns its pid) so that its exit reaches Wait().
+  absl::Status Start(absl::FunctionRef<absl::StatusOr<pid_t>()> create);
   absl::StatusOr<ExitInfo> WaitExit(absl::Time deadline);
 
   pid_t pid_ = -1;

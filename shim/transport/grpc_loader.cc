@@ -38,7 +38,8 @@ std::vector<std::string> GrpcModuleCandidates() {
   if (const char* env = std::getenv(kModuleEnv); env != nullptr && env[0] != '\0') return {env};
   std::vector<std::string> candidates;
   if (std::string dir = ExecutableDir(); !dir.empty()) {
-    candidates.push_back(absl::StrCat(dir, "/../lib/", kModuleName));
+    candidates.push_back(absl::StrCat(dir, "/../lib/", kModuleName));          // build tree
+    candidates.push_back(absl::StrCat(dir, "/../lib/airlock/", kModuleName));  // an install under any prefix
   }
 #ifdef AIRLOCK_PLUGIN_DIR
   candidates.push_back(absl::StrCat(AIRLOCK_PLUGIN_DIR, "/", kModuleName));

@@ -117,3 +117,27 @@ def test_exit_code_of_the_entrypoint_after_the_seal(airlock):
     airlock.assert_no_leftovers(cid)
     assert procs.wait_until(lambda: os.path.exists(airlock.audit_path(cid)), 5), \
         f"no audit log at {airlock.audit_path(cid)}"
+
+
+def test_unverifiable_seal_fails_closed(airlock, upstream):
+    """A setup that can change the netns (the policy grants CAP_NET_ADMIN, ctr adds it) plants an
+    extra interface. The uplink goes at the seal, but the verification reads back more than `lo`:
+    the shim fails closed, the task is killed and the entrypoint never runs."""
+    cid = airlock.new_id()
+    repo = airlock.repo(cid)
+    caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+            "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_AUDIT_WRITE",
+            "CAP_MKNOD", "CAP_NET_ADMIN"]
+    setup = "ip link add smuggled type veth peer name smuggled1 && echo planted > /workspace/planted"
+    policy = airlock.policy(cid, policy_yaml(uplink=f"netns:{upstream.path}", setup=setup,
+                                             extra=f"capabilities: {caps}\n".replace("'", '"')))
+    r = airlock.run(cid, "sh", "-c", ENTRY_MARK, policy=policy, repo=repo, flags=["--cap-add", "CAP_NET_ADMIN"])
+    assert os.path.exists(os.path.join(repo, "planted")), "setup did not plant its interface"
+    assert r.rc == 137, r  # killed, fail closed
+    assert not os.path.exists(os.path.join(repo, "entrypoint-ran")), "the entrypoint ran on an unverified seal"
+    events, _ = airlock.audit(cid)
+    failures = [e for e in events if e["event"] == "failure"]
+    assert failures and "seal verification failed" in failures[0]["reason"], events
+    assert not any(e["event"] == "seal" for e in events), events
+    airlock.assert_no_leftovers(cid)
+    assert_upstream_clean(upstream)

@@ -246,3 +246,27 @@ def test_lifecycle_over_grpc_v3(workdir, oci_runtime="runc"):
     assert not os.path.exists(f"/run/airlock/runc/{ns}/{cid}")
     assert not os.path.exists(f"/run/airlock/runc/{ns}")
     assert not os.path.exists(f"/sys/fs/cgroup/memory/airlock-it-grpc-{cid}")
+
+
+def test_version_and_info_flags():
+    """`-v` prints the version; `-info` prints containerd 2.x's RuntimeInfo protobuf: name, version,
+    the options read from stdin, and the OCI runtime's features (runc features JSON)."""
+    r = subprocess.run([SHIM, "-v"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "Version:" in r.stdout and "io.containerd.airlock.v2" in r.stdout, r
+    options = ttrpc.field_bytes(1, "runtimeoptions.v1.Options") + ttrpc.field_bytes(2, ttrpc.field_bytes(2, "/p.yaml"))
+    r = subprocess.run([SHIM, "-info"], input=options, capture_output=True, timeout=30)
+    assert r.returncode == 0, r
+    info = ttrpc.decode(r.stdout)
+    assert ttrpc.first(info, 1) == b"io.containerd.airlock.v2"
+    version = ttrpc.decode(ttrpc.first(info, 2))
+    assert ttrpc.first(version, 1).decode().count(".") == 2
+    assert ttrpc.first(info, 3) == options  # the options from stdin, echoed
+    features = ttrpc.decode(ttrpc.first(info, 4))
+    assert ttrpc.first(features, 1) == b"types.containerd.io/opencontainers/runtime-spec/1/features/Features"
+    assert "ociVersionMin" in json.loads(ttrpc.first(features, 2))
+    # Garbage on stdin is an error, not a crash.
+    r = subprocess.run([SHIM, "-info"], input=b"\xff\xff\xff", capture_output=True, timeout=30)
+    assert r.returncode != 0 and b"not a protobuf Any" in r.stderr, r
+    # An unknown flag or action: usage-style error, exit 2.
+    r = subprocess.run([SHIM, "-bogus"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "flag provided but not defined: -bogus" in r.stderr, r

@@ -67,10 +67,12 @@ TEST_CASE("module candidates follow the documented order", "[grpc][loader]") {
   }
   ScopedEnv env("AIRLOCK_GRPC_PLUGIN", nullptr);
   std::vector<std::string> candidates = airlock::transport::GrpcModuleCandidates();
-  REQUIRE(candidates.size() == 2);
-  // unit_tests lives in build/bin, so the first candidate is the freshly built module.
+  REQUIRE(candidates.size() == 3);
+  // unit_tests lives in build/bin, so the first candidate is the freshly built module, then where
+  // an install under any prefix puts it, then the configured install dir.
   CHECK(candidates[0] == std::string(AIRLOCK_BINARY_DIR) + "/bin/../lib/airlock-grpc.so");
-  CHECK(candidates[1] == std::string(AIRLOCK_PLUGIN_DIR) + "/airlock-grpc.so");
+  CHECK(candidates[1] == std::string(AIRLOCK_BINARY_DIR) + "/bin/../lib/airlock/airlock-grpc.so");
+  CHECK(candidates[2] == std::string(AIRLOCK_PLUGIN_DIR) + "/airlock-grpc.so");
 }
 
 TEST_CASE("opening a missing or foreign module fails with a clear error", "[grpc][loader]") {

@@ -83,8 +83,14 @@ def veth_name(sandbox, side):
     return "al" + hashlib.sha256(sandbox.encode()).hexdigest()[:12] + side
 
 
+def sandbox_name(namespace, cid):
+    """The shim's name for a sandbox's host objects: "s" + 16 hex of SHA-256("<ns>/<id>")
+    (policy/sandbox/sandbox.cc SandboxName)."""
+    return "s" + hashlib.sha256(f"{namespace}/{cid}".encode()).hexdigest()[:16]
+
+
 def sandbox_name_candidates(namespace, cid):
-    return {cid, f"{namespace}-{cid}", f"{namespace}.{cid}", f"{namespace}_{cid}"}
+    return {sandbox_name(namespace, cid), cid, f"{namespace}-{cid}"}
 
 
 def netns_entries(cid):
@@ -182,8 +188,8 @@ class AirlockSession:
         self.paths.append(path)
         return path
 
-    def run_extra(self, policy=None, profile=None, repo=None, env=None, annotations=None):
-        extra = []
+    def run_extra(self, policy=None, profile=None, repo=None, env=None, annotations=None, flags=()):
+        extra = list(flags)
         if policy:
             extra += ["--runtime-config-path", policy]
         if profile:
@@ -197,9 +203,9 @@ class AirlockSession:
         return extra
 
     def run(self, cid, *cmd, timeout=90.0, policy=None, profile=None, repo=None, env=None,
-            annotations=None, **kw):
-        """`ctr run --rm` in the foreground with the airlock runtime."""
-        extra = self.run_extra(policy, profile, repo, env, annotations)
+            annotations=None, flags=(), **kw):
+        """`ctr run --rm` in the foreground with the airlock runtime (`flags`: more ctr flags)."""
+        extra = self.run_extra(policy, profile, repo, env, annotations, flags)
         return self.ctrd.run(RUNTIME, cid, *cmd, timeout=timeout, extra=extra, **kw)
 
     def start(self, cid, *cmd, policy=None, profile=None, repo=None, env=None, annotations=None,
@@ -310,12 +316,16 @@ class AirlockSession:
         for link in host_links():
             if link in veths:
                 problems.append(f"veth remains in the host netns: {link}")
+        names = self.sandbox_names(cid)
         for family, table in nft_tables():
-            if table.startswith("airlock-") and cid in table:
+            if table.startswith("airlock-") and (cid in table or table[len("airlock-"):] in names):
                 problems.append(f"nft table remains: {family} {table}")
+        staged = os.path.join(RUN_DIR, "workspaces", sandbox_name(self.ctrd.namespace, cid))
+        if os.path.lexists(staged):
+            problems.append(f"staged repository remains: {staged}")
         try:
             for name in os.listdir(IPFORWARD_DIR):
-                if cid in name:
+                if cid in name or name in names:
                     problems.append(f"ip_forward claim remains: {os.path.join(IPFORWARD_DIR, name)}")
         except OSError:
             pass
