@@ -345,6 +345,9 @@ def test_bad_inputs_give_their_messages_and_create_nothing(runner, tmp_path):
                         "--address", str(tmp_path / "no-containerd.sock"), "--policy", policy, "--id", cid, "--", "true"],
                        capture_output=True, text=True, timeout=60, env=runner.ctrd.env)
     assert r.returncode == 4 and "containerd is not running at" in r.stderr, r
+    if runner.ctrd.snapshotter == "overlayfs":
+        # Imported (and so unpacked) for overlayfs only: the native snapshotter has no snapshot of it.
+        bad(4, "is not unpacked for snapshotter native", policy=policy, extra=["--snapshotter", "native"])
     with open(os.path.join(repo, "src", "app.sh"), "a") as f:
         f.write("# edited, not committed\n")
     bad(3, "uncommitted changes (src/app.sh)", policy=policy)
