@@ -5,7 +5,8 @@ import os
 import signal
 
 from harness import procs
-from harness.airlock import PROBE_FN, assert_upstream_clean, field, policy_yaml, wait_probes
+from harness.airlock import (PROBE_FN, assert_upstream_clean, field, policy_yaml, sandbox_name,
+                             wait_probes)
 
 WORKSPACES = "/run/airlock/workspaces"
 
@@ -18,8 +19,8 @@ def test_shim_killed_while_sealed_leaves_nothing(airlock, upstream):
                   policy=policy, repo=repo)
     wait_probes(repo, ctrd=airlock.ctrd, cid=cid)
     assert field(airlock.status(cid), "phase") == "sealed"
-    staged = os.listdir(WORKSPACES)
-    assert staged, "the repository is staged for runc under /run/airlock/workspaces"
+    staged = os.path.join(WORKSPACES, sandbox_name(airlock.ctrd.namespace, cid))
+    assert os.path.isdir(staged), "the repository is staged for runc under /run/airlock/workspaces"
 
     init = procs.Proc(airlock.ctrd.tasks()[cid][0], "init")
     shim = procs.Proc(airlock.ctrd.shim_pid(cid), "shim")
@@ -33,7 +34,7 @@ def test_shim_killed_while_sealed_leaves_nothing(airlock, upstream):
     airlock.ctrd.accept_stale_socket(cid)
     airlock.assert_no_leftovers(cid)
     # The staged repository mount went with `delete`; the repository itself is intact.
-    assert not any(name in os.listdir(WORKSPACES) for name in staged)
+    assert not os.path.exists(staged)
     assert os.path.isdir(repo) and os.path.exists(os.path.join(repo, "out", "DONE"))
     # The sandbox netns was held by the shim and the container only: gone with them, and the
     # uplink's far end in the upstream netns with it.
