@@ -93,8 +93,9 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
   hooks.poll_oom = [container_cgroups](const std::string& id) { container_cgroups->PollOom(id); };
   hooks.untrack_cgroups = [container_cgroups](const std::string& id) { container_cgroups->Remove(id); };
   hooks.shutdown = [&reactor] {
-    // Let the Shutdown reply leave first.
-    reactor.Post([&reactor] { reactor.RunAfter(absl::Milliseconds(20), [&reactor] { reactor.Stop(); }); });
+    // Posted after the Shutdown reply's flush (the reactor runs posted tasks in order), so the reply
+    // is written before the server closes its connections; gRPC finishes answered calls in Shutdown.
+    reactor.Post([&reactor] { reactor.Stop(); });
   };
   // The airlock: a sandbox per container, and airlock.v1.Control next to the task API.
   sandbox::SandboxEnv sandbox_env{.reactor = &reactor,

@@ -742,13 +742,9 @@ absl::StatusOr<api::ConnectResponse> TaskService::Connect(const api::ConnectRequ
   return response;
 }
 
-absl::Status TaskService::Shutdown(const api::ShutdownRequest&) {
-  {
-    std::lock_guard lock(mu_);
-    if (!containers_.empty() || !creating_.empty()) return absl::OkStatus();  // still serving containers
-  }
-  if (hooks_.shutdown) hooks_.shutdown();
-  return absl::OkStatus();
+bool TaskService::Shutdown(const api::ShutdownRequest&) {
+  std::lock_guard lock(mu_);
+  return containers_.empty() && creating_.empty();  // otherwise still serving containers
 }
 
 }  // namespace airlock::task
