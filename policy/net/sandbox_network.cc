@@ -402,11 +402,13 @@ absl::Status SandboxNetwork::Cleanup(absl::string_view name, const SandboxNetwor
   } else {
     Keep(&result, host.status());
   }
-  if (absl::Status s = RunNft(DeleteTableScript(NftTableName(name))); absl::IsUnavailable(s)) {
+  // containerd runs `delete` after every task, so the common case (no nat table) must stay cheap.
+  absl::StatusOr<bool> table = NftTableExists(NftTableName(name));
+  if (absl::IsUnavailable(table.status())) {
     // No libnftables: no nat uplink can have been made on this host.
-    log::Warn("sandbox ", name, ": nftables cleanup skipped: ", s.message());
-  } else {
-    Keep(&result, s);
+    log::Warn("sandbox ", name, ": nftables cleanup skipped: ", table.status().message());
+  } else if (!table.ok() || *table) {
+    Keep(&result, RunNft(DeleteTableScript(NftTableName(name))));
   }
   Keep(&result, ReleaseIpForwardEverywhere(IpForwardDir(options), name));
   Keep(&result, Netns::Remove(name, NetnsDir(options)));
