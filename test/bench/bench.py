@@ -49,7 +49,6 @@ import report  # noqa: E402
 RUNC_RUNTIME = "io.containerd.runc.v2"
 AIRLOCK_RUN_DIR = os.environ.get("AIRLOCK_RUN_DIR", "/run/airlock")
 BASELINE = "runc-v2"
-VARIANTS = ["runc-v2", "airlock-passthrough", "airlock-full"]
 
 
 def log(*parts):
@@ -57,12 +56,8 @@ def log(*parts):
 
 
 class Variant:
-    def __init__(self, name, runtime, extra=()):
-        self.name, self.runtime, self.extra = name, runtime, list(extra)
-
-    @property
-    def sealed(self):
-        return self.name == "airlock-full"
+    def __init__(self, name, runtime, extra=(), sealed=False):
+        self.name, self.runtime, self.extra, self.sealed = name, runtime, list(extra), sealed
 
 
 class Bench:
@@ -76,6 +71,7 @@ class Bench:
         self.samples = {}  # row key -> variant -> [values]
         self.checks = {}
         self.failures = []
+        self.cpu = None
 
     # --- setup and teardown ------------------------------------------------------
 
@@ -84,7 +80,11 @@ class Bench:
         if stale:
             log("cleaned up after crashed sessions:", stale)
         self.ctrd = Containerd(bin_dir=os.path.join(self.args.build, "bin"), log_level="info")
+        compare = self.compare_binaries()
         self.ctrd.start()
+        self.cpu = measure.CpuAccount(os.path.basename(self.ctrd.base))
+        if not self.cpu.adopt(self.ctrd.proc.pid):
+            log("no cgroup for CPU accounting: CPU rows stay empty")
         self.ctrd.import_image(self.args.image)
         self.upstream = Upstream().start()
         self.repo = os.path.join(self.ctrd.repos_root, "bench-repo")
@@ -93,21 +93,47 @@ class Bench:
         with open(full_policy, "w") as f:
             f.write(policy_yaml(uplink=f"netns:{self.upstream.path}", setup=["/bin/true"], timeout="60s",
                                 rootfs_setup="writable"))
+        passthrough = ["--runtime-config-path", self.ctrd.passthrough_policy]
+        full = ["--runtime-config-path", full_policy, "--annotation", f"airlock.dev/repo={self.repo}"]
         self.variants = {
             "runc-v2": Variant("runc-v2", RUNC_RUNTIME),
-            "airlock-passthrough": Variant("airlock-passthrough", AIRLOCK_RUNTIME,
-                                           ["--runtime-config-path", self.ctrd.passthrough_policy]),
-            "airlock-full": Variant("airlock-full", AIRLOCK_RUNTIME,
-                                    ["--runtime-config-path", full_policy,
-                                     "--annotation", f"airlock.dev/repo={self.repo}"]),
+            "airlock-passthrough": Variant("airlock-passthrough", AIRLOCK_RUNTIME, passthrough),
+            "airlock-full": Variant("airlock-full", AIRLOCK_RUNTIME, full, sealed=True),
         }
+        for name, runtime in compare:
+            self.variants[f"{name}-passthrough"] = Variant(f"{name}-passthrough", runtime, passthrough)
+            self.variants[f"{name}-full"] = Variant(f"{name}-full", runtime, full, sealed=True)
 
+    def compare_binaries(self):
+        """--compare NAME=PATH: another airlock shim binary (an older build, say) as runtime
+        io.containerd.airlock-v2-NAME.v2, from a directory put first in containerd's PATH (the
+        binary's name keeps "containerd-shim-airlock-v2" in it, so the harness's cleanup knows it).
+        Returns [(name, runtime)]."""
+        found = []
+        if not self.args.compare:
+            return found
+        extra_bin = os.path.join(self.ctrd.base, "compare-bin")
+        os.makedirs(extra_bin)
+        for spec in self.args.compare:
+            name, _, path = spec.partition("=")
+            if not re.fullmatch(r"[a-z0-9]+", name) or not os.path.isfile(path):
+                raise SystemExit(f"bench: --compare wants NAME=PATH (NAME: [a-z0-9]+), got {spec!r}")
+            shutil.copy2(path, os.path.join(extra_bin, f"containerd-shim-airlock-v2-{name}-v2"))
+            found.append((name, f"io.containerd.airlock-v2-{name}.v2"))
+        # The shim looks for airlock-init next to its own binary.
+        shutil.copy2(os.path.join(self.args.build, "bin", "airlock-init"), os.path.join(extra_bin, "airlock-init"))
+        self.ctrd.env["PATH"] = f"{extra_bin}:{self.ctrd.env['PATH']}"
+        return found
     def teardown(self):
         problems = []
         if self.ctrd is not None:
             problems += self.ctrd.teardown()
         if self.upstream is not None:
             problems += self.upstream.teardown()
+        if self.cpu is not None:
+            problem = self.cpu.close()
+            if problem:
+                problems.append(problem)
         return problems
 
     # --- helpers -------------------------------------------------------------------
@@ -129,10 +155,17 @@ class Bench:
     def run_args(self, variant, cid, cmd, detach=False):
         return self.ctrd.run_args(variant.runtime, cid, cmd, rm=not detach, detach=detach, extra=variant.extra)
 
-    def timed_ctr(self, args, timeout=60.0):
+    def timed_ctr(self, args, timeout=60.0, cpu_key=None, variant=None):
+        """Runs ctr; returns (wall seconds, result). With cpu_key, also records the CPU time
+        containerd, the shim and runc spent meanwhile (ms)."""
+        c0 = self.cpu.usage_ms() if cpu_key and self.cpu else None
         t0 = time.perf_counter()
         r = self.ctrd.ctr(*args, timeout=timeout)
-        return time.perf_counter() - t0, r
+        wall = time.perf_counter() - t0
+        if c0 is not None and r.rc == 0:
+            # containerd finishes its side (the shim's delete, say) before ctr hears back.
+            self.add(cpu_key, variant, self.cpu.usage_ms() - c0)
+        return wall, r
 
     def audit_events(self, cid):
         path = os.path.join(self.ctrd.audit_dir, self.ctrd.namespace, f"{cid}.jsonl")
@@ -273,7 +306,7 @@ class Bench:
             for name in self.order(i):
                 v = self.variants[name]
                 cid = self.new_id("life")
-                seconds, r = self.timed_ctr(self.run_args(v, cid, ["/bin/true"]))
+                seconds, r = self.timed_ctr(self.run_args(v, cid, ["/bin/true"]), cpu_key="lifecycle_cpu", variant=name)
                 if r.rc != 0:
                     self.failures.append(f"lifecycle {name}: {r!r}")
                     self.ctrd.force_remove(cid)
@@ -297,8 +330,9 @@ class Bench:
                 continue
             running[name] = cid
         sealed = [cid for name, cid in running.items() if self.variants[name].sealed]
+        names = {cid: name for name, cid in running.items()}
         for cid, e in self.wait_sealed(sealed).items():
-            self.add("seal", "airlock-full", e["latency_us"] / 1000)
+            self.add("seal", names[cid], e["latency_us"] / 1000)
         budget_end = self.deadline.left() - 30
         for i in range(self.args.iterations):
             if self.deadline.left() < budget_end and i >= 5:
@@ -307,7 +341,8 @@ class Bench:
             for name in self.order(i):
                 if name not in running:
                     continue
-                seconds, r = self.timed_ctr(self.ctrd.exec_args(running[name], f"x{i}", ["/bin/true"]))
+                seconds, r = self.timed_ctr(self.ctrd.exec_args(running[name], f"x{i}", ["/bin/true"]),
+                                            cpu_key="exec_cpu", variant=name)
                 if r.rc != 0:
                     self.failures.append(f"exec {name}: {r!r}")
                     continue
@@ -350,6 +385,8 @@ class Bench:
                 break
             for name in self.order(i):
                 self.concurrent_round(self.variants[name], n)
+                if not self.deadline.allows(20):
+                    break
 
     def concurrent_round(self, v, n):
         cids = [self.new_id(f"c{n}") for _ in range(n)]
@@ -400,7 +437,9 @@ class Bench:
     # --- results -------------------------------------------------------------------------
 
     def results(self):
-        def row(key, label, unit, kind, targets=None, absolute=None, note=None, variants=VARIANTS):
+        names = list(self.variants)
+
+        def row(key, label, unit, kind, targets=None, absolute=None, note=None, variants=names):
             values = {v: measure.summary(self.samples.get(key, {}).get(v, [])) for v in variants}
             values = {v: (s if s["n"] else None) for v, s in values.items()}
             r = {"key": key, "label": label, "unit": unit, "kind": kind, "values": values,
@@ -411,10 +450,14 @@ class Bench:
                 r["note"] = note
             return r
         n = self.args.sandboxes
+        sealed = [name for name, v in self.variants.items() if v.sealed]
         rows = [
             row("lifecycle", "lifecycle of /bin/true (ctr run --rm)", "ms", "latency",
                 targets={"airlock-passthrough": 1.0, "airlock-full": 1.25}),
+            row("lifecycle_cpu", "lifecycle: CPU time of containerd + shim + runc", "ms", "latency",
+                note="cpuacct of a cgroup holding containerd and what it starts (not the container, not ctr)"),
             row("exec", "exec /bin/true into a running task (ctr task exec)", "ms", "latency"),
+            row("exec_cpu", "exec: CPU time of containerd + shim + runc", "ms", "latency"),
             row("pss_1", "shim PSS per sandbox, 1 alive", "MiB", "value"),
             row("private_dirty_1", "shim Private_Dirty per sandbox, 1 alive", "MiB", "value"),
             row("pss_n", f"shim PSS per sandbox, {n} alive", "MiB", "value",
@@ -428,11 +471,11 @@ class Bench:
             row("concurrent_teardown", f"{n} removed (ctr task delete -f, ctr c rm, 6 at a time), wall", "s",
                 "value"),
             row("seal", "seal, trigger to verified (one sandbox at a time)", "ms", "seal",
-                absolute={"variant": "airlock-full", "p99_max": 10.0}, variants=["airlock-full"]),
+                absolute={"variant": "airlock-full", "p99_max": 10.0}, variants=sealed),
             row("seal_concurrent", f"seal, trigger to verified ({n} sandboxes starting at once)", "ms", "seal",
-                variants=["airlock-full"]),
+                variants=sealed),
         ]
-        return {"machine": machine_info(self.args), "variants": VARIANTS, "baseline": BASELINE,
+        return {"machine": machine_info(self.args), "variants": names, "baseline": BASELINE,
                 "rows": rows, "checks": self.checks, "failures": self.failures,
                 "elapsed_s": round(self.deadline.elapsed(), 1)}
 
@@ -481,6 +524,8 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
     ap.add_argument("--only", default="lifecycle,exec,memory,concurrent", help="phases to run")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
+                    help="also bench another airlock shim binary (passthrough and full), e.g. an older build")
     args = ap.parse_args()
     args.image = args.image or os.path.join(args.build, "images", "busybox-oci.tar")
     args.out = args.out or os.path.join(args.build, "bench")

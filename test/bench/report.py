@@ -19,6 +19,10 @@ VARIANT_LABELS = {
 COLORS = {"runc-v2": "#7f7f7f", "airlock-passthrough": "#1f77b4", "airlock-full": "#d62728"}
 
 
+def label(variant):
+    return VARIANT_LABELS.get(variant, variant)
+
+
 def _fmt(value, unit):
     if value is None:
         return "-"
@@ -56,9 +60,9 @@ def verdicts(row, baseline):
     for variant, limit in row.get("targets", {}).items():
         r = ratio(row, variant, baseline)
         if r is None:
-            out.append((f"{VARIANT_LABELS[variant]} <= {limit:g}x: no data", False))
+            out.append((f"{label(variant)} <= {limit:g}x: no data", False))
         else:
-            out.append((f"{VARIANT_LABELS[variant]} <= {limit:g}x", r <= limit))
+            out.append((f"{label(variant)} <= {limit:g}x", r <= limit))
     absolute = row.get("absolute_target")
     if absolute:
         s = row["values"].get(absolute["variant"])
@@ -77,8 +81,8 @@ def markdown(results):
              "Medians (p99 in brackets) over interleaved runs against one private containerd; "
              "memory is the shims' /proc/PID/smaps_rollup summed and divided by the sandboxes alive.",
              ""]
-    head = ["measurement"] + [VARIANT_LABELS[v] for v in variants] + \
-        [f"{VARIANT_LABELS[v].replace('airlock ', '')} / runc-v2" for v in others] + ["target", "met"]
+    head = ["measurement"] + [label(v) for v in variants] + \
+        [f"{label(v).replace('airlock ', '')} / runc-v2" for v in others] + ["target", "met"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---"] * len(head)) + "|")
     for row in results["rows"]:
@@ -125,10 +129,10 @@ def chart(results, path):
             s = row["values"].get(v)
             if not s or s.get("median") is None:
                 continue
-            names.append(VARIANT_LABELS[v].replace("airlock ", "airlock\n"))
+            names.append(label(v).replace("airlock ", "airlock\n"))
             medians.append(s["median"])
             errs.append(max(0.0, (s.get("p99") or s["median"]) - s["median"]))
-            colors.append(COLORS[v])
+            colors.append(COLORS.get(v, "#2ca02c" if v.endswith("-passthrough") else "#ff7f0e"))
         yerr = [[0] * len(errs), errs] if row["kind"] in ("latency", "seal") else None
         bars = ax.bar(names, medians, color=colors, yerr=yerr, capsize=4)
         for bar, value in zip(bars, medians):
@@ -142,7 +146,7 @@ def chart(results, path):
         base = row["values"].get(results["baseline"])
         for variant, limit in row.get("targets", {}).items():
             if base and base.get("median"):
-                ax.axhline(base["median"] * limit, color=COLORS[variant], linestyle=":", linewidth=1)
+                ax.axhline(base["median"] * limit, color=COLORS.get(variant, "black"), linestyle=":", linewidth=1)
         title = row["label"] + (" (bar: median, whisker: p99)" if yerr else "")
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(row["unit"])
