@@ -360,7 +360,10 @@ SealReport SandboxNetwork::Seal() {
 }
 
 absl::Status SandboxNetwork::Remove() {
-  JoinDeleteThread();
+  // The seal's uplink deletion may still be inside the kernel (RTM_DELLINK returns only after an
+  // RCU barrier, often milliseconds after the link is gone): the thread owns its socket and state,
+  // so it may finish on its own instead of holding up the task's Delete.
+  if (delete_thread_.joinable()) delete_thread_.detach();
   if (removed_) return absl::OkStatus();
   sealed_ = true;
   absl::Status result;
