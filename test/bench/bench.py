@@ -393,17 +393,25 @@ class Bench:
         argv = [["ctr", "--address", self.ctrd.sock, "-n", self.ctrd.namespace,
                  *self.run_args(v, cid, ["sleep", "600"], detach=True)] for cid in cids]
         t0 = time.perf_counter()
-        children = [subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=self.ctrd.env) for a in argv]
+        children = []
         failed = []
-        for cid, child in zip(cids, children):
-            try:
-                _, err = child.communicate(timeout=max(10.0, 120 - (time.perf_counter() - t0)))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                _, err = child.communicate(timeout=10)
-            if child.returncode != 0:
-                failed.append(f"{cid}: rc {child.returncode}: {err.decode(errors='replace')[-300:]}")
+        try:
+            for a in argv:
+                children.append(subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.PIPE, env=self.ctrd.env))
+            for cid, child in zip(cids, children):
+                try:
+                    _, err = child.communicate(timeout=max(10.0, 120 - (time.perf_counter() - t0)))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    _, err = child.communicate(timeout=10)
+                if child.returncode != 0:
+                    failed.append(f"{cid}: rc {child.returncode}: {err.decode(errors='replace')[-300:]}")
+        finally:
+            for child in children:  # only after an interruption: ctr clients we started, by pid
+                if child.poll() is None:
+                    child.kill()
+                    child.wait(10)
         wall = time.perf_counter() - t0
         tasks = self.ctrd.tasks()
         not_running = [cid for cid in cids if tasks.get(cid, (None, None))[1] != "RUNNING"]
@@ -520,7 +528,7 @@ def main():
     ap.add_argument("--out", default=None, help="output dir (default: BUILD/bench)")
     ap.add_argument("--iterations", type=int, default=20, help="lifecycle and exec runs per variant")
     ap.add_argument("--sandboxes", type=int, default=50, help="sandboxes started at once")
-    ap.add_argument("--rounds", type=int, default=2, help="rounds of the concurrent start per variant")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the concurrent start per variant")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
     ap.add_argument("--only", default="lifecycle,exec,memory,concurrent", help="phases to run")

@@ -119,7 +119,8 @@ def chart(results, path):
         import matplotlib.pyplot as plt
     except ImportError as e:
         return f"no chart: {e} (make bench installs python3-matplotlib)"
-    rows = [r for r in results["rows"] if any(r["values"].get(v) for v in results["variants"])]
+    rows = [r for r in results["rows"] if r["unit"] != "count" and r["key"] not in ("rss_1", "threads_1")
+            and any(r["values"].get(v) for v in results["variants"])]
     cols = 3
     nrows = (len(rows) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(5.2 * cols, 3.6 * nrows), squeeze=False)
@@ -147,15 +148,14 @@ def chart(results, path):
         for variant, limit in row.get("targets", {}).items():
             if base and base.get("median"):
                 ax.axhline(base["median"] * limit, color=COLORS.get(variant, "black"), linestyle=":", linewidth=1)
-        title = row["label"] + (" (bar: median, whisker: p99)" if yerr else "")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(row["label"], fontsize=9)
         ax.set_ylabel(row["unit"])
         ax.tick_params(axis="x", labelsize=8)
     for ax in list(axes.flat)[len(rows):]:
         ax.axis("off")
     m = results["machine"]
     fig.suptitle(f"Airlock vs containerd-shim-runc-v2 ({m.get('date', '')}, {m.get('machine', '')}); "
-                 "dotted lines: targets", fontsize=10)
+                 "bars: medians, whiskers: p99, dotted lines: targets", fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=90)
