@@ -15,7 +15,7 @@ APT_PACKAGES := build-essential cmake pkg-config git ca-certificates \
   golang-github-opencontainers-specs-dev golang-github-gogo-protobuf-dev \
   golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev
 
-.PHONY: all deps build test unit image integration demo install bench clean
+.PHONY: all deps build test unit image integration demo install bench bench-deps clean
 
 all: build
 
@@ -60,6 +60,22 @@ test: unit integration
 # its own netns, `airlock run` on a copy of examples/demo-repo. Cleans up after itself.
 demo: build image
 	$(PYTHON) examples/demo/demo.py --build $(abspath $(BUILD)) --image $(abspath $(IMAGE))
+
+# Both shims side by side against one private containerd (as root; a few minutes). Results in
+# $(BUILD)/bench/results.{md,json,png}. Not part of `make test`: no timed assertion belongs there.
+BENCH_APT_PACKAGES := python3-matplotlib
+BENCH_ARGS ?=
+bench-deps:
+	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: build image bench-deps
+	$(PYTHON) test/bench/bench.py --build $(abspath $(BUILD)) --image $(abspath $(IMAGE)) \
+	  --out $(abspath $(BUILD))/bench $(BENCH_ARGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/substitute.h"
@@ -99,6 +100,15 @@ std::string NatTableScript(absl::string_view table, absl::string_view host_veth,
 }
 )";
   return absl::StrCat(DeleteTableScript(table), absl::Substitute(kTemplate, table, host_veth, sandbox_address));
+}
+
+absl::StatusOr<bool> NftTableExists(absl::string_view table) {
+  const NftApi& api = Api();
+  if (!api.load_error.empty()) return absl::UnavailableError(absl::StrCat("libnftables: ", api.load_error));
+  absl::Status listed = RunHere(api, absl::StrCat("list table ip ", table, "\n"));
+  if (listed.ok()) return true;
+  if (absl::StrContains(listed.message(), "No such file or directory")) return false;
+  return listed;
 }
 
 std::string DeleteTableScript(absl::string_view table) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace airlock::net {
@@ -22,5 +23,11 @@ std::string NatTableScript(absl::string_view table, absl::string_view host_veth,
 
 // Removes the table if it exists (idempotent: "add" then "delete" in one batch).
 std::string DeleteTableScript(absl::string_view table);
+
+// Whether table `table` (family ip) exists in the caller's netns: a read, no transaction. Cleanup
+// asks first because the add-and-delete batch is a commit the kernel makes slow (about 10 ms, an
+// RCU grace period) even when there was nothing to delete. Unavailable without libnftables;
+// another error when nft fails otherwise.
+absl::StatusOr<bool> NftTableExists(absl::string_view table);
 
 }  // namespace airlock::net

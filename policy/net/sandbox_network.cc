@@ -360,7 +360,10 @@ SealReport SandboxNetwork::Seal() {
 }
 
 absl::Status SandboxNetwork::Remove() {
-  JoinDeleteThread();
+  // The seal's uplink deletion may still be inside the kernel (RTM_DELLINK returns only after an
+  // RCU barrier, often milliseconds after the link is gone): the thread owns its socket and state,
+  // so it may finish on its own instead of holding up the task's Delete.
+  if (delete_thread_.joinable()) delete_thread_.detach();
   if (removed_) return absl::OkStatus();
   sealed_ = true;
   absl::Status result;
@@ -402,11 +405,13 @@ absl::Status SandboxNetwork::Cleanup(absl::string_view name, const SandboxNetwor
   } else {
     Keep(&result, host.status());
   }
-  if (absl::Status s = RunNft(DeleteTableScript(NftTableName(name))); absl::IsUnavailable(s)) {
+  // containerd runs `delete` after every task, so the common case (no nat table) must stay cheap.
+  absl::StatusOr<bool> table = NftTableExists(NftTableName(name));
+  if (absl::IsUnavailable(table.status())) {
     // No libnftables: no nat uplink can have been made on this host.
-    log::Warn("sandbox ", name, ": nftables cleanup skipped: ", s.message());
-  } else {
-    Keep(&result, s);
+    log::Warn("sandbox ", name, ": nftables cleanup skipped: ", table.status().message());
+  } else if (!table.ok() || *table) {
+    Keep(&result, RunNft(DeleteTableScript(NftTableName(name))));
   }
   Keep(&result, ReleaseIpForwardEverywhere(IpForwardDir(options), name));
   Keep(&result, Netns::Remove(name, NetnsDir(options)));

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <system_error>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "shim/base/errno_status.h"
@@ -29,8 +31,11 @@ unsigned long KeptFlags(unsigned long st_flags) {
   return flags;
 }
 
-// Runs in a forked child (setns into a mount namespace needs a single-threaded caller). Returns an
-// errno, 0 on success; async-signal-safe calls only.
+constexpr int kStillWritable = EROFS + 1000;  // remounted, yet not read-only
+
+// Runs in a task of its own whose root and cwd are not shared (setns into a mount namespace
+// demands it, and the chroot must not move anyone else). Returns an errno, 0 on success;
+// async-signal-safe calls only (it may run in a forked child).
 int RemountInChild(int mnt_ns, int root) {
   if (setns(mnt_ns, CLONE_NEWNS) != 0) return errno;
   if (fchdir(root) != 0) return errno;
@@ -41,7 +46,23 @@ int RemountInChild(int mnt_ns, int root) {
   if (mount(nullptr, "/", nullptr, flags, nullptr) != 0) return errno;
   struct statvfs after;
   if (statvfs("/", &after) != 0) return errno;
-  return (after.f_flag & ST_RDONLY) ? 0 : EROFS + 1000;  // remounted, yet not read-only
+  return (after.f_flag & ST_RDONLY) ? 0 : kStillWritable;
+}
+
+// The remount on a one-shot thread that first unshares its fs attributes (root, cwd), so that
+// setns() and chroot() change that thread alone; it ends right after. Cheaper on the seal's
+// critical path than fork(): no page tables to copy, no round trip through the reaper.
+// Returns false when no thread could be started.
+bool RemountOnThread(int mnt_ns, int root, int* err) {
+  try {
+    std::thread remount([&] {
+      *err = unshare(CLONE_FS) == 0 ? RemountInChild(mnt_ns, root) : errno;
+    });
+    remount.join();
+    return true;
+  } catch (const std::system_error&) {
+    return false;
+  }
 }
 
 }  // namespace
@@ -52,11 +73,14 @@ absl::Status RemountRootReadonly(pid_t init) {
   if (!mnt_ns) return ErrnoStatus("open the container's mount namespace");
   UniqueFd root(open(absl::StrCat("/proc/", init, "/root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root) return ErrnoStatus("open the container's root");
-  absl::StatusOr<int> status = RunInForkedChild([&] { return RemountInChild(mnt_ns.get(), root.get()); });
-  if (!status.ok()) return status.status();
-  int err = *status;
+  int err = 0;
+  if (!RemountOnThread(mnt_ns.get(), root.get(), &err)) {
+    absl::StatusOr<int> status = RunInForkedChild([&] { return RemountInChild(mnt_ns.get(), root.get()); });
+    if (!status.ok()) return status.status();
+    err = *status == (kStillWritable & 0xff) ? kStillWritable : *status;  // an exit status has 8 bits
+  }
   if (err == 0) return absl::OkStatus();
-  if (err == ((EROFS + 1000) & 0xff)) return absl::InternalError("root filesystem still writable after the remount");
+  if (err == kStillWritable) return absl::InternalError("root filesystem still writable after the remount");
   return ErrnoStatus(err, "remount the container's root read-only");
 }
 

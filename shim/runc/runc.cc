@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <sstream>
 
@@ -121,11 +123,20 @@ absl::Status Runc::Kill(const std::string& id, int signal, bool all) {
 }
 
 absl::Status Runc::Delete(const std::string& id, bool force) {
-  std::vector<std::string> args = {"delete"};
-  if (force) args.push_back("--force");
-  args.push_back(id);
-  absl::Status status = Call("delete", std::move(args), nullptr, kCallTimeout).status();
-  if (absl::IsNotFound(status)) status = absl::OkStatus();
+  absl::Status status;
+  // runc (and crun) keep a container's state in <root>/<id>: without it runc knows no such
+  // container and would only say so. containerd runs the shim's `delete` after every task, when the
+  // container is long gone, so this spares a runc process (about 10 ms) on every task's cleanup.
+  struct stat st;
+  if (!config_.root.empty() && lstat(absl::StrCat(config_.root, "/", id).c_str(), &st) != 0 && errno == ENOENT) {
+    status = absl::OkStatus();
+  } else {
+    std::vector<std::string> args = {"delete"};
+    if (force) args.push_back("--force");
+    args.push_back(id);
+    status = Call("delete", std::move(args), nullptr, kCallTimeout).status();
+    if (absl::IsNotFound(status)) status = absl::OkStatus();
+  }
   // Shared by the namespace's containers: rmdir fails while another one lives there, and runc
   // recreates it (MkdirAll) for the next one.
   if (status.ok() && absl::StartsWith(config_.root, "/run/airlock/")) rmdir(config_.root.c_str());

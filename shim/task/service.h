@@ -42,7 +42,9 @@ struct ServiceHooks {
   std::function<absl::StatusOr<google::protobuf::Any>(const std::string& id)> stats;
   std::function<void(const std::string& id)> poll_oom;
   std::function<void(const std::string& id)> untrack_cgroups;
-  // The shim may exit: no container is left and containerd asked it to shut down.
+  // The shim may exit: no container is left and containerd asked it to shut down. Called after the
+  // Shutdown reply was handed to its transport (containerd 1.6 waits for the connection to close
+  // before it cleans up, so the shim should go at once).
   std::function<void()> shutdown;
   // The airlock (optional; not owned).
   SandboxHooks* sandbox = nullptr;
@@ -70,7 +72,8 @@ class TaskService {
   absl::Status Update(const api::UpdateTaskRequest& request);
   absl::StatusOr<api::StatsResponse> Stats(const api::StatsRequest& request);
   absl::StatusOr<api::ConnectResponse> Connect(const api::ConnectRequest& request);
-  absl::Status Shutdown(const api::ShutdownRequest& request);
+  // Whether the shim may exit now (no container left).
+  bool Shutdown(const api::ShutdownRequest& request);
   void Wait(const api::WaitRequest& request, std::function<void(absl::StatusOr<api::WaitResponse>)> done);
 
   size_t container_count() const;

@@ -50,10 +50,17 @@ void TaskService::Register(rpc::Registry& registry) {
                                        [this](const rpc::CallContext&, const auto& r) { return Stats(r); }));
     registry.Add(service, "Connect", rpc::Unary<api::ConnectRequest, api::ConnectResponse>(
                                          [this](const rpc::CallContext&, const auto& r) { return Connect(r); }));
-    registry.Add(service, "Shutdown", rpc::Unary<api::ShutdownRequest, Empty>([this, empty](const rpc::CallContext&,
-                                                                                             const auto& r) {
-                   return empty(Shutdown(r));
-                 }));
+    // The reply goes first: the hook only posts the shim's end to the reactor, behind the reply.
+    registry.Add(service, "Shutdown", [this](const rpc::CallContext&, std::string payload, rpc::Reply reply) {
+      api::ShutdownRequest request;
+      if (!request.ParseFromString(payload)) {
+        reply(absl::InvalidArgumentError("unmarshal request error: malformed " + request.GetTypeName()));
+        return;
+      }
+      bool exit = Shutdown(request);
+      reply(Empty().SerializeAsString());
+      if (exit && hooks_.shutdown) hooks_.shutdown();
+    });
   }
 }
 

@@ -1,0 +1,590 @@
+#!/usr/bin/python3
+"""`make bench`: containerd-shim-airlock-v2 side by side with containerd-shim-runc-v2.
+
+One private containerd (test/integration/harness) serves three variants, always interleaved
+(A B C A B C ...) so that drift of the machine falls on all of them alike:
+  runc-v2              io.containerd.runc.v2 (Debian's stock shim)
+  airlock-passthrough  io.containerd.airlock.v2, policy `mode: passthrough` (no airlock)
+  airlock-full         io.containerd.airlock.v2, full policy: own netns with an uplink into a
+                       bench-made upstream netns, setup command, seal (netns emptied and verified,
+                       rootfs remounted read-only), execution seccomp filter, workspace
+Rows: lifecycle of /bin/true (`ctr run --rm`), exec latency into a running task, shim memory
+per sandbox (PSS, Private_Dirty) with 1 and with N alive, N sandboxes started at once (wall
+time, all succeed, nothing left), seal latency trigger-to-verified (audit log).
+
+Bounded: every ctr call has a timeout and the phases stop early when the budget (--budget)
+runs out. Cleans up after itself: containers by ctr, then whatever the private containerd
+started (processes by pid, mounts, cgroups), the upstream netns and its server.
+Writes results.md, results.json and results.png to --out. As root only.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "test", "integration"))
+sys.path.insert(0, HERE)
+
+from harness import mounts, procs  # noqa: E402
+from harness.airlock import RUNTIME as AIRLOCK_RUNTIME, host_links, policy_yaml, veth_name  # noqa: E402
+from harness.containerd import Containerd  # noqa: E402
+from harness.upstream import Upstream  # noqa: E402
+
+import measure  # noqa: E402
+import report  # noqa: E402
+
+RUNC_RUNTIME = "io.containerd.runc.v2"
+AIRLOCK_RUN_DIR = os.environ.get("AIRLOCK_RUN_DIR", "/run/airlock")
+BASELINE = "runc-v2"
+
+
+def log(*parts):
+    print("bench:", *parts, flush=True)
+
+
+class Variant:
+    def __init__(self, name, runtime, extra=(), sealed=False):
+        self.name, self.runtime, self.extra, self.sealed = name, runtime, list(extra), sealed
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.deadline = measure.Deadline(args.budget)
+        self.ctrd = None
+        self.upstream = None
+        self.variants = {}
+        self.cids = []  # every container id the bench made (leftover checks)
+        self.samples = {}  # row key -> variant -> [values]
+        self.checks = {}
+        self.failures = []
+        self.cpu = None
+
+    # --- setup and teardown ------------------------------------------------------
+
+    def start(self):
+        stale = Containerd.reap_stale() + Upstream.reap_stale()
+        if stale:
+            log("cleaned up after crashed sessions:", stale)
+        self.ctrd = Containerd(bin_dir=os.path.join(self.args.build, "bin"), log_level="info")
+        compare = self.compare_binaries()
+        self.ctrd.start()
+        self.cpu = measure.CpuAccount(os.path.basename(self.ctrd.base))
+        if not self.cpu.adopt(self.ctrd.proc.pid):
+            log("no cgroup for CPU accounting: CPU rows stay empty")
+        self.ctrd.import_image(self.args.image)
+        self.upstream = Upstream().start()
+        self.repo = os.path.join(self.ctrd.repos_root, "bench-repo")
+        os.makedirs(self.repo, mode=0o755)
+        full_policy = os.path.join(self.ctrd.airlock_dir, "bench-full.yaml")
+        with open(full_policy, "w") as f:
+            f.write(policy_yaml(uplink=f"netns:{self.upstream.path}", setup=["/bin/true"], timeout="60s",
+                                rootfs_setup="writable"))
+        passthrough = ["--runtime-config-path", self.ctrd.passthrough_policy]
+        full = ["--runtime-config-path", full_policy, "--annotation", f"airlock.dev/repo={self.repo}"]
+        self.variants = {
+            "runc-v2": Variant("runc-v2", RUNC_RUNTIME),
+            "airlock-passthrough": Variant("airlock-passthrough", AIRLOCK_RUNTIME, passthrough),
+            "airlock-full": Variant("airlock-full", AIRLOCK_RUNTIME, full, sealed=True),
+        }
+        for name, runtime in compare:
+            self.variants[f"{name}-passthrough"] = Variant(f"{name}-passthrough", runtime, passthrough)
+            self.variants[f"{name}-full"] = Variant(f"{name}-full", runtime, full, sealed=True)
+
+    def compare_binaries(self):
+        """--compare NAME=PATH: another airlock shim binary (an older build, say) as runtime
+        io.containerd.airlock-v2-NAME.v2, from a directory put first in containerd's PATH (the
+        binary's name keeps "containerd-shim-airlock-v2" in it, so the harness's cleanup knows it).
+        Returns [(name, runtime)]."""
+        found = []
+        if not self.args.compare:
+            return found
+        extra_bin = os.path.join(self.ctrd.base, "compare-bin")
+        os.makedirs(extra_bin)
+        for spec in self.args.compare:
+            name, _, path = spec.partition("=")
+            if not re.fullmatch(r"[a-z0-9]+", name) or not os.path.isfile(path):
+                raise SystemExit(f"bench: --compare wants NAME=PATH (NAME: [a-z0-9]+), got {spec!r}")
+            shutil.copy2(path, os.path.join(extra_bin, f"containerd-shim-airlock-v2-{name}-v2"))
+            found.append((name, f"io.containerd.airlock-v2-{name}.v2"))
+        # The shim looks for airlock-init next to its own binary.
+        shutil.copy2(os.path.join(self.args.build, "bin", "airlock-init"), os.path.join(extra_bin, "airlock-init"))
+        self.ctrd.env["PATH"] = f"{extra_bin}:{self.ctrd.env['PATH']}"
+        return found
+    def teardown(self):
+        problems = []
+        if self.ctrd is not None:
+            problems += self.ctrd.teardown()
+        if self.upstream is not None:
+            problems += self.upstream.teardown()
+        if self.cpu is not None:
+            problem = self.cpu.close()
+            if problem:
+                problems.append(problem)
+        return problems
+
+    # --- helpers -------------------------------------------------------------------
+
+    def new_id(self, tag):
+        cid = f"bench-{tag}-{secrets.token_hex(3)}"
+        self.cids.append(cid)
+        return cid
+
+    def add(self, key, variant, value):
+        self.samples.setdefault(key, {}).setdefault(variant, []).append(value)
+
+    def order(self, i):
+        """The variants in a rotating order: iteration i starts with a different one."""
+        names = list(self.variants)
+        k = i % len(names)
+        return names[k:] + names[:k]
+
+    def run_args(self, variant, cid, cmd, detach=False):
+        return self.ctrd.run_args(variant.runtime, cid, cmd, rm=not detach, detach=detach, extra=variant.extra)
+
+    def timed_ctr(self, args, timeout=60.0, cpu_key=None, variant=None):
+        """Runs ctr; returns (wall seconds, result). With cpu_key, also records the CPU time
+        containerd, the shim and runc spent meanwhile (ms)."""
+        c0 = self.cpu.usage_ms() if cpu_key and self.cpu else None
+        t0 = time.perf_counter()
+        r = self.ctrd.ctr(*args, timeout=timeout)
+        wall = time.perf_counter() - t0
+        if c0 is not None and r.rc == 0:
+            # containerd finishes its side (the shim's delete, say) before ctr hears back.
+            self.add(cpu_key, variant, self.cpu.usage_ms() - c0)
+        return wall, r
+
+    def audit_events(self, cid):
+        path = os.path.join(self.ctrd.audit_dir, self.ctrd.namespace, f"{cid}.jsonl")
+        events = []
+        try:
+            with open(path) as f:
+                for line in f:
+                    try:
+                        events.append(json.loads(line))
+                    except ValueError:
+                        pass
+        except OSError:
+            pass
+        return events
+
+    def seal_event(self, cid):
+        for e in self.audit_events(cid):
+            if e.get("event") == "seal":
+                return e
+        return None
+
+    def wait_sealed(self, cids, timeout=60.0):
+        """Waits until every sandbox's audit log holds its seal; returns the seal events."""
+        found = {}
+
+        def all_sealed():
+            for cid in cids:
+                if cid not in found:
+                    e = self.seal_event(cid)
+                    if e is not None:
+                        found[cid] = e
+            return len(found) == len(cids)
+        procs.wait_until(all_sealed, timeout, interval=0.05)
+        return found
+
+    def remove_many(self, cids, jobs=6):
+        """Kills and deletes tasks and containers, a few ctr processes at a time."""
+        chunks = [cids[i::jobs] for i in range(jobs) if cids[i::jobs]]
+
+        def remove(chunk):
+            self.ctrd.ctr("task", "delete", "-f", *chunk, timeout=120)
+            self.ctrd.ctr("containers", "rm", *chunk, timeout=120)
+        with ThreadPoolExecutor(len(chunks) or 1) as pool:
+            list(pool.map(remove, chunks))
+
+    def shim_pids(self):
+        """Every live shim process of our containerd. The airlock shim's server is forked from
+        `start` without exec (its argv ends in `start`), so nothing is skipped by argv; no
+        short-lived `start` or `delete` is under way when memory is read."""
+        found = []
+        for pid in procs.pids():
+            if procs.is_shim_of(procs.cmdline(pid), self.ctrd.sock):
+                st = procs.stat_fields(pid)
+                if st and st[0] not in ("Z", "X"):
+                    found.append(pid)
+        return found
+
+    # --- leftovers -------------------------------------------------------------------
+
+    def leftovers(self, cids):
+        """Everything of `cids` that is still there, in one pass (ctr ls once, /proc once)."""
+        problems = []
+        tasks = self.ctrd.tasks()
+        containers = self.ctrd.containers()
+        snapshots = set(self.ctrd.ctr("snapshots", "ls").out.split())
+        mount_lines = [m.line for m in mounts.mounts()]
+        shims = {}
+        cgroup_members = {}
+        for pid in procs.pids():
+            argv = procs.cmdline(pid)
+            if procs.is_shim_of(argv, self.ctrd.sock):
+                shims[pid] = argv
+            for path in procs.cgroup_paths(pid):
+                cgroup_members.setdefault(path, []).append(pid)
+        links = set(host_links())
+        netns_entries = set(os.listdir(os.path.join(AIRLOCK_RUN_DIR, "netns"))) \
+            if os.path.isdir(os.path.join(AIRLOCK_RUN_DIR, "netns")) else set()
+        for cid in cids:
+            what = []
+            if cid in tasks:
+                what.append(f"task listed {tasks[cid]}")
+            if cid in containers:
+                what.append("container listed")
+            if cid in snapshots:
+                what.append("snapshot listed")
+            rx = re.compile(r"(?<![A-Za-z0-9_.-])" + re.escape(cid) + r"(?![A-Za-z0-9_.-])")
+            what += [f"mount {line[:160]}" for line in mount_lines if rx.search(line)]
+            for d in (self.ctrd.bundle_dir(cid), self.ctrd.work_dir(cid), self.ctrd.runc_state_dir(cid)):
+                if os.path.lexists(d):
+                    what.append(f"directory {d}")
+            what += [f"cgroup {d}" for d in self.ctrd.cgroup_dirs(cid)]
+            what += [f"shim pid {pid}" for pid, argv in shims.items() if procs.is_shim_of(argv, self.ctrd.sock, cid)]
+            what += [f"container pid {pid}" for pid in cgroup_members.get(f"/{self.ctrd.namespace}/{cid}", [])]
+            sandbox = "s" + hashlib.sha256(f"{self.ctrd.namespace}/{cid}".encode()).hexdigest()[:16]
+            what += [f"veth {veth_name(sandbox, side)}" for side in "shu" if veth_name(sandbox, side) in links]
+            what += [f"netns entry {n}" for n in netns_entries if cid in n or sandbox in n]
+            for path in (os.path.join(AIRLOCK_RUN_DIR, "tasks", self.ctrd.namespace, cid),
+                         os.path.join(AIRLOCK_RUN_DIR, "workspaces", sandbox)):
+                if os.path.lexists(path):
+                    what.append(f"path {path}")
+            problems += [f"{cid}: {w}" for w in what]
+        veths = self.upstream.veths() if self.upstream else []
+        if veths:
+            problems.append(f"veths left in the upstream netns: {veths}")
+        return problems
+
+    def assert_clean(self, cids, what, timeout=15.0):
+        left = []
+
+        def clean():
+            left[:] = self.leftovers(cids)
+            return not left
+        procs.wait_until(clean, timeout, interval=0.2)
+        self.checks[f"nothing left after {what}"] = "yes" if not left else f"NO: {left[:10]}"
+        if left:
+            self.failures.append(f"leftovers after {what}: {left[:10]}")
+        return not left
+
+    # --- phases ------------------------------------------------------------------------
+
+    def smoke(self):
+        """One untimed run per variant: a variant that cannot run stops the bench at once."""
+        for v in self.variants.values():
+            cid = self.new_id("warm")
+            r = self.ctrd.ctr(*self.run_args(v, cid, ["/bin/true"]), timeout=60)
+            if r.rc != 0:
+                raise RuntimeError(f"{v.name} cannot run /bin/true: {r!r}")
+            if v.sealed and self.seal_event(cid) is None:
+                raise RuntimeError(f"{v.name}: no seal in the audit log of {cid}: {self.audit_events(cid)}")
+
+    def lifecycle(self):
+        n = self.args.iterations
+        budget_end = self.deadline.left() - self.args.budget * 0.7  # leave most of it to the rest
+        for i in range(n):
+            if self.deadline.left() < budget_end and i >= 5:
+                log(f"lifecycle: budget reached after {i} iterations")
+                break
+            for name in self.order(i):
+                v = self.variants[name]
+                cid = self.new_id("life")
+                seconds, r = self.timed_ctr(self.run_args(v, cid, ["/bin/true"]), cpu_key="lifecycle_cpu", variant=name)
+                if r.rc != 0:
+                    self.failures.append(f"lifecycle {name}: {r!r}")
+                    self.ctrd.force_remove(cid)
+                    continue
+                self.add("lifecycle", name, seconds * 1000)
+                if v.sealed:
+                    e = self.seal_event(cid)
+                    if e is None or not e.get("verified"):
+                        self.failures.append(f"lifecycle {name} {cid}: not sealed and verified: {e}")
+                    else:
+                        self.add("seal", name, e["latency_us"] / 1000)
+        self.assert_clean([c for c in self.cids if "-life-" in c or "-warm-" in c], "the lifecycle runs")
+
+    def exec_latency(self):
+        running = {}
+        for name, v in self.variants.items():
+            cid = self.new_id("exec")
+            r = self.ctrd.ctr(*self.run_args(v, cid, ["sleep", "600"], detach=True), timeout=60)
+            if r.rc != 0:
+                self.failures.append(f"exec {name}: start failed: {r!r}")
+                continue
+            running[name] = cid
+        sealed = [cid for name, cid in running.items() if self.variants[name].sealed]
+        names = {cid: name for name, cid in running.items()}
+        for cid, e in self.wait_sealed(sealed).items():
+            self.add("seal", names[cid], e["latency_us"] / 1000)
+        budget_end = self.deadline.left() - 30
+        for i in range(self.args.iterations):
+            if self.deadline.left() < budget_end and i >= 5:
+                log(f"exec: budget reached after {i} iterations")
+                break
+            for name in self.order(i):
+                if name not in running:
+                    continue
+                seconds, r = self.timed_ctr(self.ctrd.exec_args(running[name], f"x{i}", ["/bin/true"]),
+                                            cpu_key="exec_cpu", variant=name)
+                if r.rc != 0:
+                    self.failures.append(f"exec {name}: {r!r}")
+                    continue
+                self.add("exec", name, seconds * 1000)
+        self.remove_many(list(running.values()))
+        self.assert_clean(list(running.values()), "the exec runs")
+
+    def memory_one(self):
+        """Shim memory with exactly one sandbox of one variant alive (nothing else of ours)."""
+        rounds = 3
+        for i in range(rounds):
+            for name in self.order(i):
+                v = self.variants[name]
+                cid = self.new_id("mem1")
+                r = self.ctrd.ctr(*self.run_args(v, cid, ["sleep", "600"], detach=True), timeout=60)
+                if r.rc != 0:
+                    self.failures.append(f"memory {name}: start failed: {r!r}")
+                    self.ctrd.force_remove(cid)
+                    continue
+                if v.sealed:
+                    self.wait_sealed([cid])
+                time.sleep(self.args.settle)
+                pids = self.shim_pids()
+                mem = measure.shim_memory(pids)
+                if mem["processes"] != 1:
+                    self.failures.append(f"memory {name}: expected one shim, found {pids}")
+                self.add("pss_1", name, mem["pss_kib"] / 1024)
+                self.add("private_dirty_1", name, mem["private_dirty_kib"] / 1024)
+                self.add("rss_1", name, mem["rss_kib"] / 1024)
+                self.add("threads_1", name, mem["threads"])
+                self.remove_many([cid], jobs=1)
+        self.assert_clean([c for c in self.cids if "-mem1-" in c], "the one-sandbox memory runs")
+
+    def concurrent(self):
+        n = self.args.sandboxes
+        rounds = self.args.rounds
+        for i in range(rounds):
+            if i > 0 and not self.deadline.allows(90):
+                log(f"concurrent: budget reached after {i} rounds")
+                break
+            for name in self.order(i):
+                self.concurrent_round(self.variants[name], n)
+                if not self.deadline.allows(20):
+                    break
+
+    def concurrent_round(self, v, n):
+        cids = [self.new_id(f"c{n}") for _ in range(n)]
+        argv = [["ctr", "--address", self.ctrd.sock, "-n", self.ctrd.namespace,
+                 *self.run_args(v, cid, ["sleep", "600"], detach=True)] for cid in cids]
+        t0 = time.perf_counter()
+        children = []
+        failed = []
+        try:
+            for a in argv:
+                children.append(subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.PIPE, env=self.ctrd.env))
+            for cid, child in zip(cids, children):
+                try:
+                    _, err = child.communicate(timeout=max(10.0, 120 - (time.perf_counter() - t0)))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    _, err = child.communicate(timeout=10)
+                if child.returncode != 0:
+                    failed.append(f"{cid}: rc {child.returncode}: {err.decode(errors='replace')[-300:]}")
+        finally:
+            for child in children:  # only after an interruption: ctr clients we started, by pid
+                if child.poll() is None:
+                    child.kill()
+                    child.wait(10)
+        wall = time.perf_counter() - t0
+        tasks = self.ctrd.tasks()
+        not_running = [cid for cid in cids if tasks.get(cid, (None, None))[1] != "RUNNING"]
+        self.add("concurrent_wall", v.name, wall)
+        bad = {f.split(":", 1)[0] for f in failed} | set(not_running)
+        self.add("concurrent_failures", v.name, len(bad))
+        if failed or not_running:
+            self.failures.append(f"concurrent {v.name}: {len(failed)} failed, not running: {len(not_running)}; "
+                                 f"{failed[:3]}")
+        if v.sealed:
+            seals = self.wait_sealed(cids, timeout=60)
+            for e in seals.values():
+                self.add("seal_concurrent", v.name, e["latency_us"] / 1000)
+            if len(seals) != n:
+                self.failures.append(f"concurrent {v.name}: only {len(seals)} of {n} sealed")
+        time.sleep(self.args.settle)
+        pids = self.shim_pids()
+        mem = measure.shim_memory(pids)
+        alive = n - len(not_running)
+        self.add("pss_n", v.name, mem["pss_kib"] / 1024 / max(1, alive))
+        self.add("private_dirty_n", v.name, mem["private_dirty_kib"] / 1024 / max(1, alive))
+        self.add("rss_n", v.name, mem["rss_kib"] / 1024 / max(1, alive))
+        self.add("shims_n", v.name, mem["processes"])
+        log(f"concurrent {v.name}: {n} started in {wall:.2f}s, {len(failed)} failed, {mem['processes']} shims, "
+            f"PSS/sandbox {mem['pss_kib'] / 1024 / max(1, alive):.2f} MiB")
+        t1 = time.perf_counter()
+        self.remove_many(cids)
+        self.add("concurrent_teardown", v.name, time.perf_counter() - t1)
+        self.assert_clean(cids, f"{n} concurrent {v.name}")
+
+    # --- results -------------------------------------------------------------------------
+
+    def results(self):
+        names = list(self.variants)
+
+        def row(key, label, unit, kind, targets=None, absolute=None, note=None, variants=names):
+            values = {v: measure.summary(self.samples.get(key, {}).get(v, [])) for v in variants}
+            values = {v: (s if s["n"] else None) for v, s in values.items()}
+            r = {"key": key, "label": label, "unit": unit, "kind": kind, "values": values,
+                 "targets": targets or {}, "samples": self.samples.get(key, {})}
+            if absolute:
+                r["absolute_target"] = absolute
+            if note:
+                r["note"] = note
+            return r
+        n = self.args.sandboxes
+        sealed = [name for name, v in self.variants.items() if v.sealed]
+        rows = [
+            row("lifecycle", "lifecycle of /bin/true (ctr run --rm)", "ms", "latency",
+                targets={"airlock-passthrough": 1.0, "airlock-full": 1.25}),
+            row("lifecycle_cpu", "lifecycle: CPU time of containerd + shim + runc", "ms", "latency",
+                note="cpuacct of a cgroup holding containerd and what it starts (not the container, not ctr)"),
+            row("exec", "exec /bin/true into a running task (ctr task exec)", "ms", "latency"),
+            row("exec_cpu", "exec: CPU time of containerd + shim + runc", "ms", "latency"),
+            row("pss_1", "shim PSS per sandbox, 1 alive", "MiB", "value"),
+            row("private_dirty_1", "shim Private_Dirty per sandbox, 1 alive", "MiB", "value"),
+            row("pss_n", f"shim PSS per sandbox, {n} alive", "MiB", "value",
+                targets={"airlock-passthrough": 0.5, "airlock-full": 0.5}),
+            row("private_dirty_n", f"shim Private_Dirty per sandbox, {n} alive", "MiB", "value"),
+            row("rss_1", "shim RSS, 1 alive", "MiB", "value"),
+            row("threads_1", "shim threads, 1 alive", "threads", "value"),
+            row("concurrent_wall", f"{n} sandboxes started at once (ctr run -d), wall", "s", "value",
+                targets={"airlock-passthrough": 1.0, "airlock-full": 1.0}),
+            row("concurrent_failures", f"{n} started at once: failures", "count", "value"),
+            row("concurrent_teardown", f"{n} removed (ctr task delete -f, ctr c rm, 6 at a time), wall", "s",
+                "value"),
+            row("seal", "seal, trigger to verified (one sandbox at a time)", "ms", "seal",
+                absolute={"variant": "airlock-full", "p99_max": 10.0}, variants=sealed),
+            row("seal_concurrent", f"seal, trigger to verified ({n} sandboxes starting at once)", "ms", "seal",
+                variants=sealed),
+        ]
+        return {"machine": machine_info(self.args), "variants": names, "baseline": BASELINE,
+                "rows": rows, "checks": self.checks, "failures": self.failures,
+                "elapsed_s": round(self.deadline.elapsed(), 1)}
+
+
+def first_line(argv):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (p.stdout or p.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "?"
+
+
+def machine_info(args):
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    rev = first_line(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": f"{cpu}, {os.cpu_count()} cpus, {mem_gib:.0f} GiB, Linux {platform.release()}",
+        "containerd": first_line(["containerd", "--version"]),
+        "runc": first_line(["runc", "--version"]),
+        "airlock": f"{rev}{' (modified)' if dirty else ''}",
+        "iterations": args.iterations,
+        "sandboxes": args.sandboxes,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(REPO, "build"))
+    ap.add_argument("--image", default=None, help="busybox OCI archive (default: BUILD/images/busybox-oci.tar)")
+    ap.add_argument("--out", default=None, help="output dir (default: BUILD/bench)")
+    ap.add_argument("--iterations", type=int, default=20, help="lifecycle and exec runs per variant")
+    ap.add_argument("--sandboxes", type=int, default=50, help="sandboxes started at once")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the concurrent start per variant")
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
+    ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
+    ap.add_argument("--only", default="lifecycle,exec,memory,concurrent", help="phases to run")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
+                    help="also bench another airlock shim binary (passthrough and full), e.g. an older build")
+    args = ap.parse_args()
+    args.image = args.image or os.path.join(args.build, "images", "busybox-oci.tar")
+    args.out = args.out or os.path.join(args.build, "bench")
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (a private containerd)")
+    for tool in ("containerd", "ctr", "runc", "containerd-shim-runc-v2"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} not installed")
+    for path in (os.path.join(args.build, "bin", "containerd-shim-airlock-v2"), args.image):
+        if not os.path.exists(path):
+            sys.exit(f"bench: {path} missing (make build image)")
+
+    # SIGTERM and SIGHUP end the bench like Ctrl-C: through the cleanup below.
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
+
+    bench = Bench(args)
+    phases = [p.strip() for p in args.only.split(",") if p.strip()]
+    problems = []
+    try:
+        bench.start()
+        bench.smoke()
+        for phase in ("lifecycle", "exec", "memory", "concurrent"):
+            if phase not in phases:
+                continue
+            log(f"{phase} ({bench.deadline.elapsed():.0f}s so far)")
+            {"lifecycle": bench.lifecycle, "exec": bench.exec_latency, "memory": bench.memory_one,
+             "concurrent": bench.concurrent}[phase]()
+    finally:
+        problems = bench.teardown()
+    results = bench.results()
+    if problems:
+        results["failures"].append(f"teardown: {problems}")
+    results["checks"]["teardown left nothing"] = "yes" if not problems else f"NO: {problems}"
+    os.makedirs(args.out, exist_ok=True)
+    report.write_json(results, os.path.join(args.out, "results.json"))
+    text = report.markdown(results)
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(text)
+    why = report.chart(results, os.path.join(args.out, "results.png"))
+    print()
+    print(text)
+    print(f"bench: results in {args.out}/results.{{md,json}}" + (f"; {why}" if why else ", results.png"))
+    print(f"bench: {results['elapsed_s']}s")
+    if results["failures"]:
+        print("bench: FAILURES:\n  " + "\n  ".join(results["failures"]))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
