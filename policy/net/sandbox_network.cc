@@ -148,7 +148,7 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddUplink(const UplinkConfig& config)
   return absl::InvalidArgumentError("unknown uplink mode");
 }
 
-absl::Status SandboxNetwork::ConfigureVeth(NetlinkSocket& outer, const UplinkInfo& info) {
+absl::Status SandboxNetwork::BringVethUp(NetlinkSocket& outer, const UplinkInfo& info, VethIndexes* indexes) {
   absl::StatusOr<NetlinkSocket*> inner_socket = SandboxSocket();
   if (!inner_socket.ok()) return inner_socket.status();
   NetlinkSocket& inner = **inner_socket;
@@ -158,19 +158,48 @@ absl::Status SandboxNetwork::ConfigureVeth(NetlinkSocket& outer, const UplinkInf
   if (!inner_index.ok()) return inner_index.status();
   if (absl::Status s = SetLinkUp(outer, *outer_index); !s.ok()) return s;
   if (absl::Status s = SetLinkUp(inner, *inner_index); !s.ok()) return s;
-  const UplinkAddresses& a = info.addresses;
-  if (absl::Status s = AddIpv4Address(outer, *outer_index, a.outer, a.prefix_length); !s.ok()) {
+  *indexes = VethIndexes{.outer = *outer_index, .inner = *inner_index};
+  return absl::OkStatus();
+}
+
+absl::Status SandboxNetwork::ClaimSubnet(const UplinkConfig& config, NetlinkSocket& outer, int outer_index,
+                                         UplinkInfo* info) {
+  // Held across the choice and the outer address only: that address is what marks the subnet as
+  // taken for the next shim's choice. Everything else runs unlocked, so 50 shims starting at once
+  // do not queue behind each other's rtnl requests here.
+  absl::StatusOr<UniqueFd> lock = LockPool(options_);
+  if (!lock.ok()) return lock.status();
+  absl::StatusOr<UplinkAddresses> addresses = ChooseAddresses(config, name_, outer);
+  if (!addresses.ok()) return addresses.status();
+  info->addresses = *addresses;
+  const UplinkAddresses& a = info->addresses;
+  if (absl::Status s = AddIpv4Address(outer, outer_index, a.outer, a.prefix_length); !s.ok()) {
     return absl::Status(s.code(),
-                        absl::StrCat("address ", FormatIpv4(a.outer), " on ", info.outer_veth, ": ", s.message()));
+                        absl::StrCat("address ", FormatIpv4(a.outer), " on ", info->outer_veth, ": ", s.message()));
   }
-  if (absl::Status s = AddIpv4Address(inner, *inner_index, a.sandbox, a.prefix_length); !s.ok()) {
+  return absl::OkStatus();
+}
+
+absl::Status SandboxNetwork::ConfigureInner(const UplinkInfo& info, int inner_index) {
+  absl::StatusOr<NetlinkSocket*> inner_socket = SandboxSocket();
+  if (!inner_socket.ok()) return inner_socket.status();
+  NetlinkSocket& inner = **inner_socket;
+  const UplinkAddresses& a = info.addresses;
+  if (absl::Status s = AddIpv4Address(inner, inner_index, a.sandbox, a.prefix_length); !s.ok()) {
     return absl::Status(s.code(),
                         absl::StrCat("address ", FormatIpv4(a.sandbox), " on ", info.sandbox_veth, ": ", s.message()));
   }
-  if (absl::Status s = AddIpv4DefaultRoute(inner, a.outer, *inner_index); !s.ok()) {
+  if (absl::Status s = AddIpv4DefaultRoute(inner, a.outer, inner_index); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("default route via ", FormatIpv4(a.outer), ": ", s.message()));
   }
   return absl::OkStatus();
+}
+
+absl::Status SandboxNetwork::ConfigureVeth(const UplinkConfig& config, NetlinkSocket& outer, UplinkInfo* info) {
+  VethIndexes indexes;
+  if (absl::Status s = BringVethUp(outer, *info, &indexes); !s.ok()) return s;
+  if (absl::Status s = ClaimSubnet(config, outer, indexes.outer, info); !s.ok()) return s;
+  return ConfigureInner(*info, indexes.inner);
 }
 
 absl::StatusOr<UplinkInfo> SandboxNetwork::AddNetnsUplink(const UplinkConfig& config) {
@@ -182,11 +211,6 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNetnsUplink(const UplinkConfig& co
   UplinkInfo info{.mode = UplinkMode::kNetns,
                   .sandbox_veth = VethName(name_, VethSide::kSandbox),
                   .outer_veth = VethName(name_, VethSide::kUpstream)};
-  absl::StatusOr<UniqueFd> lock = LockPool(options_);
-  if (!lock.ok()) return lock.status();
-  absl::StatusOr<UplinkAddresses> addresses = ChooseAddresses(config, name_, *outer);
-  if (!addresses.ok()) return addresses.status();
-  info.addresses = *addresses;
 
   absl::StatusOr<NetlinkSocket*> inner = SandboxSocket();
   if (!inner.ok()) return inner.status();
@@ -195,7 +219,7 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNetnsUplink(const UplinkConfig& co
       **inner, VethSpec{.name = info.sandbox_veth, .peer_name = info.outer_veth, .peer_netns_fd = upstream->fd()});
   if (!status.ok())
     return absl::Status(status.code(), absl::StrCat("create veth ", info.sandbox_veth, ": ", status.message()));
-  status = ConfigureVeth(*outer, info);
+  status = ConfigureVeth(config, *outer, &info);
   if (!status.ok()) {
     if (inner = SandboxSocket(); inner.ok()) (void)DeleteLinkByName(**inner, info.sandbox_veth);
     return status;
@@ -219,11 +243,6 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNatUplink(const UplinkConfig& conf
                   .sandbox_veth = VethName(name_, VethSide::kSandbox),
                   .outer_veth = VethName(name_, VethSide::kHost),
                   .nft_table = NftTableName(name_)};
-  absl::StatusOr<UniqueFd> lock = LockPool(options_);
-  if (!lock.ok()) return lock.status();
-  absl::StatusOr<UplinkAddresses> addresses = ChooseAddresses(config, name_, *host);
-  if (!addresses.ok()) return addresses.status();
-  info.addresses = *addresses;
 
   // One request in the host netns: our end there, the peer born inside the sandbox.
   absl::Status status = CreateVeth(
@@ -232,7 +251,8 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNatUplink(const UplinkConfig& conf
     return absl::Status(status.code(), absl::StrCat("create veth ", info.outer_veth, ": ", status.message()));
   manage_ip_forward_ = config.manage_ip_forward;
   uplink_ = info;  // from here on Remove()/Seal() undo whatever part exists
-  status = ConfigureVeth(*host, info);
+  status = ConfigureVeth(config, *host, &info);
+  if (status.ok()) uplink_ = info;  // now with its addresses (the nft rule names the sandbox's)
   if (status.ok())
     status =
         RunNft(NatTableScript(info.nft_table, info.outer_veth, FormatIpv4(info.addresses.sandbox)), host_netns_.get());

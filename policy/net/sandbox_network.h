@@ -118,7 +118,15 @@ class SandboxNetwork {
   absl::StatusOr<UplinkInfo> AddNetnsUplink(const UplinkConfig& config);
   absl::StatusOr<UplinkInfo> AddNatUplink(const UplinkConfig& config);
   // Wires addresses and the default route once the veth pair exists.
-  absl::Status ConfigureVeth(NetlinkSocket& outer, const UplinkInfo& info);
+  struct VethIndexes {
+    int outer = 0;
+    int inner = 0;
+  };
+  // Both ends up, the subnet claimed (under the pool lock), the sandbox end's address and route.
+  absl::Status ConfigureVeth(const UplinkConfig& config, NetlinkSocket& outer, UplinkInfo* info);
+  absl::Status BringVethUp(NetlinkSocket& outer, const UplinkInfo& info, VethIndexes* indexes);
+  absl::Status ClaimSubnet(const UplinkConfig& config, NetlinkSocket& outer, int outer_index, UplinkInfo* info);
+  absl::Status ConfigureInner(const UplinkInfo& info, int inner_index);
   // Drops the nftables table and the ip_forward claim of a nat uplink.
   std::vector<std::string> RemoveHostState();
   // A working socket in the sandbox netns (reopened when it went bad).
