@@ -68,6 +68,27 @@ absl::Status WriteFile(const std::string& path, absl::string_view content, mode_
   return absl::OkStatus();
 }
 
+// Rewrites an existing file in place: no new inode and no freed one. On this kind of host (ext4
+// without a journal under the bundles) every inode allocation scans past the inodes freed in the
+// last seconds, so with 50 sandboxes starting at once a tmp+rename costs about a millisecond of
+// CPU. Only for files nothing reads before Create returns successfully: a half-written one (write
+// error, crash) fails the Create, and runc never sees it.
+absl::Status RewriteFileInPlace(const std::string& path, absl::string_view content) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return ErrnoStatus(absl::StrCat("open ", path));
+  const char* p = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    ssize_t n = write(fd.get(), p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus(absl::StrCat("write ", path));
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (close(fd.release()) != 0) return ErrnoStatus(absl::StrCat("close ", path));
+  return absl::OkStatus();
+}
+
 // The sandbox's name for host objects (netns bookkeeping, veths, nft table): derived from
 // namespace and id only, so `delete` after a crash finds them again.
 std::string SandboxName(const std::string& ns, const std::string& id) {
@@ -255,7 +276,8 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
       !written.ok()) {
     return written;
   }
-  if (absl::Status written = WriteFile(request.bundle + "/config.json", rewritten->spec.dump(), 0644); !written.ok()) {
+  if (absl::Status written = RewriteFileInPlace(request.bundle + "/config.json", rewritten->spec.dump());
+      !written.ok()) {
     return written;
   }
 
