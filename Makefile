@@ -15,7 +15,7 @@ APT_PACKAGES := build-essential cmake pkg-config git ca-certificates \
   golang-github-opencontainers-specs-dev golang-github-gogo-protobuf-dev \
   golang-github-gogo-googleapis-dev golang-github-containerd-cgroups-dev
 
-.PHONY: all deps build test unit image integration demo install bench bench-deps clean
+.PHONY: all deps build test unit sanitize image integration demo install bench bench-deps clean
 
 all: build
 
@@ -54,7 +54,16 @@ integration: build image
 	  AIRLOCK_IT_RUNTIMES=$(AIRLOCK_IT_RUNTIMES) \
 	  $(PYTHON) -m pytest $(PYTEST_ARGS) test/integration
 
-test: unit integration
+# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (own build dir; the
+# static airlock-init and the probe that runs under the seccomp filter stay uninstrumented).
+SANITIZE_BUILD ?= $(BUILD)-asan
+sanitize: deps
+	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAIRLOCK_SANITIZE=ON
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(SANITIZE_BUILD)/bin/unit_tests
+
+test: unit sanitize integration
 
 # The story of the five steps (examples/demo/demo.py): a private containerd, a package mirror in
 # its own netns, `airlock run` on a copy of examples/demo-repo. Cleans up after itself.
@@ -81,4 +90,4 @@ install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD)
