@@ -144,7 +144,9 @@ class Supervisor {
       case ShimChannel::Kind::kSealed:
         return {true, 0, ""};
       case ShimChannel::Kind::kAbort:
-        return Fail("aborted by the shim: " + message.detail);
+        // The shim SIGKILLs the task right after ABORT: ending as killed (128 + SIGKILL) makes the
+        // task's status the same whichever of the two lands first.
+        return Fail("aborted by the shim: " + message.detail, 128 + SIGKILL);
       case ShimChannel::Kind::kExit:
         return Fail("setup command " + config_.setup_command[0] + " failed with " + std::to_string(message.code),
                     message.code);
