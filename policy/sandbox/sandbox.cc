@@ -49,19 +49,24 @@ std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
   return out;
 }
 
+absl::Status WriteAll(int fd, absl::string_view content, const std::string& what) {
+  const char* p = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus(absl::StrCat("write ", what));
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteFile(const std::string& path, absl::string_view content, mode_t mode) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
   if (!fd) return ErrnoStatus(absl::StrCat("create ", tmp));
-  const char* p = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = write(fd.get(), p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoStatus(absl::StrCat("write ", tmp));
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  if (absl::Status written = WriteAll(fd.get(), content, tmp); !written.ok()) return written;
   if (fchmod(fd.get(), mode) != 0) return ErrnoStatus(absl::StrCat("chmod ", tmp));
   fd.reset();
   if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(absl::StrCat("rename ", tmp));
@@ -76,15 +81,7 @@ absl::Status WriteFile(const std::string& path, absl::string_view content, mode_
 absl::Status RewriteFileInPlace(const std::string& path, absl::string_view content) {
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return ErrnoStatus(absl::StrCat("open ", path));
-  const char* p = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = write(fd.get(), p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoStatus(absl::StrCat("write ", path));
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  if (absl::Status written = WriteAll(fd.get(), content, path); !written.ok()) return written;
   if (close(fd.release()) != 0) return ErrnoStatus(absl::StrCat("close ", path));
   return absl::OkStatus();
 }
