@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 
 from harness import procs
+from harness.airlock import host_links
 from harness.upstream import NAME_PREFIX, OWNER_DIR, Upstream, ip
 
 BUSYBOX = shutil.which("busybox")
@@ -92,7 +93,7 @@ def test_upstream_serves_a_client_netns_over_a_veth(upstream):
     # The client netns and the veth are gone with it.
     assert not os.path.exists(f"/run/netns/{client.name}")
     assert upstream.links() == ["lo"]
-    assert client.veth not in _host_links() and client.peer not in _host_links()
+    assert client.veth not in host_links() and client.peer not in host_links()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -144,8 +145,3 @@ def test_upstream_of_a_crashed_session_is_reaped():
         assert not os.path.exists(f"/run/netns/{name}")
     finally:
         u.teardown()
-
-
-def _host_links():
-    r = ip("-o", "link", "show")
-    return [line.split(":", 2)[1].strip().split("@", 1)[0] for line in r.stdout.splitlines()]

@@ -19,13 +19,12 @@ import ctypes
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
 
 from . import mounts, procs
-from .upstream import ip
+from .upstream import ip, link_names
 
 RUNTIME = "io.containerd.airlock.v2"
 RUN_DIR = "/run/airlock"
@@ -102,13 +101,7 @@ def netns_entries(cid):
 
 
 def host_links():
-    p = ip("-o", "link", "show", check=False)
-    found = []
-    for line in p.stdout.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) >= 2:
-            found.append(parts[1].strip().split("@", 1)[0])
-    return found
+    return link_names(ip("-o", "link", "show", check=False).stdout)
 
 
 def nft_tables():
@@ -411,16 +404,6 @@ def wait_for_file(path, timeout=30.0):
 def sha256_file(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-def link_names(ip_link_output):
-    """Link names from `ip -o link` output (busybox or iproute2)."""
-    names = []
-    for line in ip_link_output.splitlines():
-        m = re.match(r"^\d+:\s*([^:@\s]+)", line)
-        if m:
-            names.append(m.group(1))
-    return names
 
 
 def assert_upstream_clean(upstream, timeout=10.0):

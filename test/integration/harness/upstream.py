@@ -44,18 +44,21 @@ def ip(*args, timeout=20.0, check=True):
     return p
 
 
+def link_names(ip_link_output):
+    """Link names from `ip -o link` output (busybox or iproute2): "2: alXXXXu@if5: <...>" names
+    alXXXXu (the name ends at '@' for a veth's peer, or at ':')."""
+    names = []
+    for line in ip_link_output.splitlines():
+        m = re.match(r"^\d+:\s*([^:@\s]+)", line)
+        if m:
+            names.append(m.group(1))
+    return names
+
+
 def netns_links(name):
     """Link names inside the named netns (`ip -n NAME -o link`), or None when it is gone."""
     p = ip("-n", name, "-o", "link", "show", check=False)
-    if p.returncode != 0:
-        return None
-    found = []
-    for line in p.stdout.splitlines():
-        # "2: alXXXXu@if5: <...>": the name ends at '@' (veth peer) or ':'.
-        parts = line.split(":", 2)
-        if len(parts) >= 2:
-            found.append(parts[1].strip().split("@", 1)[0])
-    return found
+    return link_names(p.stdout) if p.returncode == 0 else None
 
 
 def netns_inode(path):
