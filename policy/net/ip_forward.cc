@@ -17,6 +17,7 @@
 #include "policy/net/fs_util.h"
 #include "policy/net/in_netns.h"
 #include "shim/base/errno_status.h"
+#include "shim/base/file_write.h"
 #include "shim/base/log.h"
 #include "shim/base/unique_fd.h"
 
@@ -66,17 +67,6 @@ absl::Status WriteIntFile(const char* path, int value) {
 absl::Status InNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn) {
   if (netns_fd < 0) return fn();
   return RunInNetns(netns_fd, fn);
-}
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  std::string tmp = absl::StrCat(path, ".tmp");
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return ErrnoStatus(absl::StrCat("open ", tmp));
-  if (::write(fd.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
-    return ErrnoStatus(absl::StrCat("write ", tmp));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(absl::StrCat("rename ", tmp));
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
@@ -152,7 +142,7 @@ absl::Status AcquireIpForward(absl::string_view state_dir, absl::string_view san
       absl::StatusOr<int> redirects = ReadIntFile(kRedirectsPath);
       if (!redirects.ok()) return redirects.status();
       if (absl::Status s =
-              WriteFileAtomically(absl::StrCat(key_dir, "/saved"), absl::StrCat(*forward, " ", *redirects, "\n"));
+              WriteFileAtomically(absl::StrCat(key_dir, "/saved"), absl::StrCat(*forward, " ", *redirects, "\n"), 0600);
           !s.ok()) {
         return s;
       }

@@ -29,6 +29,7 @@
 #include "policy/setup_annotation.h"
 #include "policy/source.h"
 #include "shim/base/errno_status.h"
+#include "shim/base/file_write.h"
 #include "shim/base/log.h"
 #include "shim/base/sha256.h"
 #include "shim/task/rootfs.h"
@@ -47,43 +48,6 @@ std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
     if (value.is_string()) out[key] = value.get<std::string>();
   }
   return out;
-}
-
-absl::Status WriteAll(int fd, absl::string_view content, const std::string& what) {
-  const char* p = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoStatus(absl::StrCat("write ", what));
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WriteFile(const std::string& path, absl::string_view content, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (!fd) return ErrnoStatus(absl::StrCat("create ", tmp));
-  if (absl::Status written = WriteAll(fd.get(), content, tmp); !written.ok()) return written;
-  if (fchmod(fd.get(), mode) != 0) return ErrnoStatus(absl::StrCat("chmod ", tmp));
-  fd.reset();
-  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(absl::StrCat("rename ", tmp));
-  return absl::OkStatus();
-}
-
-// Rewrites an existing file in place: no new inode and no freed one. On this kind of host (ext4
-// without a journal under the bundles) every inode allocation scans past the inodes freed in the
-// last seconds, so with 50 sandboxes starting at once a tmp+rename costs about a millisecond of
-// CPU. Only for files nothing reads before Create returns successfully: a half-written one (write
-// error, crash) fails the Create, and runc never sees it.
-absl::Status RewriteFileInPlace(const std::string& path, absl::string_view content) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) return ErrnoStatus(absl::StrCat("open ", path));
-  if (absl::Status written = WriteAll(fd.get(), content, path); !written.ok()) return written;
-  if (close(fd.release()) != 0) return ErrnoStatus(absl::StrCat("close ", path));
-  return absl::OkStatus();
 }
 
 // The sandbox's name for host objects (netns bookkeeping, veths, nft table): derived from
@@ -258,7 +222,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
       policy::BuildExecutionFilterBpf({.allow_debuggers = policy.seccomp.allow_debuggers});
   if (!bpf.ok()) return bpf.status();
   if (absl::Status written = policy::WriteFilter(s.airlock_dir_ + "/seccomp.bpf", *bpf); !written.ok()) return written;
-  if (absl::Status placeholder = WriteFile(s.airlock_dir_ + "/init", "", 0755); !placeholder.ok()) return placeholder;
+  if (absl::Status placeholder = WriteFileAtomically(s.airlock_dir_ + "/init", "", 0755); !placeholder.ok()) return placeholder;
 
   policy::RewriteInput input;
   input.policy = &policy;
@@ -269,7 +233,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   input.setup_command = s.setup_command_;
   absl::StatusOr<policy::RewriteOutput> rewritten = policy::RewriteSpec(spec, input);
   if (!rewritten.ok()) return rejected(rewritten.status());
-  if (absl::Status written = WriteFile(s.airlock_dir_ + "/config.json", rewritten->init_config.dump(), 0644);
+  if (absl::Status written = WriteFileAtomically(s.airlock_dir_ + "/config.json", rewritten->init_config.dump(), 0644);
       !written.ok()) {
     return written;
   }
@@ -565,7 +529,7 @@ void Sandbox::WriteRecord() {
     std::ifstream in(bundle_ + "/address");
     std::getline(in, address);
   }
-  if (absl::Status written = WriteFile(record_path_, address, 0600); !written.ok()) {
+  if (absl::Status written = WriteFileAtomically(record_path_, address, 0600); !written.ok()) {
     log::Warn("sandbox ", id_, ": ", written.message());
   }
 }

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "shim/base/errno_status.h"
+#include "shim/base/file_write.h"
 #include "shim/base/unique_fd.h"
 
 namespace airlock::policy {
@@ -168,27 +169,7 @@ absl::StatusOr<std::string> BuildExecutionFilterPfc(const SeccompOptions& option
 }
 
 absl::Status WriteFilter(absl::string_view path, absl::string_view bpf) {
-  std::string target(path);
-  std::string temp = absl::StrCat(target, ".tmp.", getpid());
-  UniqueFd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0444));
-  if (!fd) return ErrnoStatus(absl::StrCat("create ", temp));
-  size_t done = 0;
-  while (done < bpf.size()) {
-    ssize_t n = write(fd.get(), bpf.data() + done, bpf.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status status = ErrnoStatus(absl::StrCat("write ", temp));
-      unlink(temp.c_str());
-      return status;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (close(fd.release()) != 0 || rename(temp.c_str(), target.c_str()) != 0) {
-    absl::Status status = ErrnoStatus(absl::StrCat("write ", target));
-    unlink(temp.c_str());
-    return status;
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(std::string(path), bpf, 0444);
 }
 
 }  // namespace airlock::policy

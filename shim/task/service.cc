@@ -14,6 +14,7 @@
 #include "google/protobuf/empty.pb.h"
 #include "nlohmann/json.hpp"
 #include "shim/base/errno_status.h"
+#include "shim/base/file_write.h"
 #include "shim/base/log.h"
 #include "shim/task/rootfs.h"
 #include "shim/task/runtime_options.h"
@@ -28,18 +29,6 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   timespec ts = absl::ToTimespec(t);
   out->set_seconds(ts.tv_sec);
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
-}
-
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view content) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-    if (!out) return ErrnoStatus(absl::StrCat("open ", tmp));
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out) return ErrnoStatus(absl::StrCat("write ", tmp));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(absl::StrCat("rename ", tmp));
-  return absl::OkStatus();
 }
 
 // As containerd's runc shim: without a private pid namespace the init's exit does not take the
