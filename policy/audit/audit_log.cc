@@ -8,26 +8,13 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "shim/base/errno_status.h"
+#include "shim/base/files.h"
 #include "shim/base/log.h"
 
 namespace airlock::audit {
-namespace {
-
-absl::Status MakeDirs(const std::string& path) {
-  std::string partial;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&partial, "/", part);
-    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(absl::StrCat("mkdir ", partial));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& dir, const std::string& ns,
                                                          const std::string& id) {
   if (dir.empty() || dir[0] != '/') return absl::InvalidArgumentError("audit dir must be an absolute path");
@@ -38,7 +25,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& dir,
     }
   }
   std::string ns_dir = absl::StrCat(dir, "/", ns);
-  if (absl::Status made = MakeDirs(ns_dir); !made.ok()) return made;
+  if (absl::Status made = MakeDirs(ns_dir, 0700); !made.ok()) return made;
   std::string path = absl::StrCat(ns_dir, "/", id, ".jsonl");
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return ErrnoStatus(absl::StrCat("open audit log ", path));

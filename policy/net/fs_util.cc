@@ -12,16 +12,6 @@
 
 namespace airlock::net {
 
-absl::Status MakeDirs(const std::string& path) {
-  for (size_t pos = 1; pos <= path.size(); ++pos) {
-    if (pos != path.size() && path[pos] != '/') continue;
-    std::string prefix = path.substr(0, pos);
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
-      return ErrnoStatus(errno, absl::StrCat("mkdir ", prefix));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<UniqueFd> LockFile(const std::string& path, absl::Duration timeout) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd) return ErrnoStatus(absl::StrCat("open ", path));

@@ -6,12 +6,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "shim/base/files.h"  // MakeDirs, next to the lock its callers take
 #include "shim/base/unique_fd.h"
 
 namespace airlock::net {
-
-// mkdir -p (mode 0755).
-absl::Status MakeDirs(const std::string& path);
 
 // An exclusive flock on `path` (created 0600), waited for at most `timeout`; closing the fd
 // releases it. Serialises work across shim processes.

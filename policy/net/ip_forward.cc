@@ -17,7 +17,7 @@
 #include "policy/net/fs_util.h"
 #include "policy/net/in_netns.h"
 #include "shim/base/errno_status.h"
-#include "shim/base/file_write.h"
+#include "shim/base/files.h"
 #include "shim/base/log.h"
 #include "shim/base/unique_fd.h"
 
@@ -40,27 +40,10 @@ absl::StatusOr<std::string> NetnsKey(int netns_fd) {
   return absl::StrCat("net-", st.st_dev, "-", st.st_ino);
 }
 
-absl::StatusOr<int> ReadIntFile(const char* path) {
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return ErrnoStatus(absl::StrCat("open ", path));
-  char buf[32] = {};
-  ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
-  if (n < 0) return ErrnoStatus(absl::StrCat("read ", path));
-  int value = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(buf, n)), &value)) {
-    return absl::DataLossError(absl::StrCat("unexpected content in ", path));
-  }
-  return value;
-}
-
 absl::Status WriteIntFile(const char* path, int value) {
   UniqueFd fd(::open(path, O_WRONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(absl::StrCat("open ", path));
-  std::string text = absl::StrCat(value, "\n");
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
-    return ErrnoStatus(absl::StrCat("write ", path));
-  }
-  return absl::OkStatus();
+  return WriteAll(fd.get(), absl::StrCat(value, "\n"), path);
 }
 
 // Runs `fn` where the sysctls of `netns_fd` are visible (/proc/sys/net follows the thread's netns).
@@ -76,6 +59,16 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   ssize_t n = ::read(fd.get(), buf, sizeof(buf) - 1);
   if (n < 0) return ErrnoStatus(absl::StrCat("read ", path));
   return std::string(buf, n);
+}
+
+absl::StatusOr<int> ReadIntFile(const char* path) {
+  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) return text.status();
+  int value = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &value)) {
+    return absl::DataLossError(absl::StrCat("unexpected content in ", path));
+  }
+  return value;
 }
 
 // Names in a directory, bounded; an absent directory is empty.
@@ -122,16 +115,30 @@ absl::Status RestoreAndForget(const std::string& key_dir, bool restore, int netn
   return result;
 }
 
-}  // namespace
+// The claims on one netns's ip_forward, under the state dir's lock (held while this lives).
+struct NetnsClaims {
+  UniqueFd lock;
+  std::string key_dir;    // <state_dir>/net-<dev>-<ino>: the saved values
+  std::string users_dir;  // one marker file per sandbox that needs forwarding
+};
 
-absl::Status AcquireIpForward(absl::string_view state_dir, absl::string_view sandbox, int netns_fd) {
+absl::StatusOr<NetnsClaims> LockClaims(absl::string_view state_dir, int netns_fd) {
   std::string root(state_dir);
   absl::StatusOr<UniqueFd> lock = Lock(root);
   if (!lock.ok()) return lock.status();
   absl::StatusOr<std::string> key = NetnsKey(netns_fd);
   if (!key.ok()) return key.status();
   std::string key_dir = absl::StrCat(root, "/", *key);
-  std::string users_dir = absl::StrCat(key_dir, "/users");
+  return NetnsClaims{*std::move(lock), key_dir, absl::StrCat(key_dir, "/users")};
+}
+
+}  // namespace
+
+absl::Status AcquireIpForward(absl::string_view state_dir, absl::string_view sandbox, int netns_fd) {
+  absl::StatusOr<NetnsClaims> claims = LockClaims(state_dir, netns_fd);
+  if (!claims.ok()) return claims.status();
+  const std::string& key_dir = claims->key_dir;
+  const std::string& users_dir = claims->users_dir;
   if (absl::Status status = MakeDirs(users_dir); !status.ok()) return status;
 
   return InNetns(netns_fd, [&]() -> absl::Status {
@@ -159,13 +166,10 @@ absl::Status AcquireIpForward(absl::string_view state_dir, absl::string_view san
 }
 
 absl::Status ReleaseIpForward(absl::string_view state_dir, absl::string_view sandbox, int netns_fd) {
-  std::string root(state_dir);
-  absl::StatusOr<UniqueFd> lock = Lock(root);
-  if (!lock.ok()) return lock.status();
-  absl::StatusOr<std::string> key = NetnsKey(netns_fd);
-  if (!key.ok()) return key.status();
-  std::string key_dir = absl::StrCat(root, "/", *key);
-  std::string users_dir = absl::StrCat(key_dir, "/users");
+  absl::StatusOr<NetnsClaims> claims = LockClaims(state_dir, netns_fd);
+  if (!claims.ok()) return claims.status();
+  const std::string& key_dir = claims->key_dir;
+  const std::string& users_dir = claims->users_dir;
   std::string marker = absl::StrCat(users_dir, "/", sandbox);
   if (::unlink(marker.c_str()) != 0) {
     if (errno == ENOENT) return absl::OkStatus();  // not a user: nothing to do

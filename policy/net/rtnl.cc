@@ -337,15 +337,6 @@ absl::Status CreateVeth(NetlinkSocket& socket, const VethSpec& spec) {
   return socket.Execute(request);
 }
 
-absl::Status DeleteLink(NetlinkSocket& socket, int index) {
-  NlRequest request(RTM_DELLINK, 0);
-  ifinfomsg header{};
-  header.ifi_family = AF_UNSPEC;
-  header.ifi_index = index;
-  request.AppendHeader(header);
-  return socket.Execute(request);
-}
-
 absl::Status DeleteLinkByName(NetlinkSocket& socket, absl::string_view name) {
   if (name.empty() || name.size() >= IFNAMSIZ)
     return absl::InvalidArgumentError(absl::StrCat("bad link name '", name, "'"));

@@ -92,7 +92,6 @@ struct VethSpec {
 };
 absl::Status CreateVeth(NetlinkSocket& socket, const VethSpec& spec);
 
-absl::Status DeleteLink(NetlinkSocket& socket, int index);
 // NotFound when no such link exists.
 absl::Status DeleteLinkByName(NetlinkSocket& socket, absl::string_view name);
 

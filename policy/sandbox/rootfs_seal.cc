@@ -31,7 +31,8 @@ unsigned long KeptFlags(unsigned long st_flags) {
   return flags;
 }
 
-constexpr int kStillWritable = EROFS + 1000;  // remounted, yet not read-only
+// Remounted, yet not read-only. 255: no errno, and it survives a forked child's 8-bit exit status.
+constexpr int kStillWritable = 255;
 
 // Runs in a task of its own whose root and cwd are not shared (setns into a mount namespace
 // demands it, and the chroot must not move anyone else). Returns an errno, 0 on success;
@@ -77,7 +78,7 @@ absl::Status RemountRootReadonly(pid_t init) {
   if (!RemountOnThread(mnt_ns.get(), root.get(), &err)) {
     absl::StatusOr<int> status = RunInForkedChild([&] { return RemountInChild(mnt_ns.get(), root.get()); });
     if (!status.ok()) return status.status();
-    err = *status == (kStillWritable & 0xff) ? kStillWritable : *status;  // an exit status has 8 bits
+    err = *status;
   }
   if (err == 0) return absl::OkStatus();
   if (err == kStillWritable) return absl::InternalError("root filesystem still writable after the remount");

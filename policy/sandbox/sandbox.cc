@@ -29,7 +29,7 @@
 #include "policy/setup_annotation.h"
 #include "policy/source.h"
 #include "shim/base/errno_status.h"
-#include "shim/base/file_write.h"
+#include "shim/base/files.h"
 #include "shim/base/log.h"
 #include "shim/base/sha256.h"
 #include "shim/task/rootfs.h"

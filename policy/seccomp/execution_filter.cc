@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "shim/base/errno_status.h"
-#include "shim/base/file_write.h"
+#include "shim/base/files.h"
 #include "shim/base/unique_fd.h"
 
 namespace airlock::policy {

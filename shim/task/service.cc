@@ -14,7 +14,7 @@
 #include "google/protobuf/empty.pb.h"
 #include "nlohmann/json.hpp"
 #include "shim/base/errno_status.h"
-#include "shim/base/file_write.h"
+#include "shim/base/files.h"
 #include "shim/base/log.h"
 #include "shim/task/rootfs.h"
 #include "shim/task/runtime_options.h"

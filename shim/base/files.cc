@@ -1,4 +1,4 @@
-#include "shim/base/file_write.h"
+#include "shim/base/files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,6 +12,15 @@
 #include "shim/base/unique_fd.h"
 
 namespace airlock {
+
+absl::Status MakeDirs(const std::string& path, mode_t mode) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    std::string prefix = path.substr(0, pos);
+    if (::mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) return ErrnoStatus(absl::StrCat("mkdir ", prefix));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status WriteAll(int fd, absl::string_view content, absl::string_view what) {
   const char* p = content.data();

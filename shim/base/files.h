@@ -1,4 +1,4 @@
-// Writing whole files: the one place for the write loop and the tmp+rename dance.
+// Files and directories: the one place for the write loop, the tmp+rename dance and mkdir -p.
 #pragma once
 
 #include <sys/types.h>
@@ -9,6 +9,9 @@
 #include "absl/strings/string_view.h"
 
 namespace airlock {
+
+// mkdir -p: every missing directory of the absolute `path` made with `mode`.
+absl::Status MakeDirs(const std::string& path, mode_t mode = 0755);
 
 // write(2) until all of `content` is out (EINTR retried); `what` names the file in errors.
 absl::Status WriteAll(int fd, absl::string_view content, absl::string_view what);
