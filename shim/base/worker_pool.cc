@@ -29,11 +29,6 @@ void WorkerPool::Submit(std::function<void()> work) {
   // Otherwise a busy thread picks it up when it is done.
 }
 
-size_t WorkerPool::threads() const {
-  std::lock_guard lock(mu_);
-  return threads_;
-}
-
 void WorkerPool::Loop() {
   std::unique_lock lock(mu_);
   for (;;) {

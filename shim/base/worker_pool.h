@@ -22,8 +22,6 @@ class WorkerPool {
 
   void Submit(std::function<void()> work);
 
-  size_t threads() const;
-
  private:
   void Loop();
 

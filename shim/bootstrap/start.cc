@@ -23,6 +23,7 @@
 #include "google/protobuf/any.pb.h"
 #include "nlohmann/json.hpp"
 #include "shim/base/errno_status.h"
+#include "shim/base/files.h"
 #include "shim/base/unique_fd.h"
 #include "shim/bootstrap/actions.h"
 #include "shim/bootstrap/address.h"
@@ -86,12 +87,7 @@ absl::StatusOr<UniqueFd> Listen(const std::string& path, bool* in_use) {
   return fd;
 }
 
-absl::Status WriteAddressFile(const std::string& address) {
-  std::ofstream out("address", std::ios::trunc);
-  out << address;
-  if (!out) return ErrnoStatus("write address file");
-  return absl::OkStatus();
-}
+absl::Status WriteAddressFile(const std::string& address) { return WriteFileAtomically("address", address); }
 
 // runc options on stdin may name a cgroup for the shim itself (containerd's ShimCgroup).
 std::string ShimCgroupFromStdin() {

@@ -15,8 +15,6 @@ void Registry::Add(std::string service, std::string method, Handler handler) {
   services_[std::move(service)][std::move(method)] = std::move(handler);
 }
 
-bool Registry::HasService(absl::string_view service) const { return services_.find(service) != services_.end(); }
-
 void Registry::Dispatch(CallContext context, std::string payload, Reply reply) const {
   auto service = services_.find(context.service);
   if (service == services_.end()) {

@@ -43,8 +43,6 @@ class Registry {
   // ("service X" / "method Y").
   void Dispatch(CallContext context, std::string payload, Reply reply) const;
 
-  bool HasService(absl::string_view service) const;
-
  private:
   WorkerPool* pool_;
   std::map<std::string, std::map<std::string, Handler, std::less<>>, std::less<>> services_;

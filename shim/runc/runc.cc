@@ -166,17 +166,6 @@ absl::StatusOr<std::vector<pid_t>> Runc::Ps(const std::string& id) {
   return result;
 }
 
-absl::StatusOr<ContainerState> Runc::State(const std::string& id) {
-  absl::StatusOr<std::string> out = Call("state", {"state", id}, nullptr, kCallTimeout);
-  if (!out.ok()) return out.status();
-  nlohmann::json state = nlohmann::json::parse(*out, nullptr, false);
-  if (!state.is_object()) return absl::InternalError("runc state: unexpected output");
-  ContainerState result;
-  result.status = state.value("status", "");
-  result.pid = state.value("pid", 0);
-  return result;
-}
-
 absl::StatusOr<pid_t> ReadPidFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return ErrnoStatus(absl::StrCat("read pid file ", path));

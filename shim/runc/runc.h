@@ -33,11 +33,6 @@ struct ProcessFds {
   std::vector<int> preserved;
 };
 
-struct ContainerState {
-  std::string status;  // created, running, paused, stopped
-  pid_t pid = 0;
-};
-
 class Runc {
  public:
   // `log_path`: runc's --log file (JSON), normally <bundle>/log.json.
@@ -60,7 +55,6 @@ class Runc {
   absl::Status Resume(const std::string& id);
   absl::Status Update(const std::string& id, const std::string& resources_json_path);
   absl::StatusOr<std::vector<pid_t>> Ps(const std::string& id);
-  absl::StatusOr<ContainerState> State(const std::string& id);
 
   const Config& config() const { return config_; }
 

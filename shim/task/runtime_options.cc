@@ -8,6 +8,7 @@
 #include "containerd/runtimeoptions/v1/api.pb.h"
 #include "nlohmann/json.hpp"
 #include "shim/base/errno_status.h"
+#include "shim/base/files.h"
 
 namespace airlock::task {
 namespace {
@@ -60,11 +61,7 @@ absl::Status SaveRuntimeConfig(const std::string& bundle, const runc::Config& co
                           {"systemd_cgroup", config.systemd_cgroup},
                           {"no_pivot_root", config.no_pivot_root},
                           {"no_new_keyring", config.no_new_keyring}};
-  std::string path = bundle + std::string(kSavedName);
-  std::ofstream out(path, std::ios::trunc);
-  out << saved.dump();
-  if (!out) return ErrnoStatus(absl::StrCat("write ", path));
-  return absl::OkStatus();
+  return WriteFileAtomically(bundle + std::string(kSavedName), saved.dump());
 }
 
 absl::StatusOr<runc::Config> LoadRuntimeConfig(const std::string& bundle) {

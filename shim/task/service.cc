@@ -71,11 +71,6 @@ TaskService::TaskService(Reactor& reactor, WorkerPool& pool, ServiceConfig confi
 
 TaskService::~TaskService() = default;
 
-size_t TaskService::container_count() const {
-  std::lock_guard lock(mu_);
-  return containers_.size() + creating_.size();
-}
-
 std::shared_ptr<Container> TaskService::FindContainer(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto it = containers_.find(id);
@@ -126,7 +121,6 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
     return saved;
   }
   container->runc = std::make_unique<runc::Runc>(*runc_config, container->bundle + "/log.json");
-  container->kill_all_on_exit = ShouldKillAllOnExit(container->bundle);
 
   if (request.rootfs_size() > 0) {
     container->rootfs = container->bundle + "/rootfs";
@@ -151,6 +145,8 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
     }
     prepared = std::move(*p);
   }
+  // From the spec runc will run: the sandbox may have rewritten it (its own pid namespace).
+  container->kill_all_on_exit = ShouldKillAllOnExit(container->bundle);
 
   Process& init = container->init;
   init.id = id;
@@ -324,7 +320,8 @@ absl::Status TaskService::StartExec(Container& container, Process& process) {
     return status;
   };
 
-  std::string spec_json = process.spec_json;
+  // Read once, here: the exec's spec is not needed after its start.
+  std::string spec_json = std::move(process.spec_json);
   if (hooks_.sandbox != nullptr) {
     absl::StatusOr<std::string> rewritten = hooks_.sandbox->RewriteExec(container.id, spec_json);
     if (!rewritten.ok()) return fail(rewritten.status());

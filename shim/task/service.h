@@ -76,8 +76,6 @@ class TaskService {
   bool Shutdown(const api::ShutdownRequest& request);
   void Wait(const api::WaitRequest& request, std::function<void(absl::StatusOr<api::WaitResponse>)> done);
 
-  size_t container_count() const;
-
  private:
   std::shared_ptr<Container> FindContainer(const std::string& id) const;
   absl::Status StartInit(Container& container);
