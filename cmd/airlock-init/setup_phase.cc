@@ -133,7 +133,6 @@ class Supervisor {
       std::string error;
       if (!channel_.Send("SETUP_EXIT " + std::to_string(code), &error)) return Fail(error);
       // The shim decides what follows: SEALED (also when the seal killed setup), or EXIT.
-      setup_failed_code_ = code;
     }
     return std::nullopt;
   }
@@ -175,7 +174,6 @@ class Supervisor {
   sigset_t saved_mask_{};
   int signal_fd_ = -1;
   pid_t setup_pid_ = -1;
-  int setup_failed_code_ = 0;  // for the record; the shim's EXIT carries the code that counts
   const bool is_pid1_ = getpid() == 1;
 };
 

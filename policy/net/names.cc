@@ -21,6 +21,10 @@ absl::Status ValidateSandboxName(absl::string_view name) {
   return absl::OkStatus();
 }
 
+std::string SandboxName(absl::string_view ns, absl::string_view id) {
+  return "s" + Sha256Hex(absl::StrCat(ns, "/", id)).substr(0, 16);
+}
+
 std::string VethName(absl::string_view sandbox, VethSide side) {
   return absl::StrCat("al", Sha256Hex(sandbox).substr(0, 12), std::string(1, static_cast<char>(side)));
 }

@@ -13,6 +13,11 @@ namespace airlock::net {
 // They become a file name, an nftables table name and a hash input.
 absl::Status ValidateSandboxName(absl::string_view name);
 
+// The sandbox name of a container: "s" + 16 hex digits of SHA-256("<namespace>/<id>"). From
+// namespace and id alone, so `delete` after a crash (and `airlock run`'s leftover check) find the
+// sandbox's host objects again.
+std::string SandboxName(absl::string_view ns, absl::string_view id);
+
 // Which end of the uplink veth.
 enum class VethSide : char {
   kSandbox = 's',   // inside the sandbox netns

@@ -31,7 +31,6 @@
 #include "shim/base/errno_status.h"
 #include "shim/base/files.h"
 #include "shim/base/log.h"
-#include "shim/base/sha256.h"
 #include "shim/task/rootfs.h"
 #include "shim/task/runtime_options.h"
 
@@ -48,12 +47,6 @@ std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
     if (value.is_string()) out[key] = value.get<std::string>();
   }
   return out;
-}
-
-// The sandbox's name for host objects (netns bookkeeping, veths, nft table): derived from
-// namespace and id only, so `delete` after a crash finds them again.
-std::string SandboxName(const std::string& ns, const std::string& id) {
-  return "s" + Sha256Hex(absl::StrCat(ns, "/", id)).substr(0, 16);
 }
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
@@ -85,7 +78,7 @@ absl::string_view ToString(SealTrigger trigger) {
 }
 
 std::string Sandbox::WorkspaceStage(const std::string& run_dir, const std::string& ns, const std::string& id) {
-  return absl::StrCat(run_dir, "/workspaces/", SandboxName(ns, id));
+  return absl::StrCat(run_dir, "/workspaces/", net::SandboxName(ns, id));
 }
 
 absl::Status Sandbox::CleanupAfterCrash(const std::string& run_dir, const std::string& ns, const std::string& id) {
@@ -94,7 +87,7 @@ absl::Status Sandbox::CleanupAfterCrash(const std::string& run_dir, const std::s
   rmdir(stage.c_str());
   // The netns died with the container (the shim held it by fd); the host may still have the nat
   // uplink's nft table and ip_forward claim, and the record file.
-  absl::Status status = net::SandboxNetwork::Cleanup(SandboxName(ns, id), {.run_dir = run_dir, .persistent = false});
+  absl::Status status = net::SandboxNetwork::Cleanup(net::SandboxName(ns, id), {.run_dir = run_dir, .persistent = false});
   std::string record = absl::StrCat(run_dir, "/tasks/", ns, "/", id);
   unlink(record.c_str());
   rmdir(std::filesystem::path(record).parent_path().c_str());
@@ -197,7 +190,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   // The sandbox's own network namespace, held by the shim (nothing on the host's filesystem).
   net::SandboxNetworkOptions net_options{.run_dir = env.run_dir, .persistent = false};
   absl::StatusOr<std::unique_ptr<net::SandboxNetwork>> network =
-      net::SandboxNetwork::Create(SandboxName(env.ns, request.id), net_options);
+      net::SandboxNetwork::Create(net::SandboxName(env.ns, request.id), net_options);
   if (!network.ok()) return rejected(network.status());
   s.network_ = *std::move(network);
   const policy::Uplink& uplink = policy.network.setup.uplink;

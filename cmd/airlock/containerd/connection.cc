@@ -158,7 +158,6 @@ absl::Status Connection::ReadStream(const char* method, const google::protobuf::
   grpc::ByteBuffer buffer;
   absl::Status handler_status;
   while (reader->Read(&buffer)) {
-    grpc::Slice slice;
     std::string bytes;
     std::vector<grpc::Slice> slices;
     if (!buffer.Dump(&slices).ok()) {

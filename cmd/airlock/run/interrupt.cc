@@ -47,7 +47,6 @@ void InterruptWatcher::Loop() {
     if (n < 0 || (fds[1].revents & POLLIN)) return;
     signalfd_siginfo info {};
     while (read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-      count_.fetch_add(1);
       int expected = 0;
       if (signal_.compare_exchange_strong(expected, static_cast<int>(info.ssi_signo)) && on_first_) {
         on_first_(static_cast<int>(info.ssi_signo));

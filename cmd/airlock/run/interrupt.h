@@ -2,7 +2,7 @@
 // sandbox and destroying it. The signals are blocked in every thread (Start() runs before any
 // other thread exists) and read from a signalfd by a watcher thread, which records the first one
 // and calls the handler (cancel the calls in flight; the flow then destroys the sandbox).
-// Later signals are counted and otherwise ignored: the cleanup finishes.
+// Later signals are ignored: the cleanup finishes.
 #pragma once
 
 #include <atomic>
@@ -22,7 +22,6 @@ class InterruptWatcher {
 
   // The first signal received, 0 if none.
   int signal() const { return signal_.load(); }
-  int count() const { return count_.load(); }
 
  private:
   InterruptWatcher() = default;
@@ -31,7 +30,6 @@ class InterruptWatcher {
   UniqueFd signal_fd_, stop_fd_;
   std::function<void(int)> on_first_;
   std::atomic<int> signal_{0};
-  std::atomic<int> count_{0};
   std::thread thread_;
 };
 

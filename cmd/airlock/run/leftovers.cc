@@ -20,7 +20,6 @@
 #include "absl/strings/str_split.h"
 #include "cmd/airlock/containerd/services.h"
 #include "policy/net/names.h"
-#include "shim/base/sha256.h"
 #include "shim/base/subprocess.h"
 
 namespace airlock::run {
@@ -109,10 +108,6 @@ std::vector<std::string> NftTables() {
 }
 
 }  // namespace
-
-std::string ShimSandboxName(const std::string& name_space, const std::string& id) {
-  return "s" + Sha256Hex(absl::StrCat(name_space, "/", id)).substr(0, 16);
-}
 
 PinnedPid Pin(int pid, const std::string& what) { return PinnedPid{pid, StartTime(pid), what}; }
 

@@ -35,10 +35,6 @@ struct SandboxTraces {
   std::vector<std::string> paths;    // other paths that must be gone (workspace, fifo dir)
 };
 
-// The shim's name for a sandbox's host objects (policy/sandbox/sandbox.cc: "s" + 16 hex of
-// SHA-256("<ns>/<id>")).
-std::string ShimSandboxName(const std::string& name_space, const std::string& id);
-
 // Fills what /proc tells about a live process: start time, cgroups, netns inode.
 PinnedPid Pin(int pid, const std::string& what);
 std::vector<std::string> CgroupDirsOf(int pid);

@@ -140,7 +140,6 @@ class Run {
   std::optional<Workspace> workspace_;
   std::unique_ptr<SandboxSession> sandbox_;
   std::vector<std::string> container_env_;
-  bool agent_ok_ = false;
   PhaseRecord setup_{"setup"}, agent_{"agent"}, check_{"check"};
   std::vector<std::string> destroy_problems_;
 };
@@ -478,7 +477,6 @@ void Run::RunAgentAndCheck() {
     check_.note = args_.check.empty() ? "" : "skipped: the agent failed";
     return void(Fail(RunExit::kAgent, absl::StrCat("the agent exited with ", agent->exit_code)));
   }
-  agent_ok_ = true;
   reporter_.Phase("agent", PhaseState::kOk, absl::StrCat("exit 0 in ", FormatSeconds(agent->duration)),
                   {{"exit_code", 0}, {"duration_s", absl::ToDoubleSeconds(agent->duration)}});
   if (args_.check.empty()) return;
@@ -584,7 +582,7 @@ void Run::Review() {
     }
   }
   summary_.patch_path = patch_path;
-  if (!agent_ok_) {
+  if (agent_.exit_code != 0) {  // ran (checked on entry), and failed
     summary_.changes_note = "the agent failed";
     reporter_.Phase("review", PhaseState::kInfo, absl::StrCat("no branch (the agent failed); patch kept: ", patch_path),
                     {{"patch", patch_path}});

@@ -13,6 +13,7 @@
 #include "cmd/airlock/control_client.h"
 #include "containerd/runtimeoptions/v1/api.pb.h"
 #include "containerd/task/v2/shim.pb.h"
+#include "policy/net/names.h"
 #include "policy/source.h"
 #include "shim/ttrpc/client.h"
 
@@ -42,7 +43,7 @@ SandboxSession::SandboxSession(containerd::Connection& c, Reporter& reporter, Sa
   traces_.snapshotter = plan_.snapshotter;
   traces_.run_dir = cli::RunDir();
   traces_.record_path = absl::StrCat(cli::TasksDir(c_.name_space()), "/", plan_.id);
-  traces_.sandbox_name = ShimSandboxName(c_.name_space(), plan_.id);
+  traces_.sandbox_name = net::SandboxName(c_.name_space(), plan_.id);
   traces_.upstream_netns = plan_.upstream_netns;
   traces_.paths.push_back(plan_.io_dir);
 }
