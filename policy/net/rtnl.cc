@@ -301,7 +301,7 @@ absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name) {
   return absl::NotFoundError(absl::StrCat("no link '", name, "' in the reply"));
 }
 
-absl::Status SetLinkUp(NetlinkSocket& socket, int index) {
+absl::Status SetLinkUp(NetlinkSocket& socket, int index, Ipv6LinkLocal ipv6) {
   NlRequest request(RTM_NEWLINK, 0);
   ifinfomsg header{};
   header.ifi_family = AF_UNSPEC;
@@ -309,6 +309,14 @@ absl::Status SetLinkUp(NetlinkSocket& socket, int index) {
   header.ifi_flags = IFF_UP;
   header.ifi_change = IFF_UP;
   request.AppendHeader(header);
+  if (ipv6 == Ipv6LinkLocal::kNone) {
+    size_t af_spec = request.BeginNested(IFLA_AF_SPEC);
+    size_t inet6 = request.BeginNested(AF_INET6);
+    uint8_t mode = IN6_ADDR_GEN_MODE_NONE;
+    request.AddAttr(IFLA_INET6_ADDR_GEN_MODE, &mode, sizeof mode);
+    request.EndNested(inet6);
+    request.EndNested(af_spec);
+  }
   return socket.Execute(request);
 }
 

@@ -77,7 +77,12 @@ absl::StatusOr<std::vector<Rule>> ListRules(NetlinkSocket& socket, uint8_t famil
 // The index of the link called `name`; NotFound when there is none.
 absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name);
 
-absl::Status SetLinkUp(NetlinkSocket& socket, int index);
+// kNoIpv6LinkLocal: the link gets no IPv6 address of its own (addrgenmode none), so no link-local
+// address, no duplicate address detection, no router solicitation: nothing that reaches the far end
+// over IPv6 and no delayed kernel work under rtnl. Set in the same request, before the carrier can
+// come up (a veth has none while its peer is down).
+enum class Ipv6LinkLocal { kKernelDefault, kNone };
+absl::Status SetLinkUp(NetlinkSocket& socket, int index, Ipv6LinkLocal ipv6 = Ipv6LinkLocal::kKernelDefault);
 
 // A veth pair made in one request: `name` in the socket's netns (or in `netns_fd` when >= 0), its
 // peer created directly in `peer_netns_fd` (when >= 0): no link ever moves between namespaces.

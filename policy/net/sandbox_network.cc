@@ -156,8 +156,9 @@ absl::Status SandboxNetwork::BringVethUp(NetlinkSocket& outer, const UplinkInfo&
   if (!outer_index.ok()) return outer_index.status();
   absl::StatusOr<int> inner_index = LinkIndex(inner, info.sandbox_veth);
   if (!inner_index.ok()) return inner_index.status();
-  if (absl::Status s = SetLinkUp(outer, *outer_index); !s.ok()) return s;
-  if (absl::Status s = SetLinkUp(inner, *inner_index); !s.ok()) return s;
+  // Outer end first: its IPv6 setting is in place before the inner end brings the carrier up.
+  if (absl::Status s = SetLinkUp(outer, *outer_index, Ipv6LinkLocal::kNone); !s.ok()) return s;
+  if (absl::Status s = SetLinkUp(inner, *inner_index, Ipv6LinkLocal::kNone); !s.ok()) return s;
   *indexes = VethIndexes{.outer = *outer_index, .inner = *inner_index};
   return absl::OkStatus();
 }
@@ -283,23 +284,38 @@ std::vector<std::string> SandboxNetwork::RemoveHostState() {
   return errors;
 }
 
-SealCheck SandboxNetwork::Verify() {
+SealCheck SandboxNetwork::Verify(LinkDetail detail) {
   absl::StatusOr<NetlinkSocket*> socket = SandboxSocket();
+  if (socket.ok() && !devices_) {
+    absl::StatusOr<NetDevList> devices = NetDevList::OpenIn(netns_.fd());
+    if (devices.ok())
+      devices_ = *std::move(devices);
+    else
+      socket = devices.status();
+  }
   if (!socket.ok()) {
     SealCheck check;
     check.violations.push_back(absl::StrCat("cannot reach the sandbox netns: ", socket.status().ToString()));
     return check;
   }
-  return CheckLoopbackOnly(**socket);
+  return CheckLoopbackOnly(**socket, *devices_, detail);
 }
 
 void SandboxNetwork::OpenDeleteSocket() {
-  // Ready before the seal, so the seal spends no time on it. Without it the seal deletes inline.
+  // Ready before the seal, so the seal spends no time on them. Without the socket the seal deletes
+  // inline; without the device list Verify() opens it.
   absl::StatusOr<NetlinkSocket> socket = NetlinkSocket::OpenInNetns(netns_.fd());
   if (socket.ok())
     delete_socket_ = *std::move(socket);
   else
     log::Warn("sandbox ", name_, ": ", socket.status().message());
+  if (!devices_) {
+    absl::StatusOr<NetDevList> devices = NetDevList::OpenIn(netns_.fd());
+    if (devices.ok())
+      devices_ = *std::move(devices);
+    else
+      log::Warn("sandbox ", name_, ": ", devices.status().message());
+  }
 }
 
 void SandboxNetwork::JoinDeleteThread() {
@@ -353,10 +369,11 @@ SealReport SandboxNetwork::Seal() {
   absl::Time deadline = start + kSealVerifyTimeout;
   for (int attempt = 0; attempt < kSealVerifyMaxAttempts; ++attempt) {
     bool finished = deletion->finished.load(std::memory_order_acquire);
-    report.check = Verify();
+    report.check = Verify(LinkDetail::kNames);
     if (report.check.verified || finished || absl::Now() >= deadline) break;
     ::usleep(200);
   }
+  if (!report.check.verified) report.check = Verify(LinkDetail::kDump);  // the failure, described
   report.verified = report.check.verified;
   report.to_verified = absl::Now() - start;
 
@@ -397,6 +414,7 @@ absl::Status SandboxNetwork::Remove() {
   removed_ = true;
   socket_.reset();
   delete_socket_.reset();
+  devices_.reset();
   Keep(&result, netns_.Delete());
   host_netns_.reset();
   return result;

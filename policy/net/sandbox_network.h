@@ -97,7 +97,7 @@ class SandboxNetwork {
   SealReport Seal();
 
   // The verification alone (no state change).
-  SealCheck Verify();
+  SealCheck Verify(LinkDetail detail = LinkDetail::kDump);
 
   // Removes everything: uplink, nftables table, ip_forward claim, netns. Idempotent.
   absl::Status Remove();
@@ -140,6 +140,7 @@ class SandboxNetwork {
   Netns netns_;
   std::optional<NetlinkSocket> socket_;
   std::optional<NetlinkSocket> delete_socket_;  // in the sandbox netns, for the seal's helper thread
+  std::optional<NetDevList> devices_;           // the sandbox netns's /proc/net/dev, opened once
   std::thread delete_thread_;
   std::optional<UplinkInfo> uplink_;
   UniqueFd host_netns_;  // nat: a dup of the configured host netns fd (none: this process's)

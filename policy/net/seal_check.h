@@ -1,12 +1,12 @@
-// The seal's verification: read back, over netlink inside the sandbox netns, everything that could
-// carry a packet out, and accept only loopback. Fail closed: anything unknown or unreadable is a
-// violation.
+// The seal's verification: read back, inside the sandbox netns, everything that could carry a packet
+// out, and accept only loopback. Fail closed: anything unknown or unreadable is a violation.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "policy/net/net_dev.h"
 #include "policy/net/netlink.h"
 #include "policy/net/rtnl.h"
 
@@ -34,9 +34,15 @@ std::optional<std::string> RouteViolation(const Route& route);
 // Policy rules: only the kernel's defaults (0 local, 32766 main, 32767 default) without selectors.
 std::optional<std::string> RuleViolation(const Rule& rule);
 
-// Dumps links, addresses (all families), IPv4 and IPv6 routes of every table and IPv4 and IPv6 rules
-// through `sandbox` (a socket opened inside the sandbox netns) and judges them. A netlink error is a
-// violation.
-SealCheck CheckLoopbackOnly(NetlinkSocket& sandbox);
+// Judges the sandbox netns: its devices from `devices` (opened inside it; only lo may be listed),
+// then, through `sandbox` (a socket opened inside it), IPv4 and IPv6 addresses, routes of every
+// table and policy rules. A passing check takes no rtnl lock on current kernels (the device list is
+// walked under RCU, the address, route and rule dumps of one family run unlocked), so a seal is not
+// queued behind other sandboxes' netns and veth setup for its reads. A read error is a violation.
+// With kDump, a device list showing more than lo is described from an RTM_GETLINK dump (kinds,
+// indexes, flags; that dump does wait for rtnl); kNames reports the names alone, for polling.
+enum class LinkDetail { kNames, kDump };
+SealCheck CheckLoopbackOnly(NetlinkSocket& sandbox, const NetDevList& devices,
+                            LinkDetail detail = LinkDetail::kDump);
 
 }  // namespace airlock::net

@@ -425,6 +425,8 @@ class Bench:
             seals = self.wait_sealed(cids, timeout=60)
             for e in seals.values():
                 self.add("seal_concurrent", v.name, e["latency_us"] / 1000)
+                if "network_us" in e:
+                    self.add("seal_concurrent_network", v.name, e["network_us"] / 1000)
             if len(seals) != n:
                 self.failures.append(f"concurrent {v.name}: only {len(seals)} of {n} sealed")
         time.sleep(self.args.settle)
@@ -482,6 +484,8 @@ class Bench:
                 absolute={"variant": "airlock-full", "p99_max": 10.0}, variants=sealed),
             row("seal_concurrent", f"seal, trigger to verified ({n} sandboxes starting at once)", "ms", "seal",
                 variants=sealed),
+            row("seal_concurrent_network", f"seal, its network part: uplink gone, netns verified ({n} at once)",
+                "ms", "seal", variants=sealed),
         ]
         return {"machine": machine_info(self.args), "variants": names, "baseline": BASELINE,
                 "rows": rows, "checks": self.checks, "failures": self.failures,

@@ -14,6 +14,7 @@
 
 #include "policy/net/ipv4.h"
 #include "policy/net/names.h"
+#include "policy/net/net_dev.h"
 #include "policy/net/netlink.h"
 #include "policy/net/nftables.h"
 #include "policy/net/rtnl.h"
@@ -446,6 +447,25 @@ TEST_CASE("Seal rules accept loopback only", "[net][seal]") {
   CHECK(RuleViolation(
       Rule{.family = AF_INET, .priority = 32766, .table = RT_TABLE_MAIN, .action = FR_ACT_TO_TBL, .src_len = 8}));
   CHECK(RuleViolation(Rule{.family = AF_INET6, .priority = 32767, .table = RT_TABLE_DEFAULT, .action = FR_ACT_TO_TBL}));
+}
+
+TEST_CASE("ParseNetDevNames reads /proc/net/dev and rejects what it does not know", "[net][seal]") {
+  constexpr char kHeader[] =
+      "Inter-|   Receive                                                |  Transmit\n"
+      " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls "
+      "carrier compressed\n";
+  auto names = ParseNetDevNames(std::string(kHeader) +
+                                "    lo:       0       0    0    0    0     0          0         0        0       0    "
+                                "0    0    0     0       0          0\n"
+                                "alk-0123456789a: 5 1 0 0 0 0 0 0 7 1 0 0 0 0 0 0\n");
+  REQUIRE(names.ok());
+  CHECK(*names == std::vector<std::string>{"lo", "alk-0123456789a"});
+  CHECK(ParseNetDevNames(kHeader).value().empty());
+  CHECK_FALSE(ParseNetDevNames("").ok());                                      // no header
+  CHECK_FALSE(ParseNetDevNames("lo: 1 2 3\n").ok());                           // no header
+  CHECK_FALSE(ParseNetDevNames(std::string(kHeader) + "no colon here\n").ok());  // not a device line
+  CHECK_FALSE(ParseNetDevNames(std::string(kHeader) + "   : 1 2\n").ok());       // empty name
+  CHECK_FALSE(ParseNetDevNames(std::string(kHeader) + "abcdefghijklmnopq: 1\n").ok());  // longer than IFNAMSIZ
 }
 
 TEST_CASE("IPv4 parsing, overlap and uplink subnet allocation", "[net][ipv4]") {

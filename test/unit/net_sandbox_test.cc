@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "policy/net/in_netns.h"
 #include "policy/net/names.h"
+#include "policy/net/net_dev.h"
 #include "policy/net/netns.h"
 #include "policy/net/rtnl.h"
 #include "policy/net/sandbox_network.h"
@@ -215,6 +216,9 @@ TEST_CASE("netns uplink reaches the upstream until the seal; then only lo is lef
   CHECK(absl::StrContains(IpIn(net.netns_path(), "route show"),
                           absl::StrCat("default via ", FormatIpv4(uplink->addresses.outer))));
   CHECK(net.Verify().verified == false);  // an uplink is, by definition, not sealed
+  // IPv4 only: neither end has an IPv6 address (no link-local path to the upstream).
+  CHECK(IpIn(net.netns_path(), absl::StrCat("-6 -o addr show dev ", uplink->sandbox_veth)).empty());
+  CHECK(IpIn(upstream.path(), absl::StrCat("-6 -o addr show dev ", uplink->outer_veth)).empty());
 
   uint16_t port = 0;
   UniqueFd listener = ListenIn(upstream.fd(), "198.18.99.1", &port);
@@ -318,6 +322,30 @@ TEST_CASE("the seal check fails on anything but loopback", "[net][root]") {
   REQUIRE_OK(net.Remove());
 }
 
+TEST_CASE("the device list is the netns's own, read afresh on every read", "[net][root]") {
+  if (!IsRoot()) {
+    WARN("needs root");
+    return;
+  }
+  Leftovers leftovers;
+  std::string name = Unique("devs");
+  leftovers.netns.push_back(name);
+  auto netns = Netns::Create(name);
+  REQUIRE_OK(netns);
+  auto devices = NetDevList::OpenIn(netns->fd());
+  REQUIRE_OK(devices);
+  CHECK(devices->Read().value() == std::vector<std::string>{"lo"});  // not the host's devices
+  int rc = -1;
+  IpIn(netns->path(), "link add x0 type bridge", &rc);
+  REQUIRE(rc == 0);
+  CHECK(devices->Read().value() == std::vector<std::string>{"lo", "x0"});
+  IpIn(netns->path(), "link del x0", &rc);
+  REQUIRE(rc == 0);
+  CHECK(devices->Read().value() == std::vector<std::string>{"lo"});
+  UniqueFd not_a_netns(::open("/", O_RDONLY | O_CLOEXEC));
+  CHECK_FALSE(NetDevList::OpenIn(not_a_netns.get()).ok());
+}
+
 TEST_CASE("forged netlink replies from inside the netns are not believed", "[net][root]") {
   if (!IsRoot()) {
     WARN("needs root");
@@ -411,6 +439,9 @@ TEST_CASE("nat uplink on the host: addresses, route and nft table, gone after th
   CHECK(absl::StrContains(IpIn(net.netns_path(), "route show"),
                           absl::StrCat("default via ", FormatIpv4(uplink->addresses.outer))));
   CHECK(absl::StrContains(Sh("nft list tables"), absl::StrCat("table ip ", table)));
+  // No IPv6 on either end: setup cannot reach the host's services over a link-local address.
+  CHECK(Sh(absl::StrCat("ip -6 -o addr show dev ", uplink->outer_veth)).empty());
+  CHECK(IpIn(net.netns_path(), absl::StrCat("-6 -o addr show dev ", uplink->sandbox_veth)).empty());
   std::string rules = Sh(absl::StrCat("nft list table ip ", table));
   CHECK(absl::StrContains(rules, absl::StrCat("ip saddr ", FormatIpv4(uplink->addresses.sandbox))));
   CHECK(absl::StrContains(rules, "masquerade"));
