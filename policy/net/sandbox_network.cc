@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <system_error>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -92,8 +93,7 @@ void Keep(absl::Status* first, absl::Status status) {
 
 std::string SealReport::ToString() const {
   std::string text =
-      absl::StrCat(verified ? "verified" : "NOT verified", " in ", absl::FormatDuration(to_verified), " (total ",
-                   absl::FormatDuration(total), "); links [", absl::StrJoin(check.links, ", "), "] addresses [",
+      absl::StrCat(verified ? "verified" : "NOT verified", " in ", absl::FormatDuration(to_verified), "; links [", absl::StrJoin(check.links, ", "), "] addresses [",
                    absl::StrJoin(check.addresses, ", "), "] routes [", absl::StrJoin(check.routes, ", "), "] rules [",
                    absl::StrJoin(check.rules, ", "), "]");
   if (!check.violations.empty()) absl::StrAppend(&text, "; violations: ", absl::StrJoin(check.violations, "; "));
@@ -260,7 +260,7 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNatUplink(const UplinkConfig& conf
   if (status.ok() && manage_ip_forward_) status = AcquireIpForward(IpForwardDir(options_), name_, host_netns_.get());
   if (!status.ok()) {
     (void)DeleteLinkByName(*host, info.outer_veth);
-    for (const std::string& error : RemoveHostState()) log::Warn("sandbox ", name_, ": rollback: ", error);
+    for (const std::string& error : RemoveHostState(info)) log::Warn("sandbox ", name_, ": rollback: ", error);
     uplink_.reset();
     return status;
   }
@@ -270,11 +270,11 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNatUplink(const UplinkConfig& conf
   return info;
 }
 
-std::vector<std::string> SandboxNetwork::RemoveHostState() {
+std::vector<std::string> SandboxNetwork::RemoveHostState(const UplinkInfo& uplink) {
   std::vector<std::string> errors;
-  if (!uplink_ || uplink_->mode != UplinkMode::kNat) return errors;
-  if (absl::Status s = RunNft(DeleteTableScript(uplink_->nft_table), host_netns_.get()); !s.ok()) {
-    errors.push_back(absl::StrCat("delete nft table ", uplink_->nft_table, ": ", s.ToString()));
+  if (uplink.mode != UplinkMode::kNat) return errors;
+  if (absl::Status s = RunNft(DeleteTableScript(uplink.nft_table), host_netns_.get()); !s.ok()) {
+    errors.push_back(absl::StrCat("delete nft table ", uplink.nft_table, ": ", s.ToString()));
   }
   if (manage_ip_forward_) {
     if (absl::Status s = ReleaseIpForward(IpForwardDir(options_), name_, host_netns_.get()); !s.ok()) {
@@ -381,19 +381,21 @@ SealReport SandboxNetwork::Seal() {
       !absl::IsNotFound(deletion->status)) {
     report.errors.push_back(absl::StrCat("delete ", uplink_->sandbox_veth, ": ", deletion->status.ToString()));
   }
-  // Host-side state is hygiene, not isolation: it goes after the verdict, off the critical path.
-  if (has_veth) {
-    std::vector<std::string> errors = RemoveHostState();
-    report.errors.insert(report.errors.end(), errors.begin(), errors.end());
-    uplink_.reset();
-  }
-  report.total = absl::Now() - start;
+  // Host-side state is hygiene, not isolation: ReleaseHostState() drops it once the sandbox goes on.
+  if (has_veth) host_state_ = std::exchange(uplink_, std::nullopt);
   if (report.verified) {
     log::Info("sandbox ", name_, ": sealed and verified in ", absl::FormatDuration(report.to_verified));
   } else {
     log::Error("sandbox ", name_, ": seal NOT verified: ", report.ToString());
   }
   return report;
+}
+
+std::vector<std::string> SandboxNetwork::ReleaseHostState() {
+  if (!host_state_) return {};
+  std::vector<std::string> errors = RemoveHostState(*host_state_);
+  host_state_.reset();
+  return errors;
 }
 
 absl::Status SandboxNetwork::Remove() {
@@ -408,9 +410,9 @@ absl::Status SandboxNetwork::Remove() {
     absl::StatusOr<NetlinkSocket*> socket = SandboxSocket();
     absl::Status s = socket.ok() ? DeleteLinkByName(**socket, uplink_->sandbox_veth) : socket.status();
     if (!absl::IsNotFound(s)) Keep(&result, s);
-    for (const std::string& error : RemoveHostState()) Keep(&result, absl::InternalError(error));
-    uplink_.reset();
+    host_state_ = std::exchange(uplink_, std::nullopt);
   }
+  for (const std::string& error : ReleaseHostState()) Keep(&result, absl::InternalError(error));
   removed_ = true;
   socket_.reset();
   delete_socket_.reset();

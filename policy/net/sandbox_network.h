@@ -62,9 +62,8 @@ struct UplinkInfo {
 struct SealReport {
   bool verified = false;            // the only thing to act on: false means fail closed
   SealCheck check;                  // what was found inside the netns
-  std::vector<std::string> errors;  // trouble removing the uplink or host-side state (the check decides)
+  std::vector<std::string> errors;  // trouble removing the uplink (the check decides)
   absl::Duration to_verified;       // trigger -> verified (uplink deleted and netns read back)
-  absl::Duration total;             // including host-side cleanup (nft table, ip_forward)
   std::string ToString() const;
 };
 
@@ -84,9 +83,10 @@ class SandboxNetwork {
   // Adds the setup uplink (at most one). FailedPrecondition once sealed: sealing is one-way.
   absl::StatusOr<UplinkInfo> AddUplink(const UplinkConfig& config);
 
-  // Deletes the uplink (the sandbox end of the veth; the peer goes with it), verifies, then removes
-  // the host-side state. The handle is sealed from the first instruction on, whatever happens.
-  // Calling it again re-verifies.
+  // Deletes the uplink (the sandbox end of the veth; the peer goes with it) and verifies. The handle
+  // is sealed from the first instruction on, whatever happens. Calling it again re-verifies. The
+  // host-side state of a nat uplink is left for ReleaseHostState(): it is hygiene, not isolation,
+  // and its nft commit (milliseconds) must not hold up the sandbox.
   //
   // The RTM_DELLINK runs on a helper thread: the kernel unlists the link, closes it and flushes its
   // routes and addresses under the rtnl lock within about a millisecond, but the request only
@@ -95,6 +95,10 @@ class SandboxNetwork {
   // loopback-only or the deletion has finished; the helper thread is joined later (next Seal,
   // Remove, destructor).
   SealReport Seal();
+
+  // After Seal(): drops a nat uplink's nft table and ip_forward claim; the errors, if any. Idempotent;
+  // Remove() does it too.
+  std::vector<std::string> ReleaseHostState();
 
   // The verification alone (no state change).
   SealCheck Verify(LinkDetail detail = LinkDetail::kDump);
@@ -128,7 +132,7 @@ class SandboxNetwork {
   absl::Status ClaimSubnet(const UplinkConfig& config, NetlinkSocket& outer, int outer_index, UplinkInfo* info);
   absl::Status ConfigureInner(const UplinkInfo& info, int inner_index);
   // Drops the nftables table and the ip_forward claim of a nat uplink.
-  std::vector<std::string> RemoveHostState();
+  std::vector<std::string> RemoveHostState(const UplinkInfo& uplink);
   // A working socket in the sandbox netns (reopened when it went bad).
   absl::StatusOr<NetlinkSocket*> SandboxSocket();
   void OpenDeleteSocket();
@@ -142,7 +146,8 @@ class SandboxNetwork {
   std::optional<NetlinkSocket> delete_socket_;  // in the sandbox netns, for the seal's helper thread
   std::optional<NetDevList> devices_;           // the sandbox netns's /proc/net/dev, opened once
   std::thread delete_thread_;
-  std::optional<UplinkInfo> uplink_;
+  std::optional<UplinkInfo> uplink_;       // until the seal deletes it
+  std::optional<UplinkInfo> host_state_;   // a sealed nat uplink's host side, until released
   UniqueFd host_netns_;  // nat: a dup of the configured host netns fd (none: this process's)
   bool manage_ip_forward_ = false;
   bool sealed_ = false;

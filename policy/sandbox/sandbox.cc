@@ -368,16 +368,24 @@ absl::StatusOr<airlock::v1::SandboxStatus> Sandbox::Seal(SealTrigger trigger, ab
     Fail(std::string(sealed.message()));
     return sealed;
   }
+  // The entrypoint is running by now: a nat uplink's nft table and ip_forward claim go after it.
+  if (std::vector<std::string> errors = network_->ReleaseHostState(); !errors.empty()) {
+    audit_->Record("uplink-cleanup", {{"errors", errors}});
+    log::Warn("sandbox ", id_, ": uplink host-side cleanup: ", absl::StrJoin(errors, "; "));
+  }
   return Status();
 }
 
 absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   const policy::Policy& policy = loaded_.policy;
+  if (!network_) return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " is destroyed"));
   pid_t init;
   {
     std::lock_guard lock(mu_);
     init = init_pid_;
   }
+  // Step timings for the audit: where a slow seal spent its time.
+  absl::Time steps_start = absl::Now();
   // 1. Nothing started with network crosses into the execution phase.
   int killed = 0;
   if (!policy.setup.keep_processes) {
@@ -386,8 +394,10 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
     killed = *result;
   }
   // 2. The network: uplink gone, only loopback left, verified.
+  absl::Time network_start = absl::Now();
   net::SealReport report = network_->Seal();
   absl::Time verified_at = absl::Now();
+  absl::Duration rootfs_time;
   std::vector<std::string> findings;
   for (const auto& l : report.check.links) findings.push_back("link " + l);
   for (const auto& a : report.check.addresses) findings.push_back("address " + a);
@@ -401,8 +411,10 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   }
   // 3. The filesystem: the root read-only from now on (the workspace and tmpfs are other mounts).
   if (policy.filesystem.rootfs.setup == policy::RootfsMode::kWritable) {
+    absl::Time rootfs_start = verified_at;
     if (absl::Status ro = RemountRootReadonly(init); !ro.ok()) return ro;
     verified_at = absl::Now();
+    rootfs_time = verified_at - rootfs_start;
   }
   // 4. Only now may the entrypoint run.
   SendToInit("SEALED");
@@ -418,7 +430,10 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   audit_->Record("seal", {{"trigger", std::string(ToString(trigger))},
                           {"verified", true},
                           {"latency_us", absl::ToInt64Microseconds(latency)},
+                          {"queued_us", absl::ToInt64Microseconds(steps_start - triggered_at)},
+                          {"leftovers_us", absl::ToInt64Microseconds(network_start - steps_start)},
                           {"network_us", absl::ToInt64Microseconds(report.to_verified)},
+                          {"rootfs_us", absl::ToInt64Microseconds(rootfs_time)},
                           {"leftovers_killed", killed},
                           {"rootfs", "readonly"},
                           {"findings", findings_}});
@@ -570,6 +585,7 @@ void Sandbox::Destroy() {
     workspace_staged_ = false;
   }
   if (!workspace_stage_.empty()) rmdir(workspace_stage_.c_str());
+  std::lock_guard seal_lock(seal_mu_);  // a seal under way finishes with the network it started on
   if (network_) {
     if (absl::Status removed = network_->Remove(); !removed.ok()) {
       log::Warn("sandbox ", id_, ": network cleanup: ", removed.message());

@@ -29,6 +29,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "policy/net/in_netns.h"
 #include "policy/net/names.h"
 #include "policy/net/net_dev.h"
@@ -226,8 +227,8 @@ TEST_CASE("netns uplink reaches the upstream until the seal; then only lo is lef
   CHECK(AcceptPeer(listener.get()) == FormatIpv4(uplink->addresses.sandbox));
 
   SealReport report = net.Seal();
-  std::printf("seal (netns uplink): trigger->verified %s, total %s\n", absl::FormatDuration(report.to_verified).c_str(),
-              absl::FormatDuration(report.total).c_str());
+  std::printf("seal (netns uplink): trigger->verified %s\n", absl::FormatDuration(report.to_verified).c_str());
+  CHECK(net.ReleaseHostState().empty());  // nothing on the host side of a netns uplink
   INFO(report.ToString());
   CHECK(report.verified);
   CHECK(report.errors.empty());
@@ -449,11 +450,16 @@ TEST_CASE("nat uplink on the host: addresses, route and nft table, gone after th
   CHECK(*ReadIpForward(-1) == *forward_before);
 
   SealReport report = net.Seal();
-  std::printf("seal (nat uplink): trigger->verified %s, total with nft cleanup %s\n",
-              absl::FormatDuration(report.to_verified).c_str(), absl::FormatDuration(report.total).c_str());
   INFO(report.ToString());
   CHECK(report.verified);
   CHECK(report.errors.empty());
+  // Verified before the host-side hygiene: the nft table is still there until it is released.
+  CHECK(absl::StrContains(Sh("nft list tables"), table));
+  absl::Time release_start = absl::Now();
+  CHECK(net.ReleaseHostState().empty());
+  std::printf("seal (nat uplink): trigger->verified %s, then host-side cleanup (nft table) %s\n",
+              absl::FormatDuration(report.to_verified).c_str(), absl::FormatDuration(absl::Now() - release_start).c_str());
+  CHECK(net.ReleaseHostState().empty());  // idempotent
   CHECK_FALSE(absl::StrContains(Sh("nft list tables"), table));
   int rc = 0;
   Sh(absl::StrCat("ip link show ", uplink->outer_veth), &rc);
@@ -519,6 +525,8 @@ TEST_CASE("nat uplink carries masqueraded traffic through a test-owned host netn
   CHECK(report.verified);
   CHECK(report.errors.empty());
   CHECK(ConnectFrom(net.netns_fd(), "198.19.0.2", port) == ENETUNREACH);
+  CHECK(*ReadIpForward(host->fd()) == 1);  // the host side goes after the verdict
+  CHECK(net.ReleaseHostState().empty());
   CHECK(*ReadIpForward(host->fd()) == 0);  // restored: we turned it on, we turned it off
   CHECK_FALSE(
       absl::StrContains(Sh(absl::StrCat("nsenter --net=", host->path(), " nft list tables")), uplink->nft_table));
@@ -552,11 +560,13 @@ TEST_CASE("ip_forward claims are counted across sandboxes", "[net][root]") {
   CHECK_FALSE(Overlaps({ua->addresses.outer, 30}, {ub->addresses.outer, 30}));  // distinct subnets
   CHECK(*ReadIpForward(host->fd()) == 1);
   CHECK((*a)->Seal().verified);
+  CHECK((*a)->ReleaseHostState().empty());
   CHECK(*ReadIpForward(host->fd()) == 1);  // b still needs it
   CHECK((*b)->Seal().verified);
-  CHECK(*ReadIpForward(host->fd()) == 0);
+  CHECK(*ReadIpForward(host->fd()) == 1);  // b's claim goes with its host-side state...
   CHECK((*a)->Remove().ok());
-  CHECK((*b)->Remove().ok());
+  CHECK((*b)->Remove().ok());              // ...which Remove() releases if nobody did
+  CHECK(*ReadIpForward(host->fd()) == 0);
 }
 
 TEST_CASE("given uplink addresses, /31 subnets and bad addresses", "[net][root]") {
