@@ -101,8 +101,13 @@ std::string SealReport::ToString() const {
   return text;
 }
 
-SandboxNetwork::SandboxNetwork(std::string name, SandboxNetworkOptions options, Netns netns, NetlinkSocket socket)
-    : name_(std::move(name)), options_(std::move(options)), netns_(std::move(netns)), socket_(std::move(socket)) {}
+SandboxNetwork::SandboxNetwork(std::string name, SandboxNetworkOptions options, Netns netns, NetlinkSocket socket,
+                               NetDevList devices)
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      netns_(std::move(netns)),
+      socket_(std::move(socket)),
+      devices_(std::move(devices)) {}
 
 absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(absl::string_view name,
                                                                        const SandboxNetworkOptions& options) {
@@ -114,8 +119,11 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(absl::str
   if (absl::Status status = SetLinkUp(*socket, kLoopbackIndex); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("bring lo up: ", status.message()));
   }
-  return std::unique_ptr<SandboxNetwork>(
-      new SandboxNetwork(std::string(name), options, *std::move(netns), *std::move(socket)));
+  // Opened now, not at the seal: a seal that could not read it could never be verified.
+  absl::StatusOr<NetDevList> devices = NetDevList::OpenIn(netns->fd());
+  if (!devices.ok()) return devices.status();
+  return std::unique_ptr<SandboxNetwork>(new SandboxNetwork(std::string(name), options, *std::move(netns),
+                                                            *std::move(socket), *std::move(devices)));
 }
 
 SandboxNetwork::~SandboxNetwork() {
@@ -285,14 +293,7 @@ std::vector<std::string> SandboxNetwork::RemoveHostState(const UplinkInfo& uplin
 }
 
 SealCheck SandboxNetwork::Verify(LinkDetail detail) {
-  absl::StatusOr<NetlinkSocket*> socket = SandboxSocket();
-  if (socket.ok() && !devices_) {
-    absl::StatusOr<NetDevList> devices = NetDevList::OpenIn(netns_.fd());
-    if (devices.ok())
-      devices_ = *std::move(devices);
-    else
-      socket = devices.status();
-  }
+  absl::StatusOr<NetlinkSocket*> socket = SandboxSocket();  // fails once removed (devices_ gone too)
   if (!socket.ok()) {
     SealCheck check;
     check.violations.push_back(absl::StrCat("cannot reach the sandbox netns: ", socket.status().ToString()));
@@ -302,20 +303,12 @@ SealCheck SandboxNetwork::Verify(LinkDetail detail) {
 }
 
 void SandboxNetwork::OpenDeleteSocket() {
-  // Ready before the seal, so the seal spends no time on them. Without the socket the seal deletes
-  // inline; without the device list Verify() opens it.
+  // Ready before the seal, so the seal spends no time on it. Without it the seal deletes inline.
   absl::StatusOr<NetlinkSocket> socket = NetlinkSocket::OpenInNetns(netns_.fd());
   if (socket.ok())
     delete_socket_ = *std::move(socket);
   else
     log::Warn("sandbox ", name_, ": ", socket.status().message());
-  if (!devices_) {
-    absl::StatusOr<NetDevList> devices = NetDevList::OpenIn(netns_.fd());
-    if (devices.ok())
-      devices_ = *std::move(devices);
-    else
-      log::Warn("sandbox ", name_, ": ", devices.status().message());
-  }
 }
 
 void SandboxNetwork::JoinDeleteThread() {

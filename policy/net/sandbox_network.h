@@ -117,7 +117,8 @@ class SandboxNetwork {
   static constexpr int kSealVerifyMaxAttempts = 10000;
 
  private:
-  SandboxNetwork(std::string name, SandboxNetworkOptions options, Netns netns, NetlinkSocket socket);
+  SandboxNetwork(std::string name, SandboxNetworkOptions options, Netns netns, NetlinkSocket socket,
+                 NetDevList devices);
 
   absl::StatusOr<UplinkInfo> AddNetnsUplink(const UplinkConfig& config);
   absl::StatusOr<UplinkInfo> AddNatUplink(const UplinkConfig& config);
@@ -144,7 +145,7 @@ class SandboxNetwork {
   Netns netns_;
   std::optional<NetlinkSocket> socket_;
   std::optional<NetlinkSocket> delete_socket_;  // in the sandbox netns, for the seal's helper thread
-  std::optional<NetDevList> devices_;           // the sandbox netns's /proc/net/dev, opened once
+  std::optional<NetDevList> devices_;           // the sandbox netns's /proc/net/dev, until Remove()
   std::thread delete_thread_;
   std::optional<UplinkInfo> uplink_;       // until the seal deletes it
   std::optional<UplinkInfo> host_state_;   // a sealed nat uplink's host side, until released
