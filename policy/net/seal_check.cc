@@ -28,6 +28,20 @@ bool IsLoopbackPrefix(const Route& route) {
   return false;
 }
 
+// Records every item read (printable) in `found` and each violation; an unreadable list is one.
+template <typename T>
+void Judge(const absl::StatusOr<std::vector<T>>& items, std::optional<std::string> (*violation)(const T&),
+           absl::string_view what, std::vector<std::string>* found, SealCheck* check) {
+  if (!items.ok()) {
+    check->violations.push_back(absl::StrCat("cannot read ", what, ": ", items.status().ToString()));
+    return;
+  }
+  for (const T& item : *items) {
+    found->push_back(item.ToString());
+    if (std::optional<std::string> why = violation(item)) check->violations.push_back(*std::move(why));
+  }
+}
+
 }  // namespace
 
 std::optional<std::string> LinkViolation(const Link& link) {
@@ -116,33 +130,10 @@ SealCheck CheckLoopbackOnly(NetlinkSocket& sandbox, const NetDevList& devices, L
   }
 
   for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
-    if (auto addresses = ListAddresses(sandbox, family); addresses.ok()) {
-      for (const Address& address : *addresses) {
-        check.addresses.push_back(address.ToString());
-        if (auto why = AddressViolation(address)) check.violations.push_back(*why);
-      }
-    } else {
-      note(addresses.status(), family == AF_INET ? "IPv4 addresses" : "IPv6 addresses");
-    }
-  }
-
-  for (uint8_t family : {uint8_t{AF_INET}, uint8_t{AF_INET6}}) {
-    if (auto routes = ListRoutes(sandbox, family); routes.ok()) {
-      for (const Route& route : *routes) {
-        check.routes.push_back(route.ToString());
-        if (auto why = RouteViolation(route)) check.violations.push_back(*why);
-      }
-    } else {
-      note(routes.status(), family == AF_INET ? "IPv4 routes" : "IPv6 routes");
-    }
-    if (auto rules = ListRules(sandbox, family); rules.ok()) {
-      for (const Rule& rule : *rules) {
-        check.rules.push_back(rule.ToString());
-        if (auto why = RuleViolation(rule)) check.violations.push_back(*why);
-      }
-    } else {
-      note(rules.status(), family == AF_INET ? "IPv4 rules" : "IPv6 rules");
-    }
+    absl::string_view ip = family == AF_INET ? "IPv4" : "IPv6";
+    Judge(ListAddresses(sandbox, family), &AddressViolation, absl::StrCat(ip, " addresses"), &check.addresses, &check);
+    Judge(ListRoutes(sandbox, family), &RouteViolation, absl::StrCat(ip, " routes"), &check.routes, &check);
+    Judge(ListRules(sandbox, family), &RuleViolation, absl::StrCat(ip, " rules"), &check.rules, &check);
   }
 
   check.verified = check.violations.empty();
