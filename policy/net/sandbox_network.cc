@@ -315,47 +315,48 @@ void SandboxNetwork::JoinDeleteThread() {
   if (delete_thread_.joinable()) delete_thread_.join();
 }
 
-SealReport SandboxNetwork::Seal() {
+void SandboxNetwork::BeginSeal() {
   sealed_ = true;  // one-way, before anything can fail
-  absl::Time start = absl::Now();
+  if (deletion_) return;
+  seal_started_ = absl::Now();
   JoinDeleteThread();
-  SealReport report;
-  bool has_veth = uplink_ && uplink_->mode != UplinkMode::kNone;
-
+  auto deletion = std::make_shared<UplinkDeletion>();
+  deletion_ = deletion;
+  if (!uplink_ || uplink_->mode == UplinkMode::kNone) {
+    deletion->finished.store(true);
+    return;
+  }
   // Deleting our end takes the peer with it, in whatever netns it lives.
-  struct Deletion {
-    std::atomic<bool> finished{false};
-    absl::Status status;
+  std::string veth = uplink_->sandbox_veth;
+  auto run = [deletion, veth](NetlinkSocket& socket) {
+    deletion->status = DeleteLinkByName(socket, veth);
+    deletion->finished.store(true, std::memory_order_release);
   };
-  auto deletion = std::make_shared<Deletion>();
-  if (has_veth) {
-    std::string veth = uplink_->sandbox_veth;
-    auto run = [deletion, veth](NetlinkSocket& socket) {
-      deletion->status = DeleteLinkByName(socket, veth);
-      deletion->finished.store(true, std::memory_order_release);
-    };
-    bool started = false;
-    if (delete_socket_ && delete_socket_->healthy()) {
-      try {
-        delete_thread_ = std::thread([run, socket = std::move(*delete_socket_)]() mutable { run(socket); });
-        started = true;
-      } catch (const std::system_error& e) {
-        log::Warn("sandbox ", name_, ": no thread for the uplink deletion (", e.what(), "), deleting inline");
-      }
+  if (delete_socket_ && delete_socket_->healthy()) {
+    try {
+      delete_thread_ = std::thread([run, socket = std::move(*delete_socket_)]() mutable { run(socket); });
       delete_socket_.reset();
+      return;
+    } catch (const std::system_error& e) {
+      log::Warn("sandbox ", name_, ": no thread for the uplink deletion (", e.what(), "), deleting inline");
     }
-    if (!started) {
-      absl::StatusOr<NetlinkSocket*> socket = SandboxSocket();
-      if (socket.ok())
-        run(**socket);
-      else {
-        deletion->status = socket.status();
-        deletion->finished.store(true);
-      }
-    }
+    delete_socket_.reset();
+  }
+  absl::StatusOr<NetlinkSocket*> socket = SandboxSocket();
+  if (socket.ok()) {
+    run(**socket);
   } else {
+    deletion->status = socket.status();
     deletion->finished.store(true);
   }
+}
+
+SealReport SandboxNetwork::Seal() {
+  BeginSeal();
+  std::shared_ptr<UplinkDeletion> deletion = std::exchange(deletion_, nullptr);  // a later Seal() re-verifies
+  absl::Time start = seal_started_;
+  SealReport report;
+  bool has_veth = uplink_ && uplink_->mode != UplinkMode::kNone;
 
   // Poll until loopback-only, or the deletion is over (then one last look decides). A state read
   // while the deletion is half done can only show more than loopback, never less: no false pass.

@@ -6,6 +6,7 @@
 // Calls on one SandboxNetwork must not run concurrently (the shim serialises them per task).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -96,6 +97,11 @@ class SandboxNetwork {
   // Remove, destructor).
   SealReport Seal();
 
+  // The seal's first half: the handle is sealed and the uplink's deletion starts on the helper
+  // thread. The caller may do other seal work meanwhile (the sandbox kills setup leftovers), then
+  // Seal() verifies; it counts to_verified from here. Seal() alone does both.
+  void BeginSeal();
+
   // After Seal(): drops a nat uplink's nft table and ip_forward claim; the errors, if any. Idempotent;
   // Remove() does it too.
   std::vector<std::string> ReleaseHostState();
@@ -147,6 +153,12 @@ class SandboxNetwork {
   std::optional<NetlinkSocket> delete_socket_;  // in the sandbox netns, for the seal's helper thread
   std::optional<NetDevList> devices_;           // the sandbox netns's /proc/net/dev, until Remove()
   std::thread delete_thread_;
+  struct UplinkDeletion {
+    std::atomic<bool> finished{false};
+    absl::Status status;
+  };
+  std::shared_ptr<UplinkDeletion> deletion_;  // from BeginSeal() to the end of Seal()
+  absl::Time seal_started_;
   std::optional<UplinkInfo> uplink_;       // until the seal deletes it
   std::optional<UplinkInfo> host_state_;   // a sealed nat uplink's host side, until released
   UniqueFd host_netns_;  // nat: a dup of the configured host netns fd (none: this process's)

@@ -386,6 +386,10 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   }
   // Step timings for the audit: where a slow seal spent its time.
   absl::Time steps_start = absl::Now();
+  // The uplink's deletion goes first, on its own thread: under load it waits for the kernel's rtnl
+  // lock, and the leftovers are killed meanwhile. The netns is read back only after they are dead,
+  // so nothing of setup can add a link behind the verification.
+  network_->BeginSeal();
   // 1. Nothing started with network crosses into the execution phase.
   int killed = 0;
   if (!policy.setup.keep_processes) {
@@ -394,7 +398,7 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
     killed = *result;
   }
   // 2. The network: uplink gone, only loopback left, verified.
-  absl::Time network_start = absl::Now();
+  absl::Time leftovers_done = absl::Now();
   net::SealReport report = network_->Seal();
   absl::Time verified_at = absl::Now();
   absl::Duration rootfs_time;
@@ -431,7 +435,7 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
                           {"verified", true},
                           {"latency_us", absl::ToInt64Microseconds(latency)},
                           {"queued_us", absl::ToInt64Microseconds(steps_start - triggered_at)},
-                          {"leftovers_us", absl::ToInt64Microseconds(network_start - steps_start)},
+                          {"leftovers_us", absl::ToInt64Microseconds(leftovers_done - steps_start)},
                           {"network_us", absl::ToInt64Microseconds(report.to_verified)},
                           {"rootfs_us", absl::ToInt64Microseconds(rootfs_time)},
                           {"leftovers_killed", killed},

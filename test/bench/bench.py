@@ -59,7 +59,7 @@ def log(*parts):
 SEAL_STEPS = {
     "queued": "trigger to the seal's start (shim thread pool)",
     "leftovers": "setup leftovers killed",
-    "network": "uplink deleted, netns verified",
+    "network": "uplink deleted, netns verified (from the deletion's start: overlaps the kill)",
     "rootfs": "rootfs remounted read-only",
 }
 

@@ -669,6 +669,40 @@ TEST_CASE("cleanup by name after a crash removes netns, veths and nft table", "[
   CHECK(Netns::Remove(ns_name).ok());
 }
 
+TEST_CASE("a seal begun early: sealed at once, verified by Seal()", "[net][root]") {
+  if (!IsRoot()) {
+    WARN("needs root");
+    return;
+  }
+  Leftovers leftovers;
+  std::string up_name = Unique("begin-up");
+  std::string name = Unique("begin");
+  leftovers.netns.push_back(up_name);
+  leftovers.sandboxes.push_back(name);
+  Netns upstream = MakeUpstream(up_name, "198.18.96.1");
+  auto sandbox = SandboxNetwork::Create(name);
+  REQUIRE_OK(sandbox);
+  SandboxNetwork& net = **sandbox;
+  REQUIRE_OK(net.AddUplink({.mode = UplinkMode::kNetns, .upstream_netns_path = upstream.path()}));
+  net.BeginSeal();
+  CHECK(net.sealed());  // one-way from the first instruction
+  CHECK(net.AddUplink({.mode = UplinkMode::kNone}).status().code() == absl::StatusCode::kFailedPrecondition);
+  net.BeginSeal();  // twice changes nothing
+  SealReport report = net.Seal();
+  INFO(report.ToString());
+  CHECK(report.verified);
+  CHECK(report.errors.empty());
+  CHECK(CountLines(IpIn(net.netns_path(), "-o link show")) == 1);
+  CHECK(CountLines(IpIn(upstream.path(), "-o link show")) == 1);
+  // A device that appears after the deletion began is caught by the verification.
+  int rc = -1;
+  IpIn(net.netns_path(), "link add x7 type bridge", &rc);
+  REQUIRE(rc == 0);
+  net.BeginSeal();
+  CHECK_FALSE(net.Seal().verified);
+  REQUIRE_OK(net.Remove());
+}
+
 TEST_CASE("seal latency over repeated sandboxes", "[net][root][latency]") {
   if (!IsRoot()) {
     WARN("needs root");
