@@ -112,6 +112,12 @@ class Bench:
         for name, runtime in compare:
             self.variants[f"{name}-passthrough"] = Variant(f"{name}-passthrough", runtime, passthrough)
             self.variants[f"{name}-full"] = Variant(f"{name}-full", runtime, full, sealed=True)
+        if self.args.variants:
+            wanted = [v.strip() for v in self.args.variants.split(",") if v.strip()]
+            unknown = [v for v in wanted if v not in self.variants]
+            if unknown:
+                raise SystemExit(f"bench: unknown variants {unknown}; there are {list(self.variants)}")
+            self.variants = {name: v for name, v in self.variants.items() if name in wanted}
 
     def compare_binaries(self):
         """--compare NAME=PATH: another airlock shim binary (an older build, say) as runtime
@@ -543,10 +549,11 @@ def main():
     ap.add_argument("--out", default=None, help="output dir (default: BUILD/bench)")
     ap.add_argument("--iterations", type=int, default=20, help="lifecycle and exec runs per variant")
     ap.add_argument("--sandboxes", type=int, default=50, help="sandboxes started at once")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of the concurrent start per variant")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of the concurrent start per variant")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
     ap.add_argument("--only", default="lifecycle,exec,memory,concurrent", help="phases to run")
+    ap.add_argument("--variants", default="", help="comma-separated subset of the variants (for profiling one)")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
                     help="also bench another airlock shim binary (passthrough and full), e.g. an older build")
     args = ap.parse_args()

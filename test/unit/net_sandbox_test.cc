@@ -312,8 +312,29 @@ TEST_CASE("the seal check fails on anything but loopback", "[net][root]") {
     CHECK(net.Verify().verified);
   }
 
-  // The seal itself reports failure when something is left (fail closed).
+  // A setup with CAP_NET_ADMIN renames the loopback and gives its name to a device of its own: the
+  // device list shows two entries (or none called lo), never "only lo".
   int rc = -1;
+  IpIn(path, "link set lo name lx", &rc);
+  REQUIRE(rc == 0);
+  SealCheck renamed = net.Verify(LinkDetail::kNames);
+  CHECK_FALSE(renamed.verified);
+  INFO(absl::StrJoin(renamed.violations, "; "));
+  CHECK(absl::StrContains(absl::StrJoin(renamed.violations, "; "), "lo is missing"));
+  IpIn(path, "link add lo type bridge", &rc);
+  REQUIRE(rc == 0);
+  for (LinkDetail detail : {LinkDetail::kNames, LinkDetail::kDump}) {
+    SealCheck impostor = net.Verify(detail);
+    CHECK_FALSE(impostor.verified);
+    CHECK(absl::StrContains(absl::StrJoin(impostor.violations, "; "), "lx"));
+  }
+  IpIn(path, "link del lo", &rc);
+  REQUIRE(rc == 0);
+  IpIn(path, "link set lx name lo", &rc);
+  REQUIRE(rc == 0);
+  CHECK(net.Verify().verified);
+
+  // The seal itself reports failure when something is left (fail closed).
   IpIn(path, "link add x9 type bridge", &rc);
   REQUIRE(rc == 0);
   SealReport report = net.Seal();
