@@ -72,6 +72,11 @@ def test_setup_fetches_then_seal_cuts_the_network(airlock, upstream):
     assert all(n in names for n in order), names
     assert [names.index(n) for n in order] == sorted(names.index(n) for n in order), names
     assert "exec" in names, names
+    # The seal event says where its time went: each step, in microseconds.
+    seal = next(e for e in events if e["event"] == "seal")
+    steps = {k: seal.get(k) for k in ("latency_us", "queued_us", "leftovers_us", "network_us", "rootfs_us")}
+    assert all(isinstance(v, int) and v >= 0 for v in steps.values()), seal
+    assert seal["verified"] is True and any(f.startswith("link 1:lo") for f in seal["findings"]), seal
 
 
 def test_sealed_sandbox_sees_only_loopback_and_no_way_out(airlock, upstream):
