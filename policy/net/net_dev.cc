@@ -50,7 +50,8 @@ absl::StatusOr<std::vector<std::string>> ParseNetDevNames(absl::string_view text
   std::vector<std::string> names;
   for (size_t i = 2; i < lines.size(); ++i) {
     size_t colon = lines[i].find(':');
-    absl::string_view name = colon == absl::string_view::npos ? "" : absl::StripAsciiWhitespace(lines[i].substr(0, colon));
+    absl::string_view name =
+        colon == absl::string_view::npos ? "" : absl::StripAsciiWhitespace(lines[i].substr(0, colon));
     if (name.empty() || name.size() >= IFNAMSIZ) {
       return absl::DataLossError(absl::StrCat("/proc/net/dev: unexpected line '", lines[i].substr(0, 64), "'"));
     }

@@ -93,9 +93,9 @@ void Keep(absl::Status* first, absl::Status status) {
 
 std::string SealReport::ToString() const {
   std::string text =
-      absl::StrCat(verified ? "verified" : "NOT verified", " in ", absl::FormatDuration(to_verified), "; links [", absl::StrJoin(check.links, ", "), "] addresses [",
-                   absl::StrJoin(check.addresses, ", "), "] routes [", absl::StrJoin(check.routes, ", "), "] rules [",
-                   absl::StrJoin(check.rules, ", "), "]");
+      absl::StrCat(verified ? "verified" : "NOT verified", " in ", absl::FormatDuration(to_verified), "; links [",
+                   absl::StrJoin(check.links, ", "), "] addresses [", absl::StrJoin(check.addresses, ", "),
+                   "] routes [", absl::StrJoin(check.routes, ", "), "] rules [", absl::StrJoin(check.rules, ", "), "]");
   if (!check.violations.empty()) absl::StrAppend(&text, "; violations: ", absl::StrJoin(check.violations, "; "));
   if (!errors.empty()) absl::StrAppend(&text, "; errors: ", absl::StrJoin(errors, "; "));
   return text;

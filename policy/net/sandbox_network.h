@@ -159,8 +159,8 @@ class SandboxNetwork {
   };
   std::shared_ptr<UplinkDeletion> deletion_;  // from BeginSeal() to the end of Seal()
   absl::Time seal_started_;
-  std::optional<UplinkInfo> uplink_;       // until the seal deletes it
-  std::optional<UplinkInfo> host_state_;   // a sealed nat uplink's host side, until released
+  std::optional<UplinkInfo> uplink_;      // until the seal deletes it
+  std::optional<UplinkInfo> host_state_;  // a sealed nat uplink's host side, until released
   UniqueFd host_netns_;  // nat: a dup of the configured host netns fd (none: this process's)
   bool manage_ip_forward_ = false;
   bool sealed_ = false;

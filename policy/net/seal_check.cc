@@ -99,9 +99,8 @@ SealCheck CheckLoopbackOnly(NetlinkSocket& sandbox, const NetDevList& devices, L
   if (auto names = devices.Read(); names.ok()) {
     if (names->size() == 1 && (*names)[0] == "lo") {
       check.links.push_back(absl::StrCat(kLoopbackIndex, ":lo loopback, the only device"));
-    } else if (absl::StatusOr<std::vector<Link>> links = detail == LinkDetail::kDump
-                                                             ? ListLinks(sandbox)
-                                                             : absl::UnavailableError("names only");
+    } else if (absl::StatusOr<std::vector<Link>> links =
+                   detail == LinkDetail::kDump ? ListLinks(sandbox) : absl::UnavailableError("names only");
                links.ok()) {
       // Kinds and indexes for the report; this dump waits for rtnl, which only a failing check pays.
       bool saw_lo = false;
