@@ -133,7 +133,7 @@ absl::StatusOr<CgroupLocation> ResolveCgroupsFrom(CgroupMode mode, absl::string_
   return location;
 }
 
-absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid) {
+absl::StatusOr<CgroupLocation> ResolveCgroupsByMountinfo(pid_t pid) {
   absl::StatusOr<CgroupMode> mode = DetectCgroupMode();
   if (!mode.ok()) return mode.status();
   absl::StatusOr<std::string> cgroup = ReadSmallFile(absl::StrCat("/proc/", pid, "/cgroup"));
@@ -141,6 +141,62 @@ absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid) {
   absl::StatusOr<std::string> mountinfo = ReadSmallFile("/proc/self/mountinfo");
   if (!mountinfo.ok()) return mountinfo.status();
   return ResolveCgroupsFrom(*mode, *cgroup, *mountinfo);
+}
+
+absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const std::string& root) {
+  absl::StatusOr<CgroupMode> mode = DetectCgroupMode(root);
+  if (!mode.ok()) return mode.status();
+  absl::StatusOr<std::string> cgroup = ReadSmallFile(absl::StrCat("/proc/", pid, "/cgroup"));
+  if (!cgroup.ok()) return cgroup.status();
+  auto is_fs = [](const std::string& dir, int64_t magic) {
+    struct statfs fs {};
+    return ::statfs(dir.c_str(), &fs) == 0 && static_cast<int64_t>(fs.f_type) == magic;
+  };
+  // One mount per hierarchy, whole (root "/"), where systemd and cgroupfs-mount put it: the
+  // unified one at <root>, v1 ones at <root>/<controller list> (name=systemd at <root>/systemd).
+  // A hierarchy the layout does not show sends the whole resolution to mountinfo.
+  std::string mountinfo;
+  for (absl::string_view line : absl::StrSplit(*cgroup, '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (parts.size() != 3) return absl::InvalidArgumentError(absl::StrCat("bad cgroup line: ", line));
+    bool unified_line = parts[0] == "0" && parts[1].empty();
+    if (unified_line != (*mode == CgroupMode::kUnified)) continue;  // as ResolveCgroupsFrom reads them
+    std::string dir = root;
+    if (!unified_line) {
+      std::string name(parts[1]);
+      if (absl::StartsWith(name, "name=")) name = name.substr(5);
+      if (name.empty() || absl::StrContains(name, '/') || name == "." || name == "..") {
+        return absl::NotFoundError(absl::StrCat("no standard mount point for '", parts[1], "'"));
+      }
+      dir = absl::StrCat(root, "/", name);
+    }
+    if (!is_fs(dir, unified_line ? CGROUP2_SUPER_MAGIC : CGROUP_SUPER_MAGIC)) {
+      return absl::NotFoundError(absl::StrCat(dir, " is not the '", parts[1], "' hierarchy"));
+    }
+    // A mountinfo line as the kernel would write it for that mount, for the one parser.
+    absl::StrAppend(&mountinfo, "0 0 0:0 / ", dir, " rw - ", unified_line ? "cgroup2" : "cgroup", " cgroup rw",
+                    unified_line ? "" : absl::StrCat(",", parts[1]), "\n");
+  }
+  absl::StatusOr<CgroupLocation> location = ResolveCgroupsFrom(*mode, *cgroup, mountinfo);
+  if (!location.ok()) return absl::NotFoundError(location.status().message());
+  // The layout is believed only if the process is found where it says (a shim inside a cgroup
+  // namespace or with a sub-tree mounted there would see other paths).
+  std::string procs_dir = location->unified ? location->unified_dir : location->V1Dir("pids");
+  if (procs_dir.empty()) procs_dir = location->V1Dir("memory");
+  if (procs_dir.empty()) return absl::NotFoundError("no pids or memory hierarchy in the standard layout");
+  absl::StatusOr<std::string> procs = ReadSmallFile(procs_dir + "/cgroup.procs");
+  if (!procs.ok()) return absl::NotFoundError(procs.status().message());
+  std::string wanted = absl::StrCat(pid);
+  for (absl::string_view member : absl::StrSplit(*procs, '\n', absl::SkipEmpty())) {
+    if (member == wanted) return location;
+  }
+  return absl::NotFoundError(absl::StrCat("pid ", pid, " is not in ", procs_dir, "/cgroup.procs"));
+}
+
+absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid) {
+  absl::StatusOr<CgroupLocation> standard = ResolveCgroupsByStandardLayout(pid);
+  if (standard.ok() || !absl::IsNotFound(standard.status())) return standard;
+  return ResolveCgroupsByMountinfo(pid);
 }
 
 }  // namespace airlock::cgroups

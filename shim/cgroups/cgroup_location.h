@@ -1,5 +1,9 @@
-// Where a container's cgroups are: found from /proc/<pid>/cgroup and the shim's mountinfo, so it
-// works for runc's cgroupfs and systemd drivers alike and needs no knowledge of the OCI spec.
+// Where a container's cgroups are: found from /proc/<pid>/cgroup and where the hierarchies are
+// mounted, so it works for runc's cgroupfs and systemd drivers alike and needs no knowledge of the
+// OCI spec. The mounts are taken from the standard layout under /sys/fs/cgroup when the filesystem
+// magic and the process's membership confirm it, else from the shim's mountinfo (reading that
+// waits for the mount namespace's lock, which every container start and stop holds: with many
+// sandboxes starting at once it took tens of milliseconds).
 #pragma once
 
 #include <sys/types.h>
@@ -36,6 +40,11 @@ struct CgroupLocation {
 // `runc create` and keep it: /proc/<pid> goes away with the process, the cgroup stays until
 // runc deletes it.
 absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid);
+
+// The two ways ResolveCgroups tries, for tests: the standard layout (NotFound when this host does
+// not have it, or it does not show `pid`), and mountinfo.
+absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const std::string& root = "/sys/fs/cgroup");
+absl::StatusOr<CgroupLocation> ResolveCgroupsByMountinfo(pid_t pid);
 
 // The same from the texts of /proc/<pid>/cgroup and /proc/self/mountinfo.
 absl::StatusOr<CgroupLocation> ResolveCgroupsFrom(CgroupMode mode, absl::string_view proc_pid_cgroup,

@@ -88,5 +88,24 @@ TEST_CASE("this host's mode and this process's cgroups resolve", "[cgroup]") {
   CHECK(absl::IsNotFound(ResolveCgroups(-5).status()));
 }
 
+TEST_CASE("the standard layout resolves like mountinfo, or says it cannot", "[cgroup]") {
+  auto by_mountinfo = ResolveCgroupsByMountinfo(::getpid());
+  REQUIRE(by_mountinfo.ok());
+  auto by_layout = ResolveCgroupsByStandardLayout(::getpid());
+  if (!by_layout.ok()) {
+    // A host without the standard layout: the mountinfo way is what ResolveCgroups uses.
+    CHECK(absl::IsNotFound(by_layout.status()));
+    WARN("no standard cgroup layout here: " << by_layout.status());
+    return;
+  }
+  INFO(by_layout->Describe() << " vs " << by_mountinfo->Describe());
+  CHECK(by_layout->unified == by_mountinfo->unified);
+  CHECK(by_layout->unified_dir == by_mountinfo->unified_dir);
+  CHECK(by_layout->v1 == by_mountinfo->v1);
+  // Not believed where the process is not a member, nor for a root that is no cgroup mount.
+  CHECK(absl::IsNotFound(ResolveCgroupsByStandardLayout(1, "/proc").status()));
+  CHECK_FALSE(ResolveCgroupsByStandardLayout(::getpid(), "/tmp").ok());
+}
+
 }  // namespace
 }  // namespace airlock::cgroups
