@@ -547,7 +547,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--image", default=None, help="busybox OCI archive (default: BUILD/images/busybox-oci.tar)")
     ap.add_argument("--out", default=None, help="output dir (default: BUILD/bench)")
-    ap.add_argument("--iterations", type=int, default=20, help="lifecycle and exec runs per variant")
+    ap.add_argument("--iterations", type=int, default=40, help="lifecycle and exec runs per variant")
     ap.add_argument("--sandboxes", type=int, default=50, help="sandboxes started at once")
     ap.add_argument("--rounds", type=int, default=5, help="rounds of the concurrent start per variant")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
