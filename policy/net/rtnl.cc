@@ -7,12 +7,15 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "shim/base/errno_status.h"
 
 namespace airlock::net {
 namespace {
@@ -280,25 +283,13 @@ absl::StatusOr<std::vector<Rule>> ListRules(NetlinkSocket& socket, uint8_t famil
 absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name) {
   if (name.empty() || name.size() >= IFNAMSIZ)
     return absl::InvalidArgumentError(absl::StrCat("bad link name '", name, "'"));
-  NlRequest request(RTM_GETLINK, 0);
-  ifinfomsg header{};
-  header.ifi_family = AF_UNSPEC;
-  request.AppendHeader(header);
-  request.AddString(IFLA_IFNAME, name);
-  request.AddU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-  std::vector<NlMessage> replies;
-  absl::Status status = socket.Execute(request, &replies);
-  if (NetlinkErrno(status) == ENODEV) {
-    return absl::NotFoundError(absl::StrCat("no link '", name, "'"));
+  ifreq request{};
+  std::memcpy(request.ifr_name, name.data(), name.size());
+  if (::ioctl(socket.fd(), SIOCGIFINDEX, &request) != 0) {
+    if (errno == ENODEV) return absl::NotFoundError(absl::StrCat("no link '", name, "'"));
+    return ErrnoStatus(absl::StrCat("SIOCGIFINDEX ", name));
   }
-  if (!status.ok()) return status;
-  for (const NlMessage& reply : replies) {
-    if (reply.type != RTM_NEWLINK) continue;
-    auto link = ParseLink(reply.payload);
-    if (!link.ok()) return link.status();
-    if (link->name == name) return link->index;
-  }
-  return absl::NotFoundError(absl::StrCat("no link '", name, "' in the reply"));
+  return request.ifr_ifindex;
 }
 
 absl::Status SetLinkUp(NetlinkSocket& socket, int index, Ipv6LinkLocal ipv6) {

@@ -74,7 +74,9 @@ absl::StatusOr<std::vector<Address>> ListAddresses(NetlinkSocket& socket, uint8_
 absl::StatusOr<std::vector<Route>> ListRoutes(NetlinkSocket& socket, uint8_t family);
 absl::StatusOr<std::vector<Rule>> ListRules(NetlinkSocket& socket, uint8_t family);
 
-// The index of the link called `name`; NotFound when there is none.
+// The index of the link called `name` in the socket's netns; NotFound when there is none. By
+// SIOCGIFINDEX on the socket, which the kernel answers under RCU: an RTM_GETLINK request would wait
+// for the rtnl lock, which many sandboxes starting at once keep busy.
 absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name);
 
 // kNoIpv6LinkLocal: the link gets no IPv6 address of its own (addrgenmode none), so no link-local

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "policy/net/fs_util.h"
+#include "policy/net/in_netns.h"
 #include "policy/net/ip_forward.h"
 #include "policy/net/names.h"
 #include "policy/net/nftables.h"
@@ -85,6 +86,17 @@ absl::StatusOr<NetlinkSocket> SocketIn(int netns_fd) {
   return netns_fd >= 0 ? NetlinkSocket::OpenInNetns(netns_fd) : NetlinkSocket::Open();
 }
 
+// Links born in the sandbox netns from now on (the uplink's end) get no IPv6 at all: the uplink is
+// IPv4 only. (Its end comes up second, with the carrier, so an addrgenmode set in that same
+// request can come too late for the link-local address; this cannot.)
+absl::Status DisableIpv6ForNewLinks(int netns_fd) {
+  return RunInNetns(netns_fd, []() -> absl::Status {
+    UniqueFd fd(::open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC));
+    if (!fd) return errno == ENOENT ? absl::OkStatus() : ErrnoStatus("open ipv6 conf/default/disable_ipv6");
+    return WriteAll(fd.get(), "1\n", "ipv6 conf/default/disable_ipv6");
+  });
+}
+
 void Keep(absl::Status* first, absl::Status status) {
   if (first->ok() && !status.ok()) *first = std::move(status);
 }
@@ -119,6 +131,7 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(absl::str
   if (absl::Status status = SetLinkUp(*socket, kLoopbackIndex); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("bring lo up: ", status.message()));
   }
+  if (absl::Status status = DisableIpv6ForNewLinks(netns->fd()); !status.ok()) return status;
   // Opened now, not at the seal: a seal that could not read it could never be verified.
   absl::StatusOr<NetDevList> devices = NetDevList::OpenIn(netns->fd());
   if (!devices.ok()) return devices.status();
@@ -164,9 +177,10 @@ absl::Status SandboxNetwork::BringVethUp(NetlinkSocket& outer, const UplinkInfo&
   if (!outer_index.ok()) return outer_index.status();
   absl::StatusOr<int> inner_index = LinkIndex(inner, info.sandbox_veth);
   if (!inner_index.ok()) return inner_index.status();
-  // Outer end first: its IPv6 setting is in place before the inner end brings the carrier up.
+  // Outer end first, without a carrier yet (its peer is down): its addrgenmode is in place before
+  // the inner end brings the carrier up. The inner end was born without IPv6 (sandbox netns default).
   if (absl::Status s = SetLinkUp(outer, *outer_index, Ipv6LinkLocal::kNone); !s.ok()) return s;
-  if (absl::Status s = SetLinkUp(inner, *inner_index, Ipv6LinkLocal::kNone); !s.ok()) return s;
+  if (absl::Status s = SetLinkUp(inner, *inner_index); !s.ok()) return s;
   *indexes = VethIndexes{.outer = *outer_index, .inner = *inner_index};
   return absl::OkStatus();
 }
