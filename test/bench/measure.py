@@ -146,3 +146,33 @@ class Deadline:
 
     def elapsed(self):
         return time.monotonic() - self.start
+
+
+def rtnl_probe_us():
+    """Microseconds for one RTM_GETLINK of lo in this process's netns: a request that takes the
+    kernel's rtnl lock, so it is slow while the kernel still tears down the last round's netns."""
+    import socket
+    import struct
+    RTM_GETLINK, NLM_F_REQUEST, NLMSG_ERROR = 18, 1, 2
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as s:
+        s.bind((0, 0))
+        s.settimeout(5)
+        ifinfo = struct.pack("=BxHiII", 0, 0, 1, 0, 0)  # AF_UNSPEC, index 1
+        msg = struct.pack("=LHHLL", 16 + len(ifinfo), RTM_GETLINK, NLM_F_REQUEST, 1, 0) + ifinfo
+        t0 = time.perf_counter()
+        s.send(msg)
+        s.recv(65536)
+        return (time.perf_counter() - t0) * 1e6
+
+
+def wait_kernel_quiet(timeout=10.0, quiet_us=1000.0, in_a_row=5):
+    """Waits (bounded) until `in_a_row` rtnl probes, 20 ms apart, each answer within quiet_us: the
+    netns of the last round are destroyed in the background for a while after they are deleted,
+    holding rtnl, and a round started meanwhile pays for the one before. Returns seconds waited."""
+    t0 = time.monotonic()
+    good = 0
+    while good < in_a_row and time.monotonic() - t0 < timeout:
+        good = good + 1 if rtnl_probe_us() < quiet_us else 0
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
