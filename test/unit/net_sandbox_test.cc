@@ -46,6 +46,15 @@ namespace {
 
 bool IsRoot() { return ::geteuid() == 0; }
 
+// These tests make netns, veths and nft tables: without root they warn and pass nothing.
+#define SKIP_UNLESS_ROOT()  \
+  do {                      \
+    if (!IsRoot()) {        \
+      WARN("needs root");   \
+      return;               \
+    }                       \
+  } while (false)
+
 absl::Status StatusOf(const absl::Status& status) { return status; }
 template <typename T>
 absl::Status StatusOf(const absl::StatusOr<T>& value) {
@@ -183,10 +192,7 @@ bool PathExists(const std::string& path) {
 }  // namespace
 
 TEST_CASE("netns uplink reaches the upstream until the seal; then only lo is left", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string up_name = Unique("up");
   std::string name = Unique("sbx");
@@ -261,10 +267,7 @@ TEST_CASE("netns uplink reaches the upstream until the seal; then only lo is lef
 }
 
 TEST_CASE("the seal check fails on anything but loopback", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string name = Unique("sneak");
   leftovers.sandboxes.push_back(name);
@@ -345,10 +348,7 @@ TEST_CASE("the seal check fails on anything but loopback", "[net][root]") {
 }
 
 TEST_CASE("the device list is the netns's own, read afresh on every read", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string name = Unique("devs");
   leftovers.netns.push_back(name);
@@ -369,10 +369,7 @@ TEST_CASE("the device list is the netns's own, read afresh on every read", "[net
 }
 
 TEST_CASE("forged netlink replies from inside the netns are not believed", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string name = Unique("forge");
   leftovers.netns.push_back(name);
@@ -432,10 +429,7 @@ TEST_CASE("forged netlink replies from inside the netns are not believed", "[net
 }
 
 TEST_CASE("nat uplink on the host: addresses, route and nft table, gone after the seal", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string name = Unique("nat");
   leftovers.sandboxes.push_back(name);
@@ -490,10 +484,7 @@ TEST_CASE("nat uplink on the host: addresses, route and nft table, gone after th
 }
 
 TEST_CASE("nat uplink carries masqueraded traffic through a test-owned host netns", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string host_name = Unique("host");
   std::string up_name = Unique("inet");
@@ -556,10 +547,7 @@ TEST_CASE("nat uplink carries masqueraded traffic through a test-owned host netn
 }
 
 TEST_CASE("ip_forward claims are counted across sandboxes", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string host_name = Unique("fwd");
   leftovers.netns.push_back(host_name);
@@ -591,10 +579,7 @@ TEST_CASE("ip_forward claims are counted across sandboxes", "[net][root]") {
 }
 
 TEST_CASE("given uplink addresses, /31 subnets and bad addresses", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string up_name = Unique("gup");
   std::string name = Unique("given");
@@ -634,10 +619,7 @@ TEST_CASE("given uplink addresses, /31 subnets and bad addresses", "[net][root]"
 }
 
 TEST_CASE("cleanup by name after a crash removes netns, veths and nft table", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string up_name = Unique("cup");
   std::string nat_name = Unique("crash-nat");
@@ -691,16 +673,13 @@ TEST_CASE("cleanup by name after a crash removes netns, veths and nft table", "[
 }
 
 TEST_CASE("a seal begun early: sealed at once, verified by Seal()", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string up_name = Unique("begin-up");
   std::string name = Unique("begin");
   leftovers.netns.push_back(up_name);
   leftovers.sandboxes.push_back(name);
-  Netns upstream = MakeUpstream(up_name, "198.18.96.1");
+  Netns upstream = MakeUpstream(up_name, "198.18.95.1");
   auto sandbox = SandboxNetwork::Create(name);
   REQUIRE_OK(sandbox);
   SandboxNetwork& net = **sandbox;
@@ -725,10 +704,7 @@ TEST_CASE("a seal begun early: sealed at once, verified by Seal()", "[net][root]
 }
 
 TEST_CASE("seal latency over repeated sandboxes", "[net][root][latency]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   Leftovers leftovers;
   std::string up_name = Unique("lat-up");
   leftovers.netns.push_back(up_name);
@@ -753,10 +729,7 @@ TEST_CASE("seal latency over repeated sandboxes", "[net][root][latency]") {
 }
 
 TEST_CASE("no leftovers of the net tests on the host", "[net][root]") {
-  if (!IsRoot()) {
-    WARN("needs root");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   std::string prefix = absl::StrCat("nt", ::getpid(), "-");
   CHECK_FALSE(absl::StrContains(Sh("ls /run/airlock/netns 2>/dev/null"), prefix));
   CHECK_FALSE(absl::StrContains(Sh("nft list tables"), absl::StrCat("airlock-", prefix)));
