@@ -285,6 +285,8 @@ absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name) {
     return absl::InvalidArgumentError(absl::StrCat("bad link name '", name, "'"));
   ifreq request{};
   std::memcpy(request.ifr_name, name.data(), name.size());
+  // (For a name that does not exist the kernel may first try to load a "netdev-<name>" module;
+  // callers ask only for links they just made.)
   if (::ioctl(socket.fd(), SIOCGIFINDEX, &request) != 0) {
     if (errno == ENODEV) return absl::NotFoundError(absl::StrCat("no link '", name, "'"));
     return ErrnoStatus(absl::StrCat("SIOCGIFINDEX ", name));
@@ -293,22 +295,29 @@ absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name) {
 }
 
 absl::Status SetLinkUp(NetlinkSocket& socket, int index, Ipv6LinkLocal ipv6) {
-  NlRequest request(RTM_NEWLINK, 0);
-  ifinfomsg header{};
-  header.ifi_family = AF_UNSPEC;
-  header.ifi_index = index;
-  header.ifi_flags = IFF_UP;
-  header.ifi_change = IFF_UP;
-  request.AppendHeader(header);
-  if (ipv6 == Ipv6LinkLocal::kNone) {
-    size_t af_spec = request.BeginNested(IFLA_AF_SPEC);
-    size_t inet6 = request.BeginNested(AF_INET6);
-    uint8_t mode = IN6_ADDR_GEN_MODE_NONE;
-    request.AddAttr(IFLA_INET6_ADDR_GEN_MODE, &mode, sizeof mode);
-    request.EndNested(inet6);
-    request.EndNested(af_spec);
-  }
-  return socket.Execute(request);
+  auto request_up = [&](bool with_af_spec) {
+    NlRequest request(RTM_NEWLINK, 0);
+    ifinfomsg header{};
+    header.ifi_family = AF_UNSPEC;
+    header.ifi_index = index;
+    header.ifi_flags = IFF_UP;
+    header.ifi_change = IFF_UP;
+    request.AppendHeader(header);
+    if (with_af_spec) {
+      size_t af_spec = request.BeginNested(IFLA_AF_SPEC);
+      size_t inet6 = request.BeginNested(AF_INET6);
+      uint8_t mode = IN6_ADDR_GEN_MODE_NONE;
+      request.AddAttr(IFLA_INET6_ADDR_GEN_MODE, &mode, sizeof mode);
+      request.EndNested(inet6);
+      request.EndNested(af_spec);
+    }
+    return socket.Execute(request);
+  };
+  if (ipv6 == Ipv6LinkLocal::kKernelDefault) return request_up(false);
+  absl::Status status = request_up(true);
+  // No IPv6 on this host (ipv6.disable=1) or on this link: nothing to switch off, just bring it up.
+  if (NetlinkErrno(status) == EAFNOSUPPORT) return request_up(false);
+  return status;
 }
 
 absl::Status CreateVeth(NetlinkSocket& socket, const VethSpec& spec) {

@@ -79,10 +79,11 @@ absl::StatusOr<std::vector<Rule>> ListRules(NetlinkSocket& socket, uint8_t famil
 // for the rtnl lock, which many sandboxes starting at once keep busy.
 absl::StatusOr<int> LinkIndex(NetlinkSocket& socket, absl::string_view name);
 
-// kNoIpv6LinkLocal: the link gets no IPv6 address of its own (addrgenmode none), so no link-local
+// Ipv6LinkLocal::kNone: the link gets no IPv6 address of its own (addrgenmode none), so no link-local
 // address, no duplicate address detection, no router solicitation: nothing that reaches the far end
 // over IPv6 and no delayed kernel work under rtnl. Set in the same request, before the carrier can
-// come up (a veth has none while its peer is down).
+// come up (a veth has none while its peer is down). On a host or link without IPv6 the link just
+// comes up.
 enum class Ipv6LinkLocal { kKernelDefault, kNone };
 absl::Status SetLinkUp(NetlinkSocket& socket, int index, Ipv6LinkLocal ipv6 = Ipv6LinkLocal::kKernelDefault);
 

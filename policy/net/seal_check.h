@@ -36,7 +36,7 @@ std::optional<std::string> RuleViolation(const Rule& rule);
 
 // Judges the sandbox netns: its devices from `devices` (opened inside it; only lo may be listed),
 // then, through `sandbox` (a socket opened inside it), IPv4 and IPv6 addresses, routes of every
-// table and policy rules. A passing check takes no rtnl lock on current kernels (the device list is
+// table and policy rules. A passing check takes no rtnl lock on Linux >= 6.9 (the device list is
 // walked under RCU, the address, route and rule dumps of one family run unlocked), so a seal is not
 // queued behind other sandboxes' netns and veth setup for its reads. A read error is a violation.
 // With kDump, a device list showing more than lo is described from an RTM_GETLINK dump (kinds,

@@ -282,7 +282,7 @@ void Sandbox::Created(pid_t init_pid) {
       deadline_timer_ = 0;
       if (phase() != Phase::kSetup) return;
       absl::Time now = absl::Now();
-      env_.pool->Submit([this, now] { (void)Seal(SealTrigger::kDeadline, now); });
+      SealOnPool(SealTrigger::kDeadline, now);
     });
   });
   audit_->Record("init-created", {{"pid", init_pid}});
@@ -319,7 +319,7 @@ void Sandbox::OnMessage() {
     }
     audit_->Record("setup-exit", {{"code", code}, {"ran", ran}});
     if (code == 0) {
-      env_.pool->Submit([this, received] { (void)Seal(SealTrigger::kSetupExit, received); });
+      SealOnPool(SealTrigger::kSetupExit, received);
       return;
     }
     // A setup the seal killed is followed by SEALED from the seal; one that failed by itself ends
@@ -333,6 +333,21 @@ void Sandbox::OnMessage() {
     return;
   }
   audit_->Record("failure", {{"reason", "unexpected message from airlock-init"}, {"message", message.substr(0, 64)}});
+}
+
+void Sandbox::SealOnPool(SealTrigger trigger, absl::Time triggered_at) {
+  {
+    std::lock_guard lock(mu_);
+    if (destroyed_) return;
+    ++seals_queued_;
+  }
+  env_.pool->Submit([this, trigger, triggered_at] {
+    (void)Seal(trigger, triggered_at);
+    // The last touch of this object: Destroy waits for the count to drop before it returns.
+    std::lock_guard lock(mu_);
+    --seals_queued_;
+    seals_done_.notify_all();
+  });
 }
 
 Phase Sandbox::phase() const {
@@ -351,6 +366,7 @@ absl::StatusOr<airlock::v1::SandboxStatus> Sandbox::Seal(SealTrigger trigger, ab
     if (phase_ == Phase::kPassthrough) {
       return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " runs a passthrough policy: nothing to seal"));
     }
+    if (destroyed_) return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " is destroyed"));
     already_sealed = phase_ == Phase::kSealed;
   }
   if (already_sealed) return Status();  // one-way: sealing again changes nothing
@@ -378,7 +394,6 @@ absl::StatusOr<airlock::v1::SandboxStatus> Sandbox::Seal(SealTrigger trigger, ab
 
 absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   const policy::Policy& policy = loaded_.policy;
-  if (!network_) return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " is destroyed"));
   pid_t init;
   {
     std::lock_guard lock(mu_);
@@ -388,7 +403,8 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   absl::Time steps_start = absl::Now();
   // The uplink's deletion goes first, on its own thread: under load it waits for the kernel's rtnl
   // lock, and the leftovers are killed meanwhile. The netns is read back only after they are dead,
-  // so nothing of setup can add a link behind the verification.
+  // so nothing of setup can add a link behind the verification (unless the policy keeps setup's
+  // processes: setup.keep_processes).
   network_->BeginSeal();
   // 1. Nothing started with network crosses into the execution phase.
   int killed = 0;
@@ -580,6 +596,12 @@ void Sandbox::Destroy() {
     std::unique_lock lock(done_mu);
     done_cv.wait_for(lock, std::chrono::seconds(5), [&] { return done; });
   }
+  {
+    // A seal queued on the pool runs (and finds the sandbox destroyed) before this object can go.
+    std::unique_lock lock(mu_);
+    seals_done_.wait_for(lock, std::chrono::seconds(30), [&] { return seals_queued_ == 0; });
+  }
+  std::lock_guard seal_lock(seal_mu_);  // a seal under way finishes with the channel and network it started on
   channel_.reset();
   child_fd_.reset();
   if (workspace_staged_) {
@@ -589,7 +611,6 @@ void Sandbox::Destroy() {
     workspace_staged_ = false;
   }
   if (!workspace_stage_.empty()) rmdir(workspace_stage_.c_str());
-  std::lock_guard seal_lock(seal_mu_);  // a seal under way finishes with the network it started on
   if (network_) {
     if (absl::Status removed = network_->Remove(); !removed.ok()) {
       log::Warn("sandbox ", id_, ": network cleanup: ", removed.message());

@@ -98,6 +98,7 @@ class Sandbox {
   void OnMessage();                                   // reactor thread
   void Fail(const std::string& reason);               // caller holds seal_mu_
   absl::Status SealSteps(SealTrigger trigger, absl::Time triggered_at);  // caller holds seal_mu_
+  void SealOnPool(SealTrigger trigger, absl::Time triggered_at);         // counted, see Destroy
   void SendToInit(const std::string& message);
   void WriteRecord();
   void RemoveRecord();
@@ -134,6 +135,8 @@ class Sandbox {
   bool verified_ = false;
   std::vector<std::string> findings_;
   bool destroyed_ = false;
+  int seals_queued_ = 0;                 // seals submitted to the pool and not yet finished (mu_)
+  std::condition_variable seals_done_;   // signalled when seals_queued_ drops
 };
 
 }  // namespace airlock::sandbox

@@ -180,17 +180,34 @@ absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const s
   absl::StatusOr<CgroupLocation> location = ResolveCgroupsFrom(*mode, *cgroup, mountinfo);
   if (!location.ok()) return absl::NotFoundError(location.status().message());
   // The layout is believed only if the process is found where it says (a shim inside a cgroup
-  // namespace or with a sub-tree mounted there would see other paths).
-  std::string procs_dir = location->unified ? location->unified_dir : location->V1Dir("pids");
-  if (procs_dir.empty()) procs_dir = location->V1Dir("memory");
-  if (procs_dir.empty()) return absl::NotFoundError("no pids or memory hierarchy in the standard layout");
-  absl::StatusOr<std::string> procs = ReadSmallFile(procs_dir + "/cgroup.procs");
-  if (!procs.ok()) return absl::NotFoundError(procs.status().message());
-  std::string wanted = absl::StrCat(pid);
-  for (absl::string_view member : absl::StrSplit(*procs, '\n', absl::SkipEmpty())) {
-    if (member == wanted) return location;
+  // namespace or with a sub-tree mounted there would see other paths): in the directory its
+  // processes are listed from, and in the freezer's, which the seal writes to.
+  std::vector<std::string> confirm;
+  if (location->unified) {
+    confirm.push_back(location->unified_dir);
+  } else {
+    std::string procs_dir = location->V1Dir("pids");
+    if (procs_dir.empty()) procs_dir = location->V1Dir("memory");
+    if (procs_dir.empty()) return absl::NotFoundError("no pids or memory hierarchy in the standard layout");
+    confirm.push_back(procs_dir);
+    if (std::string freezer = location->V1Dir("freezer"); !freezer.empty()) confirm.push_back(freezer);
   }
-  return absl::NotFoundError(absl::StrCat("pid ", pid, " is not in ", procs_dir, "/cgroup.procs"));
+  for (const std::string& dir : confirm) {
+    absl::StatusOr<std::string> procs = ReadSmallFile(dir + "/cgroup.procs");
+    if (!procs.ok()) return absl::NotFoundError(procs.status().message());
+    if (!ProcsListContains(*procs, pid)) {
+      return absl::NotFoundError(absl::StrCat("pid ", pid, " is not in ", dir, "/cgroup.procs"));
+    }
+  }
+  return location;
+}
+
+bool ProcsListContains(absl::string_view procs, pid_t pid) {
+  std::string wanted = absl::StrCat(pid);
+  for (absl::string_view member : absl::StrSplit(procs, '\n', absl::SkipEmpty())) {
+    if (member == wanted) return true;
+  }
+  return false;
 }
 
 absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid) {

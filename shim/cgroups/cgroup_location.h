@@ -46,6 +46,9 @@ absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid);
 absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const std::string& root = "/sys/fs/cgroup");
 absl::StatusOr<CgroupLocation> ResolveCgroupsByMountinfo(pid_t pid);
 
+// True when a cgroup.procs text lists `pid` (one pid per line).
+bool ProcsListContains(absl::string_view procs, pid_t pid);
+
 // The same from the texts of /proc/<pid>/cgroup and /proc/self/mountinfo.
 absl::StatusOr<CgroupLocation> ResolveCgroupsFrom(CgroupMode mode, absl::string_view proc_pid_cgroup,
                                                   absl::string_view mountinfo);

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "shim/cgroups/cgroup_files.h"
 #include "shim/cgroups/cgroup_location.h"
 
 namespace airlock::cgroups {
@@ -102,9 +103,26 @@ TEST_CASE("the standard layout resolves like mountinfo, or says it cannot", "[cg
   CHECK(by_layout->unified == by_mountinfo->unified);
   CHECK(by_layout->unified_dir == by_mountinfo->unified_dir);
   CHECK(by_layout->v1 == by_mountinfo->v1);
-  // Not believed where the process is not a member, nor for a root that is no cgroup mount.
+  // Not believed for a root that is no cgroup mount.
   CHECK(absl::IsNotFound(ResolveCgroupsByStandardLayout(1, "/proc").status()));
   CHECK_FALSE(ResolveCgroupsByStandardLayout(::getpid(), "/tmp").ok());
+}
+
+TEST_CASE("cgroup.procs membership is an exact line match", "[cgroup]") {
+  CHECK(ProcsListContains("1\n42\n77\n", 42));
+  CHECK(ProcsListContains("42", 42));
+  CHECK_FALSE(ProcsListContains("1\n420\n77\n", 42));  // no prefix match
+  CHECK_FALSE(ProcsListContains("1\n142\n", 42));       // no suffix match
+  CHECK_FALSE(ProcsListContains("", 42));
+  // The standard layout is only believed where the process is listed: this process is not in the
+  // cgroup of PID 1 unless both share one (then there is nothing to tell apart).
+  auto mine = ResolveCgroupsByMountinfo(::getpid());
+  auto init = ResolveCgroupsByMountinfo(1);
+  if (mine.ok() && init.ok() && mine->unified_dir != init->unified_dir) {
+    std::string dir = init->unified_dir;
+    auto procs = ReadSmallFile(dir + "/cgroup.procs");
+    if (procs.ok()) CHECK_FALSE(ProcsListContains(*procs, ::getpid()));
+  }
 }
 
 }  // namespace

@@ -368,6 +368,27 @@ TEST_CASE("the device list is the netns's own, read afresh on every read", "[net
   CHECK_FALSE(NetDevList::OpenIn(not_a_netns.get()).ok());
 }
 
+TEST_CASE("a link without IPv6 still comes up when asked for no link-local address", "[net][root]") {
+  SKIP_UNLESS_ROOT();
+  Leftovers leftovers;
+  std::string name = Unique("noip6");
+  leftovers.netns.push_back(name);
+  auto netns = Netns::Create(name);
+  REQUIRE_OK(netns);
+  // Below 1280 bytes of MTU a link gets no IPv6 state: the kernel refuses IPv6 link settings for it
+  // (EAFNOSUPPORT), as it does for every link on a host booted with ipv6.disable=1.
+  int rc = -1;
+  IpIn(netns->path(), "link add n0 mtu 1000 type veth peer name n1 mtu 1000", &rc);
+  REQUIRE(rc == 0);
+  auto socket = NetlinkSocket::OpenInNetns(netns->fd());
+  REQUIRE_OK(socket);
+  auto index = LinkIndex(*socket, "n0");
+  REQUIRE_OK(index);
+  CHECK(absl::IsNotFound(LinkIndex(*socket, "n9").status()));
+  REQUIRE_OK(SetLinkUp(*socket, *index, Ipv6LinkLocal::kNone));
+  CHECK(absl::StrContains(IpIn(netns->path(), "-o link show n0"), ",UP"));
+}
+
 TEST_CASE("forged netlink replies from inside the netns are not believed", "[net][root]") {
   SKIP_UNLESS_ROOT();
   Leftovers leftovers;
