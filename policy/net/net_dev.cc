@@ -15,15 +15,21 @@
 
 namespace airlock::net {
 
+absl::StatusOr<NetDevList> NetDevList::OpenHere() {
+  // thread-self: this thread's netns; /proc/self/net is the process leader's.
+  UniqueFd fd(::open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus("open /proc/thread-self/net/dev");
+  return NetDevList(std::move(fd));
+}
+
 absl::StatusOr<NetDevList> NetDevList::OpenIn(int netns_fd) {
-  UniqueFd fd;
-  absl::Status status = RunInNetns(netns_fd, [&]() -> absl::Status {
-    // thread-self: the thread that joined the netns; /proc/self/net is the process leader's.
-    fd.reset(::open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC));
-    return fd ? absl::OkStatus() : ErrnoStatus("open /proc/thread-self/net/dev");
+  absl::StatusOr<NetDevList> devices = absl::InternalError("not opened");
+  absl::Status status = RunInNetns(netns_fd, [&] {
+    devices = OpenHere();
+    return devices.status();
   });
   if (!status.ok()) return status;
-  return NetDevList(std::move(fd));
+  return devices;
 }
 
 absl::StatusOr<std::vector<std::string>> NetDevList::Read() const {

@@ -17,6 +17,8 @@ class NetDevList {
   // Opens /proc/net/dev as seen from inside `netns_fd` (on a short-lived thread that joins it). The
   // open file stays bound to that netns, so every later Read() lists its devices.
   static absl::StatusOr<NetDevList> OpenIn(int netns_fd);
+  // The same for the calling thread's netns (for code already running inside one).
+  static absl::StatusOr<NetDevList> OpenHere();
 
   // The device names, in the kernel's order.
   absl::StatusOr<std::vector<std::string>> Read() const;

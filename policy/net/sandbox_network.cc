@@ -86,15 +86,13 @@ absl::StatusOr<NetlinkSocket> SocketIn(int netns_fd) {
   return netns_fd >= 0 ? NetlinkSocket::OpenInNetns(netns_fd) : NetlinkSocket::Open();
 }
 
-// Links born in the sandbox netns from now on (the uplink's end) get no IPv6 at all: the uplink is
-// IPv4 only. (Its end comes up second, with the carrier, so an addrgenmode set in that same
-// request can come too late for the link-local address; this cannot.)
-absl::Status DisableIpv6ForNewLinks(int netns_fd) {
-  return RunInNetns(netns_fd, []() -> absl::Status {
-    UniqueFd fd(::open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC));
-    if (!fd) return errno == ENOENT ? absl::OkStatus() : ErrnoStatus("open ipv6 conf/default/disable_ipv6");
-    return WriteAll(fd.get(), "1\n", "ipv6 conf/default/disable_ipv6");
-  });
+// Links born in the calling thread's netns from now on (the uplink's end) get no IPv6 at all: the
+// uplink is IPv4 only. (Its end comes up second, with the carrier, so an addrgenmode set in that
+// same request can come too late for the link-local address; this cannot.)
+absl::Status DisableIpv6ForNewLinksHere() {
+  UniqueFd fd(::open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC));
+  if (!fd) return errno == ENOENT ? absl::OkStatus() : ErrnoStatus("open ipv6 conf/default/disable_ipv6");
+  return WriteAll(fd.get(), "1\n", "ipv6 conf/default/disable_ipv6");
 }
 
 void Keep(absl::Status* first, absl::Status status) {
@@ -125,20 +123,27 @@ absl::StatusOr<std::unique_ptr<SandboxNetwork>> SandboxNetwork::Create(absl::str
                                                                        const SandboxNetworkOptions& options) {
   absl::StatusOr<Netns> netns = options.persistent ? Netns::Create(name, NetnsDir(options)) : Netns::CreateAnonymous();
   if (!netns.ok()) return netns.status();
-  // From here on the Netns handle removes the bind mount again on any failure.
-  absl::StatusOr<NetlinkSocket> socket = NetlinkSocket::OpenInNetns(netns->fd());
+  // From here on the Netns handle removes the bind mount again on any failure. One thread joins
+  // the new netns for everything that must be opened or set from inside it.
+  absl::StatusOr<NetlinkSocket> socket = absl::InternalError("not opened");
+  // Opened now, not at the seal: a seal that could not read it could never be verified.
+  absl::StatusOr<NetDevList> devices = absl::InternalError("not opened");
+  absl::Status ipv6_off;
+  absl::Status joined = RunInNetns(netns->fd(), [&] {
+    socket = NetlinkSocket::Open();
+    devices = NetDevList::OpenHere();
+    ipv6_off = DisableIpv6ForNewLinksHere();
+    return absl::OkStatus();
+  });
+  if (!joined.ok()) return joined;
   if (!socket.ok()) return socket.status();
+  if (!devices.ok()) return devices.status();
+  // Not a security property (the uplink is IPv4 only, and deleted at the seal): a read-only /proc/sys
+  // (a shim inside a container) only costs the link-local address.
+  if (!ipv6_off.ok()) log::Warn("sandbox ", name, ": new links keep IPv6: ", ipv6_off.message());
   if (absl::Status status = SetLinkUp(*socket, kLoopbackIndex); !status.ok()) {
     return absl::Status(status.code(), absl::StrCat("bring lo up: ", status.message()));
   }
-  // Not a security property (the uplink is IPv4 only, and deleted at the seal): a read-only /proc/sys
-  // (a shim inside a container) only costs the link-local address.
-  if (absl::Status status = DisableIpv6ForNewLinks(netns->fd()); !status.ok()) {
-    log::Warn("sandbox ", name, ": new links keep IPv6: ", status.message());
-  }
-  // Opened now, not at the seal: a seal that could not read it could never be verified.
-  absl::StatusOr<NetDevList> devices = NetDevList::OpenIn(netns->fd());
-  if (!devices.ok()) return devices.status();
   return std::unique_ptr<SandboxNetwork>(new SandboxNetwork(std::string(name), options, *std::move(netns),
                                                             *std::move(socket), *std::move(devices)));
 }

@@ -71,8 +71,7 @@ bool SetFrozen(const cgroups::CgroupLocation& location, bool frozen) {
 absl::StatusOr<int> KillAllButInit(pid_t init, absl::Duration timeout) {
   absl::StatusOr<cgroups::CgroupLocation> location = cgroups::ResolveCgroups(init);
   if (!location.ok()) return location.status();
-  std::string procs_dir = location->unified ? location->unified_dir : location->V1Dir("pids");
-  if (procs_dir.empty()) procs_dir = location->V1Dir("memory");
+  std::string procs_dir = location->ProcsDir();
   if (procs_dir.empty()) return absl::FailedPreconditionError("no cgroup to list the container's processes from");
 
   // Only the init left (setup cleaned up after itself, the common case): nothing can fork, since

@@ -74,6 +74,12 @@ std::string CgroupLocation::V1Dir(const std::string& controller) const {
   return it == v1.end() ? std::string() : it->second;
 }
 
+std::string CgroupLocation::ProcsDir() const {
+  if (unified) return unified_dir;
+  std::string dir = V1Dir("pids");
+  return dir.empty() ? V1Dir("memory") : dir;
+}
+
 std::string CgroupLocation::Describe() const {
   if (unified) return absl::StrCat("cgroup2 ", unified_dir);
   return absl::StrCat("cgroup v1 ", absl::StrJoin(v1, ", ", absl::PairFormatter("=")));
@@ -133,21 +139,29 @@ absl::StatusOr<CgroupLocation> ResolveCgroupsFrom(CgroupMode mode, absl::string_
   return location;
 }
 
-absl::StatusOr<CgroupLocation> ResolveCgroupsByMountinfo(pid_t pid) {
-  absl::StatusOr<CgroupMode> mode = DetectCgroupMode();
-  if (!mode.ok()) return mode.status();
-  absl::StatusOr<std::string> cgroup = ReadSmallFile(absl::StrCat("/proc/", pid, "/cgroup"));
-  if (!cgroup.ok()) return cgroup.status();
-  absl::StatusOr<std::string> mountinfo = ReadSmallFile("/proc/self/mountinfo");
-  if (!mountinfo.ok()) return mountinfo.status();
-  return ResolveCgroupsFrom(*mode, *cgroup, *mountinfo);
-}
+namespace {
 
-absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const std::string& root) {
+// What both ways start from: the host's cgroup mode (by <root>) and the process's /proc/<pid>/cgroup.
+struct Membership {
+  CgroupMode mode;
+  std::string cgroup;
+};
+
+absl::StatusOr<Membership> ReadMembership(pid_t pid, const std::string& root) {
   absl::StatusOr<CgroupMode> mode = DetectCgroupMode(root);
   if (!mode.ok()) return mode.status();
   absl::StatusOr<std::string> cgroup = ReadSmallFile(absl::StrCat("/proc/", pid, "/cgroup"));
   if (!cgroup.ok()) return cgroup.status();
+  return Membership{*mode, *std::move(cgroup)};
+}
+
+absl::StatusOr<CgroupLocation> FromMountinfo(const Membership& m) {
+  absl::StatusOr<std::string> mountinfo = ReadSmallFile("/proc/self/mountinfo");
+  if (!mountinfo.ok()) return mountinfo.status();
+  return ResolveCgroupsFrom(m.mode, m.cgroup, *mountinfo);
+}
+
+absl::StatusOr<CgroupLocation> FromStandardLayout(const Membership& m, pid_t pid, const std::string& root) {
   auto is_fs = [](const std::string& dir, int64_t magic) {
     struct statfs fs {};
     return ::statfs(dir.c_str(), &fs) == 0 && static_cast<int64_t>(fs.f_type) == magic;
@@ -156,11 +170,11 @@ absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const s
   // unified one at <root>, v1 ones at <root>/<controller list> (name=systemd at <root>/systemd).
   // A hierarchy the layout does not show sends the whole resolution to mountinfo.
   std::string mountinfo;
-  for (absl::string_view line : absl::StrSplit(*cgroup, '\n', absl::SkipEmpty())) {
+  for (absl::string_view line : absl::StrSplit(m.cgroup, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
     if (parts.size() != 3) return absl::InvalidArgumentError(absl::StrCat("bad cgroup line: ", line));
     bool unified_line = parts[0] == "0" && parts[1].empty();
-    if (unified_line != (*mode == CgroupMode::kUnified)) continue;  // as ResolveCgroupsFrom reads them
+    if (unified_line != (m.mode == CgroupMode::kUnified)) continue;  // as ResolveCgroupsFrom reads them
     std::string dir = root;
     if (!unified_line) {
       std::string name(parts[1]);
@@ -177,21 +191,14 @@ absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const s
     absl::StrAppend(&mountinfo, "0 0 0:0 / ", dir, " rw - ", unified_line ? "cgroup2" : "cgroup", " cgroup rw",
                     unified_line ? "" : absl::StrCat(",", parts[1]), "\n");
   }
-  absl::StatusOr<CgroupLocation> location = ResolveCgroupsFrom(*mode, *cgroup, mountinfo);
+  absl::StatusOr<CgroupLocation> location = ResolveCgroupsFrom(m.mode, m.cgroup, mountinfo);
   if (!location.ok()) return absl::NotFoundError(location.status().message());
   // The layout is believed only if the process is found where it says (a shim inside a cgroup
   // namespace or with a sub-tree mounted there would see other paths): in the directory its
   // processes are listed from, and in the freezer's, which the seal writes to.
-  std::vector<std::string> confirm;
-  if (location->unified) {
-    confirm.push_back(location->unified_dir);
-  } else {
-    std::string procs_dir = location->V1Dir("pids");
-    if (procs_dir.empty()) procs_dir = location->V1Dir("memory");
-    if (procs_dir.empty()) return absl::NotFoundError("no pids or memory hierarchy in the standard layout");
-    confirm.push_back(procs_dir);
-    if (std::string freezer = location->V1Dir("freezer"); !freezer.empty()) confirm.push_back(freezer);
-  }
+  std::vector<std::string> confirm = {location->ProcsDir()};
+  if (confirm[0].empty()) return absl::NotFoundError("no pids or memory hierarchy in the standard layout");
+  if (std::string freezer = location->V1Dir("freezer"); !freezer.empty()) confirm.push_back(freezer);
   for (const std::string& dir : confirm) {
     absl::StatusOr<std::string> procs = ReadSmallFile(dir + "/cgroup.procs");
     if (!procs.ok()) return absl::NotFoundError(procs.status().message());
@@ -202,6 +209,8 @@ absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const s
   return location;
 }
 
+}  // namespace
+
 bool ProcsListContains(absl::string_view procs, pid_t pid) {
   std::string wanted = absl::StrCat(pid);
   for (absl::string_view member : absl::StrSplit(procs, '\n', absl::SkipEmpty())) {
@@ -210,10 +219,24 @@ bool ProcsListContains(absl::string_view procs, pid_t pid) {
   return false;
 }
 
+absl::StatusOr<CgroupLocation> ResolveCgroupsByStandardLayout(pid_t pid, const std::string& root) {
+  absl::StatusOr<Membership> m = ReadMembership(pid, root);
+  if (!m.ok()) return m.status();
+  return FromStandardLayout(*m, pid, root);
+}
+
+absl::StatusOr<CgroupLocation> ResolveCgroupsByMountinfo(pid_t pid) {
+  absl::StatusOr<Membership> m = ReadMembership(pid, "/sys/fs/cgroup");
+  if (!m.ok()) return m.status();
+  return FromMountinfo(*m);
+}
+
 absl::StatusOr<CgroupLocation> ResolveCgroups(pid_t pid) {
-  absl::StatusOr<CgroupLocation> standard = ResolveCgroupsByStandardLayout(pid);
+  absl::StatusOr<Membership> m = ReadMembership(pid, "/sys/fs/cgroup");
+  if (!m.ok()) return m.status();
+  absl::StatusOr<CgroupLocation> standard = FromStandardLayout(*m, pid, "/sys/fs/cgroup");
   if (standard.ok() || !absl::IsNotFound(standard.status())) return standard;
-  return ResolveCgroupsByMountinfo(pid);
+  return FromMountinfo(*m);
 }
 
 }  // namespace airlock::cgroups

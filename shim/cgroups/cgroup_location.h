@@ -31,6 +31,9 @@ struct CgroupLocation {
   // v2: the absolute directory of the cgroup.
   std::string unified_dir;
 
+  // Where the process's members are listed (cgroup.procs): the v2 directory, else v1 pids, else
+  // v1 memory; "" when none of them.
+  std::string ProcsDir() const;
   // The directory of a v1 controller, or "" when the process has none.
   std::string V1Dir(const std::string& controller) const;
   std::string Describe() const;

@@ -174,6 +174,13 @@ std::string AcceptPeer(int listen_fd) {
 int CountLines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
 
 // An "upstream" netns standing in for the internet: lo up with `ip`/32 on it.
+// A plain netns of this test's (lo only), removed with `leftovers`.
+absl::StatusOr<Netns> TestNetns(Leftovers& leftovers, absl::string_view tag) {
+  std::string name = Unique(tag);
+  leftovers.netns.push_back(name);
+  return Netns::Create(name);
+}
+
 Netns MakeUpstream(const std::string& name, const std::string& ip) {
   auto upstream = Netns::Create(name);
   REQUIRE_OK(upstream);
@@ -350,9 +357,7 @@ TEST_CASE("the seal check fails on anything but loopback", "[net][root]") {
 TEST_CASE("the device list is the netns's own, read afresh on every read", "[net][root]") {
   SKIP_UNLESS_ROOT();
   Leftovers leftovers;
-  std::string name = Unique("devs");
-  leftovers.netns.push_back(name);
-  auto netns = Netns::Create(name);
+  auto netns = TestNetns(leftovers, "devs");
   REQUIRE_OK(netns);
   auto devices = NetDevList::OpenIn(netns->fd());
   REQUIRE_OK(devices);
@@ -371,9 +376,7 @@ TEST_CASE("the device list is the netns's own, read afresh on every read", "[net
 TEST_CASE("a link without IPv6 still comes up when asked for no link-local address", "[net][root]") {
   SKIP_UNLESS_ROOT();
   Leftovers leftovers;
-  std::string name = Unique("noip6");
-  leftovers.netns.push_back(name);
-  auto netns = Netns::Create(name);
+  auto netns = TestNetns(leftovers, "noip6");
   REQUIRE_OK(netns);
   // Below 1280 bytes of MTU a link gets no IPv6 state: the kernel refuses IPv6 link settings for it
   // (EAFNOSUPPORT), as it does for every link on a host booted with ipv6.disable=1.
@@ -392,9 +395,7 @@ TEST_CASE("a link without IPv6 still comes up when asked for no link-local addre
 TEST_CASE("forged netlink replies from inside the netns are not believed", "[net][root]") {
   SKIP_UNLESS_ROOT();
   Leftovers leftovers;
-  std::string name = Unique("forge");
-  leftovers.netns.push_back(name);
-  auto netns = Netns::Create(name);
+  auto netns = TestNetns(leftovers, "forge");
   REQUIRE_OK(netns);
   int rc = -1;
   IpIn(netns->path(), "link add x0 type bridge", &rc);
