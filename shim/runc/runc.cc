@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -17,6 +18,7 @@
 #include "shim/base/errno_status.h"
 #include "shim/base/log.h"
 #include "shim/base/subprocess.h"
+#include "shim/runc/exec_fifo.h"
 
 namespace airlock::runc {
 namespace {
@@ -97,7 +99,16 @@ absl::Status Runc::Create(const std::string& id, const std::string& bundle, cons
   return Call("create", std::move(args), &fds, kCreateTimeout).status();
 }
 
-absl::Status Runc::Start(const std::string& id) { return Call("start", {"start", id}, nullptr, kCallTimeout).status(); }
+absl::Status Runc::Start(const std::string& id, pid_t init_pid, bool poststart_hooks) {
+  // runc only: another runtime's state dir may look alike and mean more (crun runs poststart
+  // hooks in `start`).
+  if (!poststart_hooks && !config_.root.empty() && std::filesystem::path(config_.binary).filename() == "runc") {
+    absl::StatusOr<FifoStart> started = StartThroughExecFifo(absl::StrCat(config_.root, "/", id), init_pid, kCallTimeout);
+    if (!started.ok()) return absl::Status(started.status().code(), absl::StrCat("OCI runtime start failed: ", started.status().message()));
+    if (*started == FifoStart::kStarted) return absl::OkStatus();
+  }
+  return Call("start", {"start", id}, nullptr, kCallTimeout).status();
+}
 
 absl::Status Runc::Exec(const std::string& id, const std::string& process_json_path, const std::string& pid_file,
                         const std::string& console_socket, const ProcessFds& fds) {

@@ -40,7 +40,9 @@ class Runc {
 
   absl::Status Create(const std::string& id, const std::string& bundle, const std::string& pid_file,
                       const std::string& console_socket, const ProcessFds& fds);
-  absl::Status Start(const std::string& id);
+  // `init_pid` and `poststart_hooks` (the spec has some) choose the way: runc's exec fifo read here
+  // (exec_fifo.h), or a `runc start` process.
+  absl::Status Start(const std::string& id, pid_t init_pid, bool poststart_hooks);
   absl::Status Exec(const std::string& id, const std::string& process_json_path, const std::string& pid_file,
                     const std::string& console_socket, const ProcessFds& fds);
   // Runs a process in the container in the foreground and collects its output (the shim's own

@@ -17,6 +17,7 @@ struct Container {
   std::string rootfs;  // where the request's mounts went; empty when containerd passed none
   std::unique_ptr<runc::Runc> runc;
   bool kill_all_on_exit = false;  // no private pid namespace: init's exit does not end the rest
+  bool poststart_hooks = true;    // the spec has some: `runc start` runs them in newer runc
   bool paused = false;
 
   Process init;

@@ -18,6 +18,7 @@
 #include "shim/base/log.h"
 #include "shim/task/rootfs.h"
 #include "shim/task/runtime_options.h"
+#include "shim/task/spec_facts.h"
 
 namespace airlock::task {
 namespace {
@@ -29,22 +30,6 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   timespec ts = absl::ToTimespec(t);
   out->set_seconds(ts.tv_sec);
   out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
-}
-
-// As containerd's runc shim: without a private pid namespace the init's exit does not take the
-// other processes down, so the shim kills them.
-bool ShouldKillAllOnExit(const std::string& bundle) {
-  std::ifstream in(bundle + "/config.json");
-  nlohmann::json spec = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!spec.is_object()) return true;
-  const auto linux_it = spec.find("linux");
-  if (linux_it == spec.end() || !linux_it->is_object()) return true;
-  const auto ns_it = linux_it->find("namespaces");
-  if (ns_it == linux_it->end() || !ns_it->is_array()) return true;
-  for (const auto& ns : *ns_it) {
-    if (ns.is_object() && ns.value("type", "") == "pid" && ns.value("path", "").empty()) return false;
-  }
-  return true;
 }
 
 Status ToApiStatus(const Container& container, const Process& process) {
@@ -146,7 +131,9 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
     prepared = std::move(*p);
   }
   // From the spec runc will run: the sandbox may have rewritten it (its own pid namespace).
-  container->kill_all_on_exit = ShouldKillAllOnExit(container->bundle);
+  SpecFacts facts = ReadSpecFacts(container->bundle);
+  container->kill_all_on_exit = facts.kill_all_on_exit;
+  container->poststart_hooks = facts.poststart_hooks;
 
   Process& init = container->init;
   init.id = id;
@@ -242,7 +229,7 @@ absl::Status TaskService::StartInit(Container& container) {
     }
     init.starting = true;
   }
-  absl::Status status = container.runc->Start(container.id);
+  absl::Status status = container.runc->Start(container.id, init.pid, container.poststart_hooks);
   std::lock_guard lock(mu_);
   init.starting = false;
   if (status.ok()) {

@@ -270,3 +270,111 @@ def test_version_and_info_flags():
     # An unknown flag or action: usage-style error, exit 2.
     r = subprocess.run([SHIM, "-bogus"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "flag provided but not defined: -bogus" in r.stderr, r
+
+
+class _Task:
+    """One shim serving one bundle over gRPC, for the start tests below; shut down and checked clean
+    by close()."""
+
+    def __init__(self, workdir, hooks=None):
+        self.ns = "airlock-it-" + secrets.token_hex(4)
+        self.cid = "s" + secrets.token_hex(4)
+        self.bundle = _make_bundle(workdir, self.cid)
+        if hooks:
+            with open(os.path.join(self.bundle, "config.json")) as f:
+                spec = json.load(f)
+            spec["hooks"] = hooks
+            with open(os.path.join(self.bundle, "config.json"), "w") as f:
+                json.dump(spec, f)
+        boot = json.loads(_start_shim(self.bundle, self.ns, self.cid,
+                                      {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"}))
+        self.address = boot["address"]
+        self.shim = _shim_pid(self.address)
+        self.grpc = Client("unix://" + self.address, self.ns)
+        self.state_dir = f"/run/airlock/runc/{self.ns}/{self.cid}"
+
+    def runc_status(self):
+        r = subprocess.run(["runc", "--root", f"/run/airlock/runc/{self.ns}", "state", self.cid],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r
+        return json.loads(r.stdout)["status"]
+
+    def close(self):
+        try:
+            self.grpc("kill", "--id", self.cid, "--signal", str(signal.SIGKILL), check=False)
+            self.grpc("wait", "--id", self.cid, check=False)
+            self.grpc("delete", "--id", self.cid, check=False)
+            self.grpc("shutdown", "--id", self.cid, check=False)
+            assert procs.wait_until(lambda: not os.path.exists(f"/proc/{self.shim}") or
+                                    procs.stat_fields(self.shim)[0] == "Z", 10)
+        finally:
+            if os.path.exists(f"/proc/{self.shim}") and procs.stat_fields(self.shim)[0] != "Z":
+                subprocess.run(["runc", "--root", f"/run/airlock/runc/{self.ns}", "delete", "--force", self.cid],
+                               capture_output=True, timeout=30)
+                os.kill(self.shim, signal.SIGKILL)
+                if os.path.exists(self.address):
+                    os.unlink(self.address)
+        assert not os.path.exists(self.address)
+        assert not os.path.exists(self.state_dir)
+        assert not os.path.exists(f"/sys/fs/cgroup/memory/airlock-it-grpc-{self.cid}")
+
+
+def _exe(pid):
+    """What the process runs (set at exec, before its O_CLOEXEC fds close: the exec fifo's end of file
+    means it is set). Its comm changes later and to whatever busybox re-executes."""
+    return os.readlink(f"/proc/{pid}/exe")
+
+
+def test_start_leaves_what_runc_start_leaves(workdir):
+    """The shim starts a runc container without a `runc start` process (it reads runc's exec fifo
+    itself). Afterwards runc must see what `runc start` leaves: a running container, no exec.fifo,
+    and the init has exec'd the user's process by the time Start returns."""
+    task = _Task(workdir)
+    try:
+        _, created = task.grpc("create", "--id", task.cid, "--bundle", task.bundle)
+        pid = created["pid"]
+        assert task.runc_status() == "created"
+        assert os.path.exists(os.path.join(task.state_dir, "exec.fifo"))
+        assert _exe(pid) != "/bin/busybox", _exe(pid)
+        _, started = task.grpc("start", "--id", task.cid)
+        assert started["pid"] == pid
+        assert _exe(pid) == "/bin/busybox", "Start returned before the init exec'd the user's process"
+        assert not os.path.exists(os.path.join(task.state_dir, "exec.fifo"))
+        assert task.runc_status() == "running"
+        rc, err = task.grpc("start", "--id", task.cid, check=False)
+        assert rc != 0 and err["error"]["name"] == "FAILED_PRECONDITION", err
+    finally:
+        task.close()
+
+
+def test_start_with_a_poststart_hook_goes_through_runc_start(workdir):
+    """A spec with poststart hooks is started by `runc start` (newer runc and crun run the hooks
+    there): the hook runs exactly once, and the container runs."""
+    marker = os.path.join(workdir, "poststart.out")
+    task = _Task(workdir, hooks={"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", f"echo ran >> {marker}"]}]})
+    try:
+        _, created = task.grpc("create", "--id", task.cid, "--bundle", task.bundle)
+        task.grpc("start", "--id", task.cid)
+        assert task.runc_status() == "running"
+        assert _exe(created["pid"]) == "/bin/busybox"
+        with open(marker) as f:
+            assert f.read() == "ran\n"
+    finally:
+        task.close()
+
+
+def test_start_after_the_init_died_is_an_error(workdir):
+    """The init killed between create and start: Start fails (it does not hang), the exit is
+    reported, and delete leaves nothing."""
+    task = _Task(workdir)
+    try:
+        _, created = task.grpc("create", "--id", task.cid, "--bundle", task.bundle)
+        os.kill(created["pid"], signal.SIGKILL)
+        rc, err = task.grpc("start", "--id", task.cid, check=False)
+        assert rc != 0, err
+        _, waited = task.grpc("wait", "--id", task.cid)
+        assert waited["exit_status"] == 137, waited
+        _, deleted = task.grpc("delete", "--id", task.cid)
+        assert deleted["exit_status"] == 137, deleted
+    finally:
+        task.close()
