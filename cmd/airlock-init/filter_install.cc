@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "cmd/airlock-init/init_config.h"
 
 namespace airlock::init {
 
@@ -20,16 +19,6 @@ bool FilterFromBytes(const std::string& bytes, std::vector<sock_filter>* program
   }
   program->resize(bytes.size() / sizeof(sock_filter));
   memcpy(program->data(), bytes.data(), bytes.size());
-  return true;
-}
-
-bool ReadFilterFile(const std::string& path, std::vector<sock_filter>* program, std::string* error) {
-  std::string bytes;
-  if (!ReadSmallFile(path, BPF_MAXINSNS * sizeof(sock_filter), &bytes, error)) return false;
-  if (!FilterFromBytes(bytes, program, error)) {
-    *error = path + ": " + *error;
-    return false;
-  }
   return true;
 }
 

@@ -8,10 +8,7 @@
 
 namespace airlock::init {
 
-// Reads a raw `struct sock_filter` array (as seccomp_export_bpf writes it) and checks its size.
-bool ReadFilterFile(const std::string& path, std::vector<sock_filter>* program, std::string* error);
-
-// Same check on bytes already in memory.
+// A raw `struct sock_filter` array (as seccomp_export_bpf writes it), its size checked.
 bool FilterFromBytes(const std::string& bytes, std::vector<sock_filter>* program, std::string* error);
 
 // Sets no_new_privs and installs `program` for every thread of the process (TSYNC). Irreversible.

@@ -15,9 +15,6 @@
 namespace airlock::init {
 namespace {
 
-constexpr size_t kMaxConfigBytes = 4 << 20;
-constexpr const char kDefaultDir[] = "/.airlock";
-
 bool Fail(std::string* error, std::string message) {
   *error = std::move(message);
   return false;
@@ -103,25 +100,6 @@ bool ParseInitConfig(std::string_view text, InitConfig* out, std::string* error)
   const JsonValue* entry = root.Find("entrypoint");
   if (entry == nullptr) return Fail(error, "entrypoint is missing");
   return ParseEntrypoint(*entry, out, error);
-}
-
-bool LoadInitConfig(const std::string& path, InitConfig* out, std::string* error) {
-  std::string text;
-  if (!ReadSmallFile(path, kMaxConfigBytes, &text, error)) return false;
-  if (!ParseInitConfig(text, out, error)) {
-    *error = path + ": " + *error;
-    return false;
-  }
-  return true;
-}
-
-std::string AirlockDir() {
-  struct stat st;
-  if (lstat(kDefaultDir, &st) != 0 && errno == ENOENT) {
-    const char* override_dir = getenv("AIRLOCK_INIT_DIR");
-    if (override_dir != nullptr && override_dir[0] != '\0') return override_dir;
-  }
-  return kDefaultDir;
 }
 
 bool ReadSmallFile(const std::string& path, size_t max_bytes, std::string* out, std::string* error) {

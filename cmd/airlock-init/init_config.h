@@ -1,4 +1,4 @@
-// airlock-init's view of /.airlock: where its files are and what config.json says.
+// airlock-init's config, as the shim writes it into the payload (policy/sandbox/init_payload_format.h).
 #pragma once
 
 #include <string>
@@ -7,7 +7,7 @@
 
 namespace airlock::init {
 
-// config.json, written by the shim:
+// The config, JSON:
 //   {"setup": {"command": [...], "timeout_ms": N} | null,   (optional; timeout is the shim's business)
 //    "secrets": ["NAME", ...],                              (optional)
 //    "entrypoint": {"args": [...], "env": ["K=V", ...], "cwd": "/abs"}}   (env, cwd optional)
@@ -21,16 +21,8 @@ struct InitConfig {
   std::string entrypoint_cwd = "/";
 };
 
-// Parses config.json text. On failure returns false with a one-line reason in `error`.
+// Parses the config's text. On failure returns false with a one-line reason in `error`.
 bool ParseInitConfig(std::string_view text, InitConfig* out, std::string* error);
-
-// Reads and parses the file at `path`.
-bool LoadInitConfig(const std::string& path, InitConfig* out, std::string* error);
-
-// The directory holding config.json and seccomp.bpf: /.airlock. Tests outside a container may
-// point it elsewhere with AIRLOCK_INIT_DIR, which is honoured only while /.airlock does not
-// exist, so inside a container (where the shim mounts /.airlock) nothing can redirect it.
-std::string AirlockDir();
 
 // Reads a whole (small) file. On failure returns false with "path: strerror" in `error`.
 bool ReadSmallFile(const std::string& path, size_t max_bytes, std::string* out, std::string* error);

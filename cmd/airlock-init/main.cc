@@ -16,9 +16,11 @@
 #include "cmd/airlock-init/exec_util.h"
 #include "cmd/airlock-init/filter_install.h"
 #include "cmd/airlock-init/init_config.h"
+#include "cmd/airlock-init/init_payload.h"
 #include "cmd/airlock-init/probe_mode.h"
 #include "cmd/airlock-init/setup_phase.h"
 #include "cmd/airlock-init/shim_channel.h"
+#include "policy/sandbox/init_payload_format.h"
 
 namespace airlock::init {
 namespace {
@@ -32,18 +34,11 @@ constexpr int kShimFd = 3;
   _exit(code);
 }
 
-struct Airlock {
-  InitConfig config;
-  std::vector<sock_filter> filter;
-};
-
-// Reads config.json and seccomp.bpf up front: a broken airlock fails before anything runs.
-Airlock LoadAirlock() {
+// Reads the shim's payload up front: a broken airlock fails before anything runs.
+Airlock LoadAirlock(int fd) {
   Airlock airlock;
-  std::string dir = AirlockDir();
   std::string error;
-  if (!LoadInitConfig(dir + "/config.json", &airlock.config, &error)) Die(1, error);
-  if (!ReadFilterFile(dir + "/seccomp.bpf", &airlock.filter, &error)) Die(1, error);
+  if (!ReadInitPayload(fd, &airlock, &error)) Die(1, error);
   return airlock;
 }
 
@@ -57,7 +52,7 @@ Airlock LoadAirlock() {
 }
 
 [[noreturn]] void RunInit() {
-  Airlock airlock = LoadAirlock();
+  Airlock airlock = LoadAirlock(init_payload::kInitFd);
   const InitConfig& config = airlock.config;
   ShimChannel channel(kShimFd);
   std::string error;
@@ -77,7 +72,7 @@ Airlock LoadAirlock() {
 
 [[noreturn]] void RunExec(int argc, char** argv) {
   if (argc < 4 || strcmp(argv[2], "--") != 0) Die(2, "usage: airlock-init exec -- COMMAND [ARGS...]");
-  Airlock airlock = LoadAirlock();
+  Airlock airlock = LoadAirlock(init_payload::kExecFd);
   std::vector<std::string> args(argv + 3, argv + argc);
   FilterAndExec(airlock.filter, args, WithoutSecrets(CurrentEnvironment(), airlock.config.secrets));
 }

@@ -22,6 +22,7 @@
 #include "policy/net/names.h"
 #include "policy/repo_path.h"
 #include "policy/sandbox/exec_rewrite.h"
+#include "policy/sandbox/init_payload.h"
 #include "policy/sandbox/leftovers.h"
 #include "policy/sandbox/rootfs_seal.h"
 #include "policy/sandbox/spec_rewrite.h"
@@ -37,7 +38,7 @@
 namespace airlock::sandbox {
 namespace {
 
-constexpr char kInitPath[] = "/.airlock/init";
+const std::string kInitPath(policy::kInitPath);
 
 std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
   std::map<std::string, std::string> out;
@@ -206,30 +207,22 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     }
   }
 
-  // /.airlock: airlock-init's config and the execution filter, bound read-only into the container.
-  s.airlock_dir_ = request.bundle + "/airlock";
-  if (mkdir(s.airlock_dir_.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoStatus(absl::StrCat("mkdir ", s.airlock_dir_));
-  }
   absl::StatusOr<std::string> bpf =
       policy::BuildExecutionFilterBpf({.allow_debuggers = policy.seccomp.allow_debuggers});
   if (!bpf.ok()) return bpf.status();
-  if (absl::Status written = policy::WriteFilter(s.airlock_dir_ + "/seccomp.bpf", *bpf); !written.ok()) return written;
-  if (absl::Status placeholder = WriteFileAtomically(s.airlock_dir_ + "/init", "", 0755); !placeholder.ok()) return placeholder;
 
   policy::RewriteInput input;
   input.policy = &policy;
   input.repo_source = repo_source;
   input.netns_path = s.network_->netns_path();
-  input.airlock_dir = s.airlock_dir_;
   input.init_binary = env.init_binary;
   input.setup_command = s.setup_command_;
   absl::StatusOr<policy::RewriteOutput> rewritten = policy::RewriteSpec(spec, input);
   if (!rewritten.ok()) return rejected(rewritten.status());
-  if (absl::Status written = WriteFileAtomically(s.airlock_dir_ + "/config.json", rewritten->init_config.dump(), 0644);
-      !written.ok()) {
-    return written;
-  }
+  // airlock-init's config and the execution filter travel as a sealed memfd: no file per sandbox.
+  absl::StatusOr<UniqueFd> payload = CreateInitPayload(rewritten->init_config.dump(), *bpf);
+  if (!payload.ok()) return rejected(payload.status());
+  s.payload_.reset(payload->release());
   if (absl::Status written = RewriteFileInPlace(request.bundle + "/config.json", rewritten->spec.dump());
       !written.ok()) {
     return written;
@@ -488,16 +481,35 @@ void Sandbox::SendToInit(const std::string& message) {
 // ---------------------------------------------------------------------------------------------
 // Exec, exit, status, destroy
 
-absl::StatusOr<std::string> Sandbox::RewriteExec(const std::string& spec_json) {
-  if (phase() == Phase::kPassthrough) return spec_json;
+absl::StatusOr<UniqueFd> Sandbox::PayloadForExec() const {
+  UniqueFd payload(fcntl(payload_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!payload) return ErrnoStatus("dup airlock-init's payload");
+  return payload;
+}
+
+std::vector<int> Sandbox::InitFds() const {
+  if (!child_fd_) return {};
+  return {child_fd_.get(), payload_.get()};
+}
+
+absl::StatusOr<task::ExecRewrite> Sandbox::RewriteExec(const std::string& spec_json) {
+  if (phase() == Phase::kPassthrough) return task::ExecRewrite{.spec_json = spec_json};
   std::lock_guard seal_lock(seal_mu_);  // an exec never slips in while the seal is under way
   Phase now = phase();
   if (now == Phase::kFailed) {
     return absl::PermissionDeniedError(absl::StrCat("sandbox ", id_, " failed closed; no exec: ", failure_));
   }
-  absl::StatusOr<std::string> rewritten = RewriteExecSpec(spec_json, loaded_.policy, now == Phase::kSealed, kInitPath);
-  if (rewritten.ok()) audit_->Record("exec", {{"phase", std::string(ToString(now))}});
-  return rewritten;
+  const bool sealed = now == Phase::kSealed;
+  absl::StatusOr<std::string> rewritten = RewriteExecSpec(spec_json, loaded_.policy, sealed, kInitPath);
+  if (!rewritten.ok()) return rewritten.status();
+  task::ExecRewrite out{.spec_json = *std::move(rewritten)};
+  if (sealed) {
+    absl::StatusOr<UniqueFd> payload = PayloadForExec();
+    if (!payload.ok()) return payload.status();
+    out.preserved_fds.push_back(*std::move(payload));
+  }
+  audit_->Record("exec", {{"phase", std::string(ToString(now))}});
+  return out;
 }
 
 void Sandbox::InitExited(int status) {
@@ -604,6 +616,7 @@ void Sandbox::Destroy() {
   std::lock_guard seal_lock(seal_mu_);  // a seal under way finishes with the channel and network it started on
   channel_.reset();
   child_fd_.reset();
+  payload_.reset();
   if (workspace_staged_) {
     if (absl::Status unmounted = task::UnmountAll(workspace_stage_); !unmounted.ok()) {
       log::Warn("sandbox ", id_, ": ", unmounted.message());
@@ -616,10 +629,6 @@ void Sandbox::Destroy() {
       log::Warn("sandbox ", id_, ": network cleanup: ", removed.message());
     }
     network_.reset();
-  }
-  if (!airlock_dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(airlock_dir_, ec);
   }
   RemoveRecord();
   if (audit_) audit_->Record("destroyed", {});

@@ -32,6 +32,7 @@
 #include "shim/base/reactor.h"
 #include "shim/base/unique_fd.h"
 #include "shim/base/worker_pool.h"
+#include "shim/task/sandbox_hooks.h"
 
 namespace airlock::sandbox {
 
@@ -69,8 +70,11 @@ class Sandbox {
   // Where the checked repository is bound on the host before runc mounts it into the container.
   static std::string WorkspaceStage(const std::string& run_dir, const std::string& ns, const std::string& id);
 
-  // The fd airlock-init gets as fd 3; -1 in passthrough.
-  int child_fd() const { return child_fd_.get(); }
+  // What the init gets from fd 3 on (runc create --preserve-fds): the channel, then the payload.
+  // Empty in passthrough.
+  std::vector<int> InitFds() const;
+  // A copy of the payload for `airlock-init exec` (its fd 3).
+  absl::StatusOr<UniqueFd> PayloadForExec() const;
 
   // `runc create` succeeded: arms the channel to airlock-init and the setup deadline.
   void Created(pid_t init_pid);
@@ -78,9 +82,9 @@ class Sandbox {
   absl::StatusOr<airlock::v1::SandboxStatus> Seal(SealTrigger trigger, absl::Time triggered_at);
   airlock::v1::SandboxStatus Status() const;
   // The OCI process an exec really gets: within the policy's capabilities and no_new_privileges
-  // always; after the seal also under the execution seccomp filter (through airlock-init) and
-  // without the secrets. Waits while a seal is under way.
-  absl::StatusOr<std::string> RewriteExec(const std::string& spec_json);
+  // always; after the seal also under the execution seccomp filter (through airlock-init, which then
+  // gets the payload as fd 3) and without the secrets. Waits while a seal is under way.
+  absl::StatusOr<task::ExecRewrite> RewriteExec(const std::string& spec_json);
   // Reactor thread.
   void InitExited(int status);
   // Releases the network, the record file and the channel; the audit log says "destroyed".
@@ -106,7 +110,6 @@ class Sandbox {
   SandboxEnv env_;
   std::string id_;
   std::string bundle_;
-  std::string airlock_dir_;
   std::string record_path_;
   policy::LoadedPolicy loaded_;
   std::string policy_source_;
@@ -118,6 +121,7 @@ class Sandbox {
   bool workspace_staged_ = false;
   UniqueFd channel_;   // the shim's end of the SEQPACKET pair
   UniqueFd child_fd_;  // airlock-init's end, until runc create has passed it on
+  UniqueFd payload_;   // airlock-init's config and execution filter (init_payload.h), sealed
   Reactor::TimerId deadline_timer_ = 0;
   bool channel_watched_ = false;
 

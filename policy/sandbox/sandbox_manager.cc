@@ -51,7 +51,7 @@ absl::StatusOr<task::SandboxHooks::Prepared> SandboxManager::Prepare(
       Sandbox::Prepare(env_, {.id = request.id(), .bundle = request.bundle(), .options = request.options()});
   if (!sandbox.ok()) return sandbox.status();
   Prepared prepared;
-  if ((*sandbox)->child_fd() >= 0) prepared.preserved_fds.push_back((*sandbox)->child_fd());
+  prepared.preserved_fds = (*sandbox)->InitFds();
   std::lock_guard lock(mu_);
   sandboxes_[request.id()] = std::shared_ptr<Sandbox>(std::move(*sandbox));
   return prepared;
@@ -77,9 +77,9 @@ void SandboxManager::CreateFailed(const std::string& id) {
   sandbox->Destroy();
 }
 
-absl::StatusOr<std::string> SandboxManager::RewriteExec(const std::string& id, const std::string& spec_json) {
+absl::StatusOr<task::ExecRewrite> SandboxManager::RewriteExec(const std::string& id, const std::string& spec_json) {
   std::shared_ptr<Sandbox> sandbox = Find(id);
-  if (!sandbox) return spec_json;
+  if (!sandbox) return task::ExecRewrite{.spec_json = spec_json};
   return sandbox->RewriteExec(spec_json);
 }
 
@@ -118,10 +118,16 @@ absl::StatusOr<airlock::v1::VerifyResponse> SandboxManager::Verify(const std::st
                             {"cwd", "/"},
                             {"user", {{"uid", 0}, {"gid", 0}}},
                             {"terminal", false}};
-  absl::StatusOr<std::string> spec = sandbox->RewriteExec(process.dump());
+  absl::StatusOr<task::ExecRewrite> spec = sandbox->RewriteExec(process.dump());
   if (!spec.ok()) return spec.status();
-  // RewriteExec wraps args after the seal; the probe args already go through airlock-init.
-  nlohmann::json rewritten = nlohmann::json::parse(*spec, nullptr, false);
+  // RewriteExec wraps args after the seal; the probe args already go through airlock-init, which
+  // needs its payload in every phase.
+  nlohmann::json rewritten = nlohmann::json::parse(spec->spec_json, nullptr, false);
+  if (spec->preserved_fds.empty()) {
+    absl::StatusOr<UniqueFd> payload = sandbox->PayloadForExec();
+    if (!payload.ok()) return payload.status();
+    spec->preserved_fds.push_back(*std::move(payload));
+  }
   rewritten["args"] = sandbox->ProbeArgs();
   std::string path = sandbox->bundle() + "/.airlock-probe.json";
   {
@@ -131,7 +137,7 @@ absl::StatusOr<airlock::v1::VerifyResponse> SandboxManager::Verify(const std::st
   absl::StatusOr<runc::Config> config = task::LoadRuntimeConfig(sandbox->bundle());
   if (!config.ok()) return config.status();
   runc::Runc runc(*config, sandbox->bundle() + "/log.json");
-  absl::StatusOr<ChildResult> result = runc.ExecAndWait(id, path, absl::Seconds(30));
+  absl::StatusOr<ChildResult> result = runc.ExecAndWait(id, path, absl::Seconds(30), {spec->preserved_fds[0].get()});
   unlink(path.c_str());
   if (!result.ok()) return result.status();
   nlohmann::json report = nlohmann::json::parse(result->out, nullptr, false);

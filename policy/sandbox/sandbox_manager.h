@@ -24,7 +24,7 @@ class SandboxManager : public task::SandboxHooks {
   absl::StatusOr<Prepared> Prepare(const containerd::task::v2::CreateTaskRequest& request, const std::string& ns) override;
   void Created(const std::string& id, pid_t pid) override;
   void CreateFailed(const std::string& id) override;
-  absl::StatusOr<std::string> RewriteExec(const std::string& id, const std::string& spec_json) override;
+  absl::StatusOr<task::ExecRewrite> RewriteExec(const std::string& id, const std::string& spec_json) override;
   void InitExited(const std::string& id, int status) override;
   void Deleted(const std::string& id) override;
 

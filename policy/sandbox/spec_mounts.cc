@@ -12,8 +12,7 @@ namespace {
 
 using nlohmann::json;
 
-const char* const kAirlockMountPoint = "/.airlock";
-const char* const kInitMountPoint = "/.airlock/init";
+const char* const kAirlockMountPoint = "/.airlock";  // the helper itself, a file
 const char* const kDevShm = "/dev/shm";
 
 // Filesystems the kernel makes up on the spot: they expose no host storage.
@@ -252,8 +251,9 @@ absl::StatusOr<json> RewriteMounts(const json& spec_mounts, const SandboxMounts&
     keep(TmpfsMountObject(tmpfs.path, {"nosuid", "nodev", "mode=1777", absl::StrCat("size=", tmpfs.size_bytes)}),
          tmpfs.path);
   }
-  keep(BindMount(ours.airlock_dir, kAirlockMountPoint, /*writable=*/false), std::string(kAirlockMountPoint));
-  keep(BindMount(ours.init_binary, kInitMountPoint, /*writable=*/false), std::string(kInitMountPoint));
+  // The helper is a mount point of its own: read-only, and setup cannot rename or unlink it (EBUSY)
+  // to slip another one in. Its config and filter come through an fd (init_payload_format.h).
+  keep(BindMount(ours.init_binary, kAirlockMountPoint, /*writable=*/false), std::string(kAirlockMountPoint));
 
   json out = json::array();
   for (size_t i : ParentsFirstOrder(destinations)) out.push_back(std::move(kept[i]));

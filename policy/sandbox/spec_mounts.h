@@ -16,8 +16,7 @@ struct SandboxMounts {
   std::string workspace_source;  // host path (or /proc/<pid>/fd/<n>) of the repository; "" = no workspace
   std::string workspace_target;  // container path
   std::vector<TmpfsMount> tmpfs;
-  std::string airlock_dir;  // host directory bound read-only at /.airlock
-  std::string init_binary;  // host file bound read-only at /.airlock/init
+  std::string init_binary;  // host file bound read-only at /.airlock
   OtherBinds other_binds = OtherBinds::kReject;
 };
 
@@ -32,9 +31,9 @@ struct SandboxMounts {
 //  - Other mounts must be kernel pseudo filesystems (proc, sysfs, devpts, mqueue, tmpfs, cgroup,
 //    cgroup2): a disk or overlay mount would hand host storage to the sandbox.
 //  - Ours are appended: workspace (bind, rw, nosuid, nodev, rprivate; non-recursive, so host mounts
-//    below the repository directory stay out), each tmpfs (nosuid, nodev, mode=1777, size=N), /.airlock
-//    and /.airlock/init (bind, ro, nosuid, nodev, rprivate). /.airlock comes last: nothing the spec
-//    mounts can shadow the helper.
+//    below the repository directory stay out), each tmpfs (nosuid, nodev, mode=1777, size=N), and the
+//    helper at /.airlock (a file: bind, ro, nosuid, nodev, rprivate). /.airlock comes last: nothing
+//    the spec mounts can shadow the helper.
 //  - Finally every mount comes after the mounts on its parent directories (ParentsFirstOrder).
 // Errors: InvalidArgument for a malformed mount, FailedPrecondition for one the policy forbids; both
 // name the mount. Changes worth auditing are appended to `notes`.

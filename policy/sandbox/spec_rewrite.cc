@@ -59,7 +59,6 @@ absl::Status CheckInput(const RewriteInput& in) {
     return absl::FailedPreconditionError("spec rewrite: the policy's mode is passthrough, the spec runs unchanged");
   }
   for (const auto& [name, path] : {std::pair<const char*, const std::string&>{"sandbox netns", in.netns_path},
-                                   {"airlock dir", in.airlock_dir},
                                    {"airlock-init binary", in.init_binary}}) {
     if (!IsAbsolute(path)) {
       return absl::InvalidArgumentError(
@@ -313,8 +312,8 @@ absl::Status RestrictRootPropagation(json& linux_spec, std::vector<std::string>*
   return absl::OkStatus();
 }
 
-// /.airlock/config.json is readable inside the container for its whole life: no secret value may
-// be in it. airlock-init takes the secrets' values from its own environment (the spec's env, which
+// The config reaches every exec after the seal (its payload is their fd 3 until airlock-init reads
+// it): no secret value may be in it. airlock-init takes the secrets' values from its own environment (the spec's env, which
 // keeps them) for the setup command only.
 json InitConfig(const RewriteInput& in, json entrypoint) {
   entrypoint["env"] = WithoutSecrets(entrypoint["env"], *in.policy);
@@ -362,7 +361,6 @@ absl::StatusOr<RewriteOutput> Rewrite(const json& spec, const RewriteInput& in) 
   ours.workspace_source = in.repo_source;
   ours.workspace_target = policy.workspace.target;
   ours.tmpfs = policy.filesystem.tmpfs;
-  ours.airlock_dir = in.airlock_dir;
   ours.init_binary = in.init_binary;
   ours.other_binds = policy.filesystem.other_binds;
   absl::StatusOr<json> mounts =

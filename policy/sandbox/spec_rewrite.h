@@ -2,7 +2,7 @@
 // with airlock-init as the container's PID 1. A pure function: no filesystem, no syscalls.
 //
 // What it does (AIRLOCK_POLICY_DESIGN.md):
-//  - process.args -> ["/.airlock/init"]; the original args, env and cwd become init_config.entrypoint.
+//  - process.args -> ["/.airlock"]; the original args, env and cwd become init_config.entrypoint.
 //    process.env keeps the secrets (airlock-init removes them before it execs the entrypoint).
 //  - every capability set -> its intersection with policy.capabilities; process.noNewPrivileges = true.
 //  - root.readonly = (policy.filesystem.rootfs.setup == readonly).
@@ -28,7 +28,7 @@
 
 namespace airlock::policy {
 
-inline constexpr absl::string_view kInitPath = "/.airlock/init";
+inline constexpr absl::string_view kInitPath = "/.airlock";  // airlock-init, bound read-only
 
 struct RewriteInput {
   const Policy* policy = nullptr;
@@ -39,14 +39,13 @@ struct RewriteInput {
   // directory in its own namespace (mount("/proc/self/fd/N", stage, MS_BIND)) and pass the staging path.
   std::string repo_source;
   std::string netns_path;   // the sandbox's own network namespace
-  std::string airlock_dir;  // host dir bound read-only at /.airlock (config.json, seccomp.bpf, empty `init` file)
-  std::string init_binary;  // host path of the static airlock-init, bound read-only onto /.airlock/init
+  std::string init_binary;  // host path of the static airlock-init, bound read-only onto /.airlock
   std::vector<std::string> setup_command;  // effective setup command (policy or annotation); may be empty
 };
 
 struct RewriteOutput {
   nlohmann::json spec;             // the new config.json
-  nlohmann::json init_config;      // airlock_dir/config.json for airlock-init (cmd/airlock-init/init_config.h)
+  nlohmann::json init_config;      // airlock-init's config, for its payload (cmd/airlock-init/init_config.h)
   std::vector<std::string> notes;  // what was changed beyond the routine, for the audit log
 };
 

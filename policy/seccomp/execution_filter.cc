@@ -168,8 +168,4 @@ absl::StatusOr<std::string> BuildExecutionFilterPfc(const SeccompOptions& option
   return Build(options, seccomp_export_pfc);
 }
 
-absl::Status WriteFilter(absl::string_view path, absl::string_view bpf) {
-  return WriteFileAtomically(std::string(path), bpf, 0444);
-}
-
 }  // namespace airlock::policy

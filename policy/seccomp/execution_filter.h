@@ -1,7 +1,8 @@
 // The execution-phase seccomp filter: what untrusted code may no longer do once the airlock is sealed.
 //
-// The shim compiles it with libseccomp and writes it as raw BPF (`struct sock_filter` array) to
-// /.airlock/seccomp.bpf; airlock-init installs it with seccomp(2) without linking libseccomp.
+// The shim compiles it with libseccomp and hands it as raw BPF (`struct sock_filter` array) to
+// airlock-init in its payload (policy/sandbox/init_payload_format.h); airlock-init installs it with
+// seccomp(2) without linking libseccomp.
 #pragma once
 
 #include <string>
@@ -26,8 +27,5 @@ absl::StatusOr<std::string> BuildExecutionFilterBpf(const SeccompOptions& option
 
 // Same filter in libseccomp's human-readable pseudo filter code, for logs and debugging.
 absl::StatusOr<std::string> BuildExecutionFilterPfc(const SeccompOptions& options);
-
-// Writes `bpf` to `path` atomically (temporary file in the same directory, then rename), mode 0444.
-absl::Status WriteFilter(absl::string_view path, absl::string_view bpf);
 
 }  // namespace airlock::policy

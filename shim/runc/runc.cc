@@ -120,10 +120,14 @@ absl::Status Runc::Exec(const std::string& id, const std::string& process_json_p
 }
 
 absl::StatusOr<ChildResult> Runc::ExecAndWait(const std::string& id, const std::string& process_json_path,
-                                               absl::Duration timeout) {
+                                               absl::Duration timeout, const std::vector<int>& preserved) {
   std::vector<std::string> argv = BaseArgs();
-  argv.insert(argv.end(), {"exec", "--process", process_json_path, id});
-  return Run({.argv = std::move(argv), .capture_stdout = true, .capture_stderr = true}, timeout);
+  argv.insert(argv.end(), {"exec", "--process", process_json_path});
+  if (!preserved.empty()) argv.insert(argv.end(), {"--preserve-fds", std::to_string(preserved.size())});
+  argv.push_back(id);
+  SpawnOptions options{.argv = std::move(argv), .capture_stdout = true, .capture_stderr = true};
+  for (size_t i = 0; i < preserved.size(); ++i) options.fds.emplace_back(3 + static_cast<int>(i), preserved[i]);
+  return Run(options, timeout);
 }
 
 absl::Status Runc::Kill(const std::string& id, int signal, bool all) {

@@ -48,7 +48,7 @@ class Runc {
   // Runs a process in the container in the foreground and collects its output (the shim's own
   // probes; not an exec containerd knows about). The result's status is the process's exit code.
   absl::StatusOr<ChildResult> ExecAndWait(const std::string& id, const std::string& process_json_path,
-                                          absl::Duration timeout);
+                                          absl::Duration timeout, const std::vector<int>& preserved = {});
   absl::Status Kill(const std::string& id, int signal, bool all);
   // `force` kills a still-running container first. A container runc does not know is not an error.
   // The state root goes too once empty, when it is one of ours (under /run/airlock/).

@@ -9,8 +9,16 @@
 
 #include "absl/status/statusor.h"
 #include "containerd/task/v2/shim.pb.h"
+#include "shim/base/unique_fd.h"
 
 namespace airlock::task {
+
+// What an exec really runs: its OCI process JSON, and fds it gets from 3 on (runc exec
+// --preserve-fds), owned here so they outlive whatever happens to the sandbox meanwhile.
+struct ExecRewrite {
+  std::string spec_json;
+  std::vector<UniqueFd> preserved_fds;
+};
 
 class SandboxHooks {
  public:
@@ -29,9 +37,8 @@ class SandboxHooks {
   virtual void Created(const std::string& id, pid_t pid) = 0;
   // Create failed after Prepare succeeded: undo Prepare.
   virtual void CreateFailed(const std::string& id) = 0;
-  // Before `runc exec`: the OCI process JSON the exec really gets. Worker thread; may wait while a
-  // seal is under way.
-  virtual absl::StatusOr<std::string> RewriteExec(const std::string& id, const std::string& spec_json) = 0;
+  // Before `runc exec`: what the exec really gets. Worker thread; may wait while a seal is under way.
+  virtual absl::StatusOr<ExecRewrite> RewriteExec(const std::string& id, const std::string& spec_json) = 0;
   // The init exited (reactor thread; must not block).
   virtual void InitExited(const std::string& id, int status) = 0;
   // The container is gone from runc and its rootfs unmounted: release everything. Worker thread.

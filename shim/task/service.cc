@@ -309,16 +309,19 @@ absl::Status TaskService::StartExec(Container& container, Process& process) {
 
   // Read once, here: the exec's spec is not needed after its start.
   std::string spec_json = std::move(process.spec_json);
+  std::vector<UniqueFd> exec_fds;  // the sandbox's, for the exec's fd 3 on
   if (hooks_.sandbox != nullptr) {
-    absl::StatusOr<std::string> rewritten = hooks_.sandbox->RewriteExec(container.id, spec_json);
+    absl::StatusOr<ExecRewrite> rewritten = hooks_.sandbox->RewriteExec(container.id, spec_json);
     if (!rewritten.ok()) return fail(rewritten.status());
-    spec_json = std::move(*rewritten);
+    spec_json = std::move(rewritten->spec_json);
+    exec_fds = std::move(rewritten->preserved_fds);
   }
   if (absl::Status written = WriteFileAtomically(spec_path, spec_json); !written.ok()) return fail(written);
   absl::StatusOr<std::unique_ptr<io::ProcessIo>> process_io = io::ProcessIo::Create(reactor_, process.stdio, container.bundle);
   if (!process_io.ok()) return fail(process_io.status());
   process.io = std::move(*process_io);
   runc::ProcessFds fds{process.io->child_stdin(), process.io->child_stdout(), process.io->child_stderr(), {}};
+  for (const UniqueFd& fd : exec_fds) fds.preserved.push_back(fd.get());
   if (absl::Status ran = container.runc->Exec(container.id, spec_path, pid_file, process.io->console_socket_path(), fds);
       !ran.ok()) {
     return fail(ran);

@@ -16,8 +16,7 @@ FIND_FILES = r"find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -t
 
 def _grep_files(*needles):
     """A script listing the container's files that hold any needle. The needles are split in
-    two shell variables, so the script itself (kept in /.airlock/config.json as the entrypoint)
-    does not hold them."""
+    two shell variables, so the script itself (the entrypoint's command line) does not hold them."""
     assigns, args = [], []
     for i, needle in enumerate(needles):
         half = len(needle) // 2
@@ -116,6 +115,40 @@ def test_rootfs_writable_setup_installs_then_it_is_read_only(airlock):
     # sh reports a failed redirection on its own stderr (2>&1 comes too late for it).
     r = airlock.ctrd.exec(cid, "write", "sh", "-c", "echo x >> /usr/local/bin/it-tool")
     assert r.rc != 0 and "Read-only file system" in r.err, r
+    airlock.remove(cid)
+
+
+def test_setup_cannot_replace_the_helper_and_its_payload_stays_out(airlock):
+    """Setup runs as root with a writable rootfs, yet the helper at /.airlock (what every exec after
+    the seal runs through) cannot be moved, removed, overwritten or shadowed: it is a read-only mount
+    point of its own. Its config and seccomp program come through an fd, so no file of it exists in
+    the container, and neither that fd nor the shim's channel reaches the entrypoint."""
+    cid = airlock.new_id()
+    repo = airlock.repo(cid)
+    attempts = ["mv /.airlock /.airlock-moved", "rm -f /.airlock", "cp /bin/busybox /.airlock",
+                "echo evil > /.airlock", "ln -sf /bin/busybox /.airlock", "mount --bind /bin/busybox /.airlock",
+                "mkdir /.airlock/x"]
+    setup = "; ".join(f"if sh -c '{a}' 2>/dev/null; then echo 'ok: {a}'; else echo 'refused: {a}'; fi "
+                      ">> /workspace/tamper" for a in attempts)
+    policy = airlock.policy(cid, policy_yaml(setup=setup, rootfs_setup="writable"))
+    entry = (PROBE_FN
+             + "probe helper_mount sh -c 'grep \" /.airlock \" /proc/self/mountinfo'; "
+             + "probe own_fds sh -c 'ls -l /proc/1/fd | grep -c -e memfd -e socket; true'; "
+             + "probe seccomp grep Seccomp: /proc/self/status; "
+             + "finish; exec sleep 600")
+    airlock.start(cid, "sh", "-c", entry, policy=policy, repo=repo)
+    probes = wait_probes(repo, ctrd=airlock.ctrd, cid=cid)
+    with open(os.path.join(repo, "tamper")) as f:
+        results = f.read().splitlines()
+    assert results == [f"refused: {a}" for a in attempts], results
+    rc, mount = probes["helper_mount"]
+    assert rc == 0 and len(mount.splitlines()) == 1 and " ro," in f" {mount.split()[5]},", mount
+    assert probes["own_fds"][1].strip() == "0", probes["own_fds"]  # PID 1: the entrypoint
+    assert probes["seccomp"][1].split()[-1] == "2", probes["seccomp"]
+    # An exec after the seal goes through the helper, which gets its payload and filters.
+    r = airlock.ctrd.exec(cid, "fds", "sh", "-c", "ls /proc/self/fd; grep Seccomp: /proc/self/status")
+    assert r.rc == 0 and "Seccomp:\t2" in r.out, r
+    assert r.out.split()[:4] == ["0", "1", "2", "3"] and "4" not in r.out.split()[:5], r
     airlock.remove(cid)
 
 

@@ -4,6 +4,7 @@
 //   seccomp=N           the Seccomp: mode from /proc/self/status (2 = filter)
 //   unshare_net=E       result of unshare(CLONE_NEWNET): "ok" or the errno name
 //   fd3=open|closed     whether the shim's socket leaked into the entrypoint
+//   fd4=open|closed     whether airlock-init's payload did
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   std::printf("cwd=%s\n", getcwd(cwd, sizeof cwd) != nullptr ? cwd : "?");
   std::printf("seccomp=%s\n", SeccompMode().c_str());
   std::printf("fd3=%s\n", fcntl(3, F_GETFD) >= 0 ? "open" : "closed");
+  std::printf("fd4=%s\n", fcntl(4, F_GETFD) >= 0 ? "open" : "closed");
   // Last: if the filter were missing this would move the probe into a fresh netns, harmlessly.
   std::printf("unshare_net=%s\n", unshare(CLONE_NEWNET) == 0 ? "ok" : strerrorname_np(errno));
   return 0;

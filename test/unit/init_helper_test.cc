@@ -1,5 +1,6 @@
-// The real static airlock-init binary, driven outside a container: a temp dir stands in for
-// /.airlock (AIRLOCK_INIT_DIR), a SOCK_SEQPACKET socketpair plays the shim on fd 3.
+// The real static airlock-init binary, driven outside a container: a sealed memfd built as the
+// shim builds it is its payload (fd 4; fd 3 in exec mode), a SOCK_SEQPACKET socketpair plays the
+// shim on fd 3, a temp dir is the entrypoint's cwd.
 #include <catch2/catch.hpp>
 #include <dirent.h>
 #include <elf.h>
@@ -7,6 +8,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -25,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "policy/sandbox/init_payload.h"
 #include "policy/seccomp/execution_filter.h"
 
 namespace {
@@ -33,7 +36,8 @@ const std::string kInitBinary = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock-
 const std::string kProbe = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock_probe";
 constexpr int kTimeoutMs = 20000;
 
-// A temp dir with config.json and seccomp.bpf, removed at the end.
+// What the shim would hand the helper (config and execution filter), and a temp dir for the
+// entrypoint's cwd, removed at the end.
 class AirlockDir {
  public:
   AirlockDir() {
@@ -42,17 +46,34 @@ class AirlockDir {
     path_ = dir_template;
     auto bpf = airlock::policy::BuildExecutionFilterBpf({});
     REQUIRE(bpf.ok());
-    REQUIRE(airlock::policy::WriteFilter(path_ + "/seccomp.bpf", *bpf).ok());
+    filter_ = *bpf;
   }
   ~AirlockDir() { std::filesystem::remove_all(path_); }
 
   const std::string& path() const { return path_; }
 
-  void WriteRawConfig(const std::string& text) const {
-    std::ofstream(path_ + "/config.json") << text;
+  void WriteRawConfig(const std::string& text) { config_ = text; }
+  void DropFilter() { filter_.clear(); }
+  void WithoutPayload() { payload_ = false; }
+
+  // The payload as the shim makes it (sealed memfd), or -1 for a run without one. Caller closes.
+  int Payload() const {
+    if (!payload_) return -1;
+    if (!filter_.empty()) {
+      absl::StatusOr<airlock::UniqueFd> fd = airlock::sandbox::CreateInitPayload(config_, filter_);
+      REQUIRE(fd.ok());
+      return fd->release();
+    }
+    // CreateInitPayload is not asked to build a broken one: seal the bytes here.
+    std::string bytes = airlock::sandbox::EncodeInitPayload(config_, filter_);
+    int fd = memfd_create("payload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+    REQUIRE(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK) == 0);
+    return fd;
   }
   // Entrypoint = the probe; secret NPM_TOKEN; cwd = this dir.
-  void WriteConfig(const nlohmann::json& setup) const {
+  void WriteConfig(const nlohmann::json& setup) {
     nlohmann::json config = {
         {"setup", setup},
         {"secrets", {"NPM_TOKEN", "GITHUB_TOKEN"}},
@@ -66,6 +87,9 @@ class AirlockDir {
 
  private:
   std::string path_;
+  std::string config_;
+  std::string filter_;
+  bool payload_ = true;
 };
 
 // One run of the helper: its stdout+stderr in a pipe, the shim's end of fd 3.
@@ -73,8 +97,11 @@ class InitRun {
  public:
   InitRun(const AirlockDir& dir, std::vector<std::string> args, std::vector<std::string> env = {},
           bool with_shim_socket = true, bool new_pid_namespace = false) {
+    // The payload's fd: 4 for the init (3 is the shim's socket), 3 for `exec`.
+    const bool exec_mode = !args.empty() && args[0] == "exec";
+    const int payload_target = exec_mode ? 3 : 4;
+    int payload = dir.Payload();
     args.insert(args.begin(), kInitBinary);
-    env.push_back("AIRLOCK_INIT_DIR=" + dir.path());
     bool has_path = false;
     for (const auto& e : env) has_path = has_path || e.rfind("PATH=", 0) == 0;
     if (!has_path) env.push_back("PATH=/usr/bin:/bin");
@@ -95,19 +122,27 @@ class InitRun {
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
-      int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      // Every source above the targets first: a source that is a later target (or dup2'd onto
+      // itself, keeping FD_CLOEXEC) would be lost.
+      auto high = [](int fd) { return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 64); };
+      int devnull = high(open("/dev/null", O_RDONLY | O_CLOEXEC));
+      int output = high(out[1]);
+      int socket_end = with_shim_socket ? high(sv[1]) : -1;
+      int payload_fd = high(payload);
       dup2(devnull, 0);
-      dup2(out[1], 1);
-      dup2(out[1], 2);
+      dup2(output, 1);
+      dup2(output, 2);
       if (with_shim_socket) {
-        dup2(sv[1], 3);
-      } else {
+        dup2(socket_end, 3);
+      } else if (!exec_mode) {
         dup2(devnull, 3);  // something that is not a socket
       }
+      if (payload_fd >= 0) dup2(payload_fd, payload_target);
       execve(argv[0], argv.data(), envp.data());
       _exit(126);
     }
     close(out[1]);
+    if (payload >= 0) close(payload);
     output_fd_ = out[0];
     if (with_shim_socket) {
       close(sv[1]);
@@ -222,10 +257,10 @@ void CheckSealedEntrypointOutput(const std::string& out, const std::string& cwd)
   CHECK(Contains(out, "env:PATH=/usr/bin:/bin\n"));
   CHECK(!Contains(out, "NPM_TOKEN"));
   CHECK(!Contains(out, "GITHUB_TOKEN"));
-  CHECK(!Contains(out, "AIRLOCK_INIT_DIR"));
   CHECK(Contains(out, "cwd=" + cwd + "\n"));
   CHECK(Contains(out, "seccomp=2\n"));
   CHECK(Contains(out, "fd3=closed\n"));
+  CHECK(Contains(out, "fd4=closed\n"));
   CHECK(Contains(out, "unshare_net=EPERM\n"));
 }
 
@@ -499,7 +534,15 @@ TEST_CASE("airlock-init exec mode filters, drops secrets and execs", "[init]") {
     CHECK(!Contains(run.output(), "NPM_TOKEN"));
     CHECK(!Contains(run.output(), "GITHUB_TOKEN"));
     CHECK(Contains(run.output(), "seccomp=2\n"));
+    CHECK(Contains(run.output(), "fd3=closed\n"));  // the payload went with the helper
     CHECK(Contains(run.output(), "unshare_net=EPERM\n"));
+  }
+  SECTION("no payload on fd 3: nothing runs") {
+    dir.WithoutPayload();
+    InitRun run(dir, {"exec", "--", "airlock_probe", "report"}, {}, false);
+    CHECK(run.Wait() == 1);
+    CHECK(Contains(run.output(), "airlock-init: fd 3 is not the shim's payload"));
+    CHECK(!Contains(run.output(), "seccomp="));
   }
   SECTION("usage errors") {
     InitRun run(dir, {"exec", "airlock_probe"}, {}, false);
@@ -520,15 +563,23 @@ TEST_CASE("airlock-init: a broken airlock fails before anything runs", "[init]")
     InitRun run(dir, {});
     CHECK(run.Receive() == "<eof>");
     CHECK(run.Wait() == 1);
-    CHECK(Contains(run.output(), "airlock-init: " + dir.path() + "/config.json: unknown key \"bogus\"\n"));
+    CHECK(Contains(run.output(), "airlock-init: config: unknown key \"bogus\"\n"));
   }
-  SECTION("missing filter") {
+  SECTION("no filter") {
     dir.WriteConfig(nullptr);
-    std::filesystem::remove(dir.path() + "/seccomp.bpf");
+    dir.DropFilter();
     InitRun run(dir, {});
     CHECK(run.Receive() == "<eof>");
     CHECK(run.Wait() == 1);
-    CHECK(Contains(run.output(), "airlock-init: " + dir.path() + "/seccomp.bpf: No such file or directory\n"));
+    CHECK(Contains(run.output(), "airlock-init: execution filter: not a seccomp BPF program (0 bytes)\n"));
+  }
+  SECTION("no payload") {
+    dir.WriteConfig(nullptr);
+    dir.WithoutPayload();
+    InitRun run(dir, {});
+    CHECK(run.Receive() == "<eof>");
+    CHECK(run.Wait() == 1);
+    CHECK(Contains(run.output(), "airlock-init: fd 4 is not the shim's payload (Bad file descriptor)\n"));
   }
   SECTION("fd 3 is not a socket") {
     dir.WriteConfig(nullptr);

@@ -20,7 +20,7 @@ const char* kExec = R"({"args":["sh","-c","echo hi"],"env":["PATH=/bin","NPM_TOK
 }  // namespace
 
 TEST_CASE("exec before the seal: capabilities and no_new_privileges only", "[sandbox]") {
-  auto out = sandbox::RewriteExecSpec(kExec, TestPolicy(), /*sealed=*/false, "/.airlock/init");
+  auto out = sandbox::RewriteExecSpec(kExec, TestPolicy(), /*sealed=*/false, "/.airlock");
   REQUIRE(out.ok());
   json p = json::parse(*out);
   CHECK(p["args"] == json({"sh", "-c", "echo hi"}));
@@ -32,10 +32,10 @@ TEST_CASE("exec before the seal: capabilities and no_new_privileges only", "[san
 }
 
 TEST_CASE("exec after the seal: through airlock-init, secrets gone", "[sandbox]") {
-  auto out = sandbox::RewriteExecSpec(kExec, TestPolicy(), /*sealed=*/true, "/.airlock/init");
+  auto out = sandbox::RewriteExecSpec(kExec, TestPolicy(), /*sealed=*/true, "/.airlock");
   REQUIRE(out.ok());
   json p = json::parse(*out);
-  CHECK(p["args"] == json({"/.airlock/init", "exec", "--", "sh", "-c", "echo hi"}));
+  CHECK(p["args"] == json({"/.airlock", "exec", "--", "sh", "-c", "echo hi"}));
   CHECK(p["env"] == json({"PATH=/bin", "HOME=/root"}));
   CHECK(p["noNewPrivileges"] == true);
   CHECK(out->find("s3cret") == std::string::npos);

@@ -40,7 +40,6 @@ const std::string kGoldenDir = std::string(AIRLOCK_SOURCE_DIR) + "/test/unit/gol
 
 constexpr const char* kRepoSource = "/run/airlock/sandboxes/default/demo/workspace";
 constexpr const char* kNetns = "/run/airlock/netns/default-demo";
-constexpr const char* kAirlockDir = "/run/airlock/sandboxes/default/demo/airlock";
 constexpr const char* kInitBinary = "/usr/libexec/airlock/airlock-init";
 
 std::string ReadFile(const std::string& path) {
@@ -183,7 +182,7 @@ const std::vector<Case>& Cases() {
       {"error_empty_args", "ctr_run.json", kStrictest, [](json& s) { s["process"]["args"] = json::array(); }, {}},
       {"error_args_not_strings", "ctr_run.json", kStrictest, [](json& s) { s["process"]["args"] = {"sh", 1}; }, {}},
       {"error_already_rewritten", "ctr_run.json", kStrictest,
-       [](json& s) { s["process"]["args"] = {"/.airlock/init"}; }, {}},
+       [](json& s) { s["process"]["args"] = {"/.airlock"}; }, {}},
       {"error_cwd_relative", "ctr_run.json", kStrictest, [](json& s) { s["process"]["cwd"] = "work"; }, {}},
       {"error_spec_not_object", "ctr_run.json", kStrictest, [](json& s) { s = json::array({s}); }, {}},
       {"error_no_process", "ctr_run.json", kStrictest, [](json& s) { s.erase("process"); }, {}},
@@ -231,7 +230,6 @@ RewriteInput StandardInput(const Policy* policy) {
   in.policy = policy;
   in.repo_source = kRepoSource;
   in.netns_path = kNetns;
-  in.airlock_dir = kAirlockDir;
   in.init_binary = kInitBinary;
   in.setup_command = policy->setup.command;
   return in;
@@ -272,7 +270,7 @@ void CheckProperties(const json& input, const RewriteInput& in, const RewriteOut
   INFO(spec.dump(2));
 
   // Rule 1: the helper runs; the entrypoint is the original command.
-  CHECK(spec["process"]["args"] == json::array({"/.airlock/init"}));
+  CHECK(spec["process"]["args"] == json::array({"/.airlock"}));
   CHECK(out.init_config["entrypoint"]["args"] == input["process"]["args"]);
   CHECK(spec["process"].value("env", json::array()) == input["process"].value("env", json::array()));
   CHECK(spec["process"].value("terminal", json(nullptr)) == input["process"].value("terminal", json(nullptr)));
@@ -298,7 +296,7 @@ void CheckProperties(const json& input, const RewriteInput& in, const RewriteOut
 
   // Rule 4: no writable bind but the workspace; ours present; parents first.
   std::vector<std::string> destinations;
-  bool saw_workspace = false, saw_airlock = false, saw_init = false;
+  bool saw_workspace = false, saw_init = false;
   for (const json& m : spec["mounts"]) {
     std::string dest = m["destination"];
     destinations.push_back(dest);
@@ -320,15 +318,13 @@ void CheckProperties(const json& input, const RewriteInput& in, const RewriteOut
         CHECK((policy.filesystem.other_binds == OtherBinds::kReadonly || IsSameOrUnder(dest, "/.airlock")));
         CHECK_FALSE((!in.repo_source.empty() && dest == policy.workspace.target));
       }
-      if (dest == "/.airlock") saw_airlock = m.value("source", "") == in.airlock_dir;
-      if (dest == "/.airlock/init") saw_init = m.value("source", "") == in.init_binary;
+      if (dest == "/.airlock") saw_init = m.value("source", "") == in.init_binary;
     } else {
       CHECK(Has({"proc", "sysfs", "devpts", "mqueue", "tmpfs", "cgroup", "cgroup2"}, m.value("type", "")));
       CHECK_FALSE(IsSameOrUnder(dest, "/.airlock"));
     }
   }
   CHECK(saw_workspace == !in.repo_source.empty());
-  CHECK(saw_airlock);
   CHECK(saw_init);
   for (const TmpfsMount& tmpfs : policy.filesystem.tmpfs) {
     int count = 0;
@@ -506,9 +502,6 @@ TEST_CASE("spec rewrite: bad input from the shim", "[spec_rewrite]") {
   CHECK(absl::IsInvalidArgument(RewriteSpec(spec, bad).status()));
   bad = in;
   bad.netns_path = "";
-  CHECK(absl::IsInvalidArgument(RewriteSpec(spec, bad).status()));
-  bad = in;
-  bad.airlock_dir = "relative/dir";
   CHECK(absl::IsInvalidArgument(RewriteSpec(spec, bad).status()));
   bad = in;
   bad.init_binary = "";
