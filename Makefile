@@ -86,7 +86,11 @@ bench: build image bench-deps
 	$(PYTHON) test/bench/bench.py --build $(abspath $(BUILD)) --image $(abspath $(IMAGE)) \
 	  --out $(abspath $(BUILD))/bench $(BENCH_ARGS)
 
+# Files are replaced, never written into: running shims keep the binary and module they mapped,
+# and running sandboxes the helper bound into them (it must match the shim that made them).
+INSTALLED := bin/containerd-shim-airlock-v2 bin/airlock libexec/airlock/airlock-init lib/airlock/airlock-grpc.so
 install: build
+	rm -f $(addprefix $(PREFIX)/,$(INSTALLED))
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:

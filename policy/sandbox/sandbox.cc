@@ -22,6 +22,7 @@
 #include "policy/net/names.h"
 #include "policy/repo_path.h"
 #include "policy/sandbox/exec_rewrite.h"
+#include "policy/sandbox/helper_mount_point.h"
 #include "policy/sandbox/init_payload.h"
 #include "policy/sandbox/leftovers.h"
 #include "policy/sandbox/rootfs_seal.h"
@@ -143,6 +144,10 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     s.audit_->Record("created", {{"mode", "passthrough"}, {"policy_source", s.policy_source_},
                                  {"policy_digest", s.loaded_.digest}});
     return sandbox;
+  }
+
+  if (absl::Status helper = CheckHelperMountPoint(RootfsOf(spec, request.bundle)); !helper.ok()) {
+    return rejected(helper);
   }
 
   // The repository: checked, and mounted from exactly the directory that was checked.
@@ -481,10 +486,19 @@ void Sandbox::SendToInit(const std::string& message) {
 // ---------------------------------------------------------------------------------------------
 // Exec, exit, status, destroy
 
-absl::StatusOr<UniqueFd> Sandbox::PayloadForExec() const {
+absl::StatusOr<UniqueFd> Sandbox::DupPayload() const {
   UniqueFd payload(fcntl(payload_.get(), F_DUPFD_CLOEXEC, 0));
   if (!payload) return ErrnoStatus("dup airlock-init's payload");
   return payload;
+}
+
+absl::StatusOr<UniqueFd> Sandbox::PayloadForExec() {
+  std::lock_guard seal_lock(seal_mu_);  // Destroy closes it under this lock
+  {
+    std::lock_guard lock(mu_);
+    if (destroyed_) return absl::FailedPreconditionError(absl::StrCat("sandbox ", id_, " is destroyed"));
+  }
+  return DupPayload();
 }
 
 std::vector<int> Sandbox::InitFds() const {
@@ -504,7 +518,7 @@ absl::StatusOr<task::ExecRewrite> Sandbox::RewriteExec(const std::string& spec_j
   if (!rewritten.ok()) return rewritten.status();
   task::ExecRewrite out{.spec_json = *std::move(rewritten)};
   if (sealed) {
-    absl::StatusOr<UniqueFd> payload = PayloadForExec();
+    absl::StatusOr<UniqueFd> payload = DupPayload();  // seal_mu_ held
     if (!payload.ok()) return payload.status();
     out.preserved_fds.push_back(*std::move(payload));
   }

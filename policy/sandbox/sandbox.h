@@ -73,8 +73,8 @@ class Sandbox {
   // What the init gets from fd 3 on (runc create --preserve-fds): the channel, then the payload.
   // Empty in passthrough.
   std::vector<int> InitFds() const;
-  // A copy of the payload for `airlock-init exec` (its fd 3).
-  absl::StatusOr<UniqueFd> PayloadForExec() const;
+  // A copy of the payload for `airlock-init exec` (its fd 3); an error once destroyed.
+  absl::StatusOr<UniqueFd> PayloadForExec();
 
   // `runc create` succeeded: arms the channel to airlock-init and the setup deadline.
   void Created(pid_t init_pid);
@@ -104,6 +104,7 @@ class Sandbox {
   absl::Status SealSteps(SealTrigger trigger, absl::Time triggered_at);  // caller holds seal_mu_
   void SealOnPool(SealTrigger trigger, absl::Time triggered_at);         // counted, see Destroy
   void SendToInit(const std::string& message);
+  absl::StatusOr<UniqueFd> DupPayload() const;  // caller holds seal_mu_
   void WriteRecord();
   void RemoveRecord();
 

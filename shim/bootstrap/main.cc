@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -42,6 +43,10 @@ int PrintInfo() {
 }
 
 int Main(int argc, char** argv) {
+  // As go-runc does for containerd's runc shim: with NOTIFY_SOCKET (containerd run as a systemd
+  // notify unit) runc would bind that socket into the container and `runc start` would wait for
+  // the container's READY=1. The shim and its runc calls are nobody's notify service.
+  unsetenv("NOTIFY_SOCKET");
   std::vector<std::string> args(argv, argv + argc);
   absl::StatusOr<Flags> flags = ParseFlags(args);
   if (!flags.ok()) {

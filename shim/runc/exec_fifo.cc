@@ -50,10 +50,9 @@ absl::StatusOr<FifoStart> StartThroughExecFifo(const std::string& state_dir, pid
     ssize_t r = read(fifo.get(), buf, sizeof buf);
     if (r > 0) break;
     if (r < 0 && errno != EAGAIN && errno != EINTR) return ErrnoStatus(absl::StrCat("read ", path));
-    // r == 0: no writer (yet, or any more); EAGAIN: a writer without its byte yet.
-    if (woken.init_ended || (r == 0 && woken.hangup)) {
-      return absl::UnknownError("container process is already dead: it ended before it was started");
-    }
+    // r == 0: no writer (yet, or any more); EAGAIN: a writer without its byte yet. runc's words.
+    if (woken.init_ended) return absl::UnknownError("cannot start a container that has stopped");
+    if (r == 0 && woken.hangup) return absl::UnknownError("cannot start an already running container");
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat("start: the container's init did not answer on its exec fifo in ",
                                                       absl::FormatDuration(timeout)));
@@ -75,14 +74,15 @@ absl::StatusOr<FifoStart> StartThroughExecFifo(const std::string& state_dir, pid
     if (r > 0) continue;
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return ErrnoStatus(absl::StrCat("read ", path));
+    // Still open though the init ended: not runc's init holding it. Nothing to wait for.
+    if (woken.init_ended) return absl::UnknownError(absl::StrCat(path, " is held open by another process"));
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat("start: the container's init did not exec its process in ",
                                                       absl::FormatDuration(timeout)));
     }
-    if (absl::StatusOr<Woken> next = WaitFifoOrExit(fifo.get(), pidfd.get(), std::min(pause, deadline - absl::Now()));
-        !next.ok()) {
-      return next.status();
-    }
+    absl::StatusOr<Woken> next = WaitFifoOrExit(fifo.get(), pidfd.get(), std::min(pause, deadline - absl::Now()));
+    if (!next.ok()) return next.status();
+    woken = *next;
     pause = std::min(pause * 2, absl::Milliseconds(10));
   }
   // runc reads "created" from the fifo's existence: without it the container is running.

@@ -19,12 +19,15 @@
 #include "shim/base/log.h"
 #include "shim/base/subprocess.h"
 #include "shim/runc/exec_fifo.h"
+#include "shim/runc/runc_version.h"
 
 namespace airlock::runc {
 namespace {
 
 constexpr absl::Duration kCreateTimeout = absl::Minutes(2);
 constexpr absl::Duration kCallTimeout = absl::Seconds(60);
+// Host-wide: `runc --version` per runc binary, asked once (runc_version.h).
+constexpr char kVersionCacheDir[] = "/run/airlock/runc-version";
 
 bool Contains(absl::string_view haystack, absl::string_view needle) {
   return haystack.find(needle) != absl::string_view::npos;
@@ -99,10 +102,18 @@ absl::Status Runc::Create(const std::string& id, const std::string& bundle, cons
   return Call("create", std::move(args), &fds, kCreateTimeout).status();
 }
 
+bool Runc::FifoStartMatches() {
+  if (!fifo_start_matches_.has_value()) {
+    // runc only, and a runc whose `start` is known: another runtime's state dir may look alike and
+    // mean more (crun runs poststart hooks in `start`).
+    fifo_start_matches_ = std::filesystem::path(config_.binary).filename() == "runc" &&
+                          ExecFifoStartSupported(config_.binary, kVersionCacheDir);
+  }
+  return *fifo_start_matches_;
+}
+
 absl::Status Runc::Start(const std::string& id, pid_t init_pid, bool poststart_hooks) {
-  // runc only: another runtime's state dir may look alike and mean more (crun runs poststart
-  // hooks in `start`).
-  if (!poststart_hooks && !config_.root.empty() && std::filesystem::path(config_.binary).filename() == "runc") {
+  if (!poststart_hooks && !config_.root.empty() && FifoStartMatches()) {
     absl::StatusOr<FifoStart> started = StartThroughExecFifo(absl::StrCat(config_.root, "/", id), init_pid, kCallTimeout);
     if (!started.ok()) return absl::Status(started.status().code(), absl::StrCat("OCI runtime start failed: ", started.status().message()));
     if (*started == FifoStart::kStarted) return absl::OkStatus();

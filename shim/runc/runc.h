@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,9 +67,11 @@ class Runc {
   absl::StatusOr<std::string> Call(const std::string& what, std::vector<std::string> args, const ProcessFds* fds,
                                    absl::Duration timeout);
   std::string LastLoggedError() const;
+  bool FifoStartMatches();  // asked once per instance
 
   Config config_;
   std::string log_path_;
+  std::optional<bool> fifo_start_matches_;
 };
 
 // Reads a pid file written by runc (--pid-file).

@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 
@@ -276,7 +277,7 @@ class _Task:
     """One shim serving one bundle over gRPC, for the start tests below; shut down and checked clean
     by close()."""
 
-    def __init__(self, workdir, hooks=None):
+    def __init__(self, workdir, hooks=None, env=None):
         self.ns = "airlock-it-" + secrets.token_hex(4)
         self.cid = "s" + secrets.token_hex(4)
         self.bundle = _make_bundle(workdir, self.cid)
@@ -287,7 +288,7 @@ class _Task:
             with open(os.path.join(self.bundle, "config.json"), "w") as f:
                 json.dump(spec, f)
         boot = json.loads(_start_shim(self.bundle, self.ns, self.cid,
-                                      {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"}))
+                                      {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc", **(env or {})}))
         self.address = boot["address"]
         self.shim = _shim_pid(self.address)
         self.grpc = Client("unix://" + self.address, self.ns)
@@ -376,5 +377,59 @@ def test_start_after_the_init_died_is_an_error(workdir):
         assert waited["exit_status"] == 137, waited
         _, deleted = task.grpc("delete", "--id", task.cid)
         assert deleted["exit_status"] == 137, deleted
+    finally:
+        task.close()
+
+
+def test_containerds_notify_socket_stays_out_of_the_container(workdir):
+    """containerd run as a systemd notify unit keeps NOTIFY_SOCKET in its environment, and shims
+    inherit it. As with go-runc, runc must not see it: it would bind that socket into the container
+    and make `runc start` wait for the container's READY=1."""
+    notify = os.path.join(workdir, "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(notify)
+    listener.setblocking(False)
+    task = _Task(workdir, env={"NOTIFY_SOCKET": notify})
+    try:
+        _, created = task.grpc("create", "--id", task.cid, "--bundle", task.bundle)
+        task.grpc("start", "--id", task.cid)
+        assert task.runc_status() == "running"
+        with open(f"/proc/{created['pid']}/mountinfo") as f:
+            mounts = f.read()
+        assert "notify" not in mounts, mounts
+        with pytest.raises(BlockingIOError):
+            listener.recv(4096)
+    finally:
+        task.close()
+        listener.close()
+
+
+def _airlock_config(root):
+    """A host config whose default policy is an airlock one without network or repository."""
+    policy = os.path.join(root, "airlock.yaml")
+    config = os.path.join(root, "airlock-config-strict.yaml")
+    with open(policy, "w") as f:
+        f.write("version: 1\nworkspace: {required: false}\nnetwork: {setup: {uplink: none}, execution: deny}\n")
+    with open(config, "w") as f:
+        f.write(f"version: 1\ndefault_policy: {policy}\naudit_dir: {root}/audit\n")
+    return config
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory"])
+def test_an_image_with_its_own_airlock_path_is_refused(workdir, kind):
+    """runc follows symlinks in the container's root when it mounts: an image whose /.airlock is a
+    symlink would get the helper mounted elsewhere and keep a symlink setup could repoint at its own
+    program for every exec after the seal. Such an image (or one with a directory there) is refused at
+    Create with a message that says why, and nothing is left."""
+    task = _Task(workdir, env={"AIRLOCK_CONFIG": _airlock_config(workdir)})
+    helper = os.path.join(task.bundle, "rootfs", ".airlock")
+    if kind == "symlink":
+        os.symlink("/bin/busybox", helper)
+    else:
+        os.mkdir(helper)
+    try:
+        rc, err = task.grpc("create", "--id", task.cid, "--bundle", task.bundle, check=False)
+        assert rc != 0 and err["error"]["name"] == "FAILED_PRECONDITION", err
+        assert f"the image has a {kind} at /.airlock" in err["error"]["message"], err
     finally:
         task.close()
