@@ -76,6 +76,38 @@ TEST_CASE("Spawn installs the requested fds in the child", "[subprocess]") {
   CHECK(std::string(buf) == "via-fd-5\n");
 }
 
+TEST_CASE("Spawn installs crossed fds: a source that is another mapping's target is not lost", "[subprocess]") {
+  // The shim hands runc its channel and payload as 3 and 4 from wherever they are; here the pipes
+  // sit at 3 and 4 themselves and go to 4 and 3 (the fds found there before are put back after).
+  UniqueFd saved3(fcntl(3, F_DUPFD_CLOEXEC, 100)), saved4(fcntl(4, F_DUPFD_CLOEXEC, 100));
+  int a[2], b[2];
+  REQUIRE(pipe2(a, O_CLOEXEC) == 0);
+  REQUIRE(pipe2(b, O_CLOEXEC) == 0);
+  // Away from 3 and 4 first (the pipes may have been given those).
+  UniqueFd a_read(fcntl(a[0], F_DUPFD_CLOEXEC, 100)), b_read(fcntl(b[0], F_DUPFD_CLOEXEC, 100));
+  UniqueFd a_write(fcntl(a[1], F_DUPFD_CLOEXEC, 100)), b_write(fcntl(b[1], F_DUPFD_CLOEXEC, 100));
+  for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+  REQUIRE(dup3(a_write.get(), 3, O_CLOEXEC) == 3);
+  REQUIRE(dup3(b_write.get(), 4, O_CLOEXEC) == 4);
+  a_write.reset();
+  b_write.reset();
+  auto result = Run({.argv = {"/bin/sh", "-c", "echo to-3 >&3; echo to-4 >&4"}, .fds = {{3, 4}, {4, 3}}},
+                    absl::Seconds(10));
+  close(3);
+  close(4);
+  if (saved3) dup3(saved3.get(), 3, 0);
+  if (saved4) dup3(saved4.get(), 4, 0);
+  INFO(result.status().ToString());
+  REQUIRE(result.ok());
+  CHECK(result->exit.status == 0);
+  char buf[64] = {};
+  CHECK(::read(b_read.get(), buf, sizeof buf) == 5);  // child's 3 is pipe b (the parent's 4)
+  CHECK(std::string(buf) == "to-3\n");
+  char buf2[64] = {};
+  CHECK(::read(a_read.get(), buf2, sizeof buf2) == 5);
+  CHECK(std::string(buf2) == "to-4\n");
+}
+
 TEST_CASE("With the reaper running, concurrent children never lose their exit", "[subprocess][reaper]") {
   ReapingReactor rr;
   int fds_before = OpenFdCount();
