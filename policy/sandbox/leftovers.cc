@@ -68,9 +68,8 @@ bool SetFrozen(const cgroups::CgroupLocation& location, bool frozen) {
 
 }  // namespace
 
-absl::StatusOr<int> KillAllButInit(pid_t init, absl::Duration timeout) {
-  absl::StatusOr<cgroups::CgroupLocation> location = cgroups::ResolveCgroups(init);
-  if (!location.ok()) return location.status();
+absl::StatusOr<int> KillAllButInit(pid_t init, const cgroups::CgroupLocation& cgroup, absl::Duration timeout) {
+  const cgroups::CgroupLocation* location = &cgroup;
   std::string procs_dir = location->ProcsDir();
   if (procs_dir.empty()) return absl::FailedPreconditionError("no cgroup to list the container's processes from");
 
@@ -79,7 +78,11 @@ absl::StatusOr<int> KillAllButInit(pid_t init, absl::Duration timeout) {
   // thawing would only cost the seal time (the v1 freezer is polled at 1 ms steps).
   {
     std::set<pid_t> pids = ReadProcs(procs_dir);
-    if (pids.size() == 1 && pids.count(init) == 1) return 0;
+    // Never kill by a cgroup the init is not in: it would not be the container's.
+    if (pids.count(init) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat("the container's init (pid ", init, ") is not in ", procs_dir));
+    }
+    if (pids.size() == 1) return 0;
   }
   // Frozen, nothing forks; the kill lands when it thaws. Without a freezer, repeat until quiet.
   bool frozen = SetFrozen(*location, true);

@@ -7,11 +7,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "shim/cgroups/cgroup_location.h"
 
 namespace airlock::sandbox {
 
-// Kills every process in `init`'s cgroup except `init` and waits (bounded) until they are gone.
-// Returns how many were killed.
-absl::StatusOr<int> KillAllButInit(pid_t init, absl::Duration timeout = absl::Seconds(3));
+// Kills every process in `init`'s cgroup (`location`, found when the container was created)
+// except `init` and waits (bounded) until they are gone. Returns how many were killed.
+absl::StatusOr<int> KillAllButInit(pid_t init, const cgroups::CgroupLocation& location,
+                                   absl::Duration timeout = absl::Seconds(3));
 
 }  // namespace airlock::sandbox

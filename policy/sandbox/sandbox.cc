@@ -407,7 +407,11 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   // 1. Nothing started with network crosses into the execution phase.
   int killed = 0;
   if (!policy.setup.keep_processes) {
-    absl::StatusOr<int> result = KillAllButInit(init);
+    absl::StatusOr<cgroups::CgroupLocation> cgroup =
+        env_.cgroup_of ? env_.cgroup_of(id_) : absl::NotFoundError("no cgroup record");
+    if (!cgroup.ok()) cgroup = cgroups::ResolveCgroups(init);  // the service could not tell
+    if (!cgroup.ok()) return absl::Status(cgroup.status().code(), absl::StrCat("kill setup leftovers: ", cgroup.status().message()));
+    absl::StatusOr<int> result = KillAllButInit(init, *cgroup);
     if (!result.ok()) return absl::Status(result.status().code(), absl::StrCat("kill setup leftovers: ", result.status().message()));
     killed = *result;
   }

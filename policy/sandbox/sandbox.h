@@ -32,6 +32,7 @@
 #include "shim/base/reactor.h"
 #include "shim/base/unique_fd.h"
 #include "shim/base/worker_pool.h"
+#include "shim/cgroups/cgroup_location.h"
 #include "shim/task/sandbox_hooks.h"
 
 namespace airlock::sandbox {
@@ -48,6 +49,9 @@ struct SandboxEnv {
   std::string host_config_path;  // AIRLOCK_CONFIG or /etc/airlock/config.yaml
   std::string init_binary;       // the static airlock-init on the host
   std::string run_dir = "/run/airlock";
+  // Where the task service found a container's cgroups when it was created (for the seal's kill:
+  // reading /proc/<pid>/cgroup again would wait for the cgroup lock every container start holds).
+  std::function<absl::StatusOr<cgroups::CgroupLocation>(const std::string& id)> cgroup_of;
 };
 
 struct PrepareRequest {

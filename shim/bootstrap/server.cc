@@ -106,7 +106,10 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
                                   .pool = pool,
                                   .ns = flags.ns,
                                   .host_config_path = HostConfigPath(),
-                                  .init_binary = sandbox::FindInitBinary()};
+                                  .init_binary = sandbox::FindInitBinary(),
+                                  .cgroup_of = [container_cgroups](const std::string& id) {
+                                    return container_cgroups->Location(id);
+                                  }};
   auto* sandboxes = new sandbox::SandboxManager(sandbox_env);
   sandboxes->Register(*registry);
   hooks.sandbox = sandboxes;

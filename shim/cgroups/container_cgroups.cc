@@ -40,15 +40,17 @@ void ContainerCgroups::Remove(const std::string& id) {
   reactor_.Post([this, id] { watchers_.erase(id); });
 }
 
+absl::StatusOr<CgroupLocation> ContainerCgroups::Location(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = locations_.find(id);
+  if (it == locations_.end()) return absl::NotFoundError(absl::StrCat("cgroup of ", id, " does not exist"));
+  return it->second;
+}
+
 absl::StatusOr<google::protobuf::Any> ContainerCgroups::Stats(const std::string& id) const {
-  CgroupLocation location;
-  {
-    std::lock_guard lock(mu_);
-    auto it = locations_.find(id);
-    if (it == locations_.end()) return absl::NotFoundError(absl::StrCat("cgroup of ", id, " does not exist"));
-    location = it->second;
-  }
-  return CollectStats(location);
+  absl::StatusOr<CgroupLocation> location = Location(id);
+  if (!location.ok()) return location.status();
+  return CollectStats(*location);
 }
 
 void ContainerCgroups::PollOom(const std::string& id) {

@@ -28,6 +28,8 @@ class ContainerCgroups {
   void Add(const std::string& id, pid_t pid);
   // Any thread.
   void Remove(const std::string& id);
+  // Any thread: where Add found the container's cgroups.
+  absl::StatusOr<CgroupLocation> Location(const std::string& id) const;
   // Any thread: metrics as containerd's Stats returns them.
   absl::StatusOr<google::protobuf::Any> Stats(const std::string& id) const;
   // Reactor thread: delivers an OOM notification already pending, before the exit is reported.

@@ -42,16 +42,20 @@ def _make_bundle(root, cid):
     return bundle
 
 
-def _passthrough_config(root):
-    """An airlock host config whose default policy is passthrough: these tests are about the task
-    API, not the airlock."""
-    policy = os.path.join(root, "passthrough.yaml")
-    config = os.path.join(root, "airlock-config.yaml")
+def _host_config(root, name, policy_text):
+    """An airlock host config in `root` whose default policy is `policy_text`."""
+    policy = os.path.join(root, f"{name}.yaml")
+    config = os.path.join(root, f"airlock-config-{name}.yaml")
     with open(policy, "w") as f:
-        f.write("version: 1\nmode: passthrough\n")
+        f.write(policy_text)
     with open(config, "w") as f:
         f.write(f"version: 1\ndefault_policy: {policy}\naudit_dir: {root}/audit\n")
     return config
+
+
+def _passthrough_config(root):
+    """Passthrough by default: these tests are about the task API, not the airlock."""
+    return _host_config(root, "passthrough", "version: 1\nmode: passthrough\n")
 
 
 def _start_shim(bundle, ns, cid, env_extra):
@@ -405,14 +409,9 @@ def test_containerds_notify_socket_stays_out_of_the_container(workdir):
 
 
 def _airlock_config(root):
-    """A host config whose default policy is an airlock one without network or repository."""
-    policy = os.path.join(root, "airlock.yaml")
-    config = os.path.join(root, "airlock-config-strict.yaml")
-    with open(policy, "w") as f:
-        f.write("version: 1\nworkspace: {required: false}\nnetwork: {setup: {uplink: none}, execution: deny}\n")
-    with open(config, "w") as f:
-        f.write(f"version: 1\ndefault_policy: {policy}\naudit_dir: {root}/audit\n")
-    return config
+    """An airlock policy by default, without network or repository."""
+    return _host_config(root, "airlock", "version: 1\nworkspace: {required: false}\n"
+                                         "network: {setup: {uplink: none}, execution: deny}\n")
 
 
 @pytest.mark.parametrize("kind", ["symlink", "directory"])
