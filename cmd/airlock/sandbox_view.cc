@@ -121,7 +121,7 @@ nlohmann::json VerifyJson(const airlock::v1::VerifyResponse& r) {
 }
 
 bool VerifyHeld(const airlock::v1::VerifyResponse& r) {
-  if (r.probes().empty()) return false;
+  if (r.probes().empty() || r.phase() != "sealed") return false;
   for (const airlock::v1::Probe& p : r.probes()) {
     if (p.result() == "broken" || p.result() == "error") return false;
     if (p.result() != "held" && p.result() != "info") return false;  // an unknown word proves nothing
@@ -144,6 +144,9 @@ std::string VerifyText(const std::string& namespace_name, const airlock::v1::Ver
   }
   if (r.probes().empty()) {
     out += "airlock NOT verified: the shim reported no probes\n";
+  } else if (broken == 0 && errors == 0 && r.phase() != "sealed") {
+    out += "airlock NOT verified: the sandbox is not sealed (phase " + OrDash(r.phase()) +
+           "); the probes ran through the helper, as an exec after the seal would, and say nothing of setup\n";
   } else if (broken == 0 && errors == 0) {
     out += "airlock verified: " + std::to_string(r.probes_size()) + " probes held\n";
   } else {

@@ -153,7 +153,10 @@ absl::StatusOr<airlock::v1::VerifyResponse> SandboxManager::Verify(const std::st
     p->set_detail(probe.value("detail", ""));
     if (p->result() != "held") held = false;
   }
-  response.set_held(held && response.probes_size() > 0);
+  // The probe runs through the helper, as an exec after the seal would: before the seal its
+  // findings say nothing of the setup processes (unfiltered, with the secrets). Held only sealed.
+  response.set_phase(std::string(ToString(sandbox->phase())));
+  response.set_held(held && response.probes_size() > 0 && sandbox->phase() == Phase::kSealed);
   if (sandbox->audit()) sandbox->audit()->Record("verify", {{"held", response.held()}, {"probes", report["probes"]}});
   return response;
 }

@@ -180,3 +180,32 @@ def test_status_and_verify_report_sealed_and_held(airlock, upstream):
     assert_upstream_clean(upstream)
     _, raw = airlock.audit(cid)
     assert "status-test-token" not in raw
+
+
+def test_during_setup_execs_get_no_payload_and_verify_tells_the_phase(airlock):
+    """Before the seal an exec runs as itself (not through the helper): it gets neither the helper's
+    payload nor the shim's channel. `airlock verify` works in every phase (its probe gets the
+    payload) but holds only once sealed: before, the probe (run through the helper, as an exec after
+    the seal would be) says nothing of setup's processes. After `airlock seal` it holds."""
+    cid = airlock.new_id()
+    repo = airlock.repo(cid)
+    policy = airlock.policy(cid, policy_yaml(setup="sleep 60", timeout="120s"))
+    airlock.start(cid, "sh", "-c", "exec sleep 600", policy=policy, repo=repo)
+    assert field(airlock.status(cid), "phase") == "setup"
+
+    r = airlock.ctrd.exec(cid, "fds", "sh", "-c", "ls -l /proc/self/fd | grep -c -e memfd -e socket; true")
+    assert r.rc == 0 and r.out.strip() == "0", r
+
+    def verify():
+        v = airlock.cli("verify", cid, "--namespace", airlock.ctrd.namespace, "--json", timeout=60.0)
+        report = json.loads(v.stdout)
+        return report, {p["name"]: p.get("result") for p in report.get("probes", [])}
+
+    report, results = verify()
+    assert results and report.get("phase") == "setup", report
+    assert not report.get("held"), report  # whatever the probes found: setup is not sealed
+
+    airlock.seal(cid)
+    report, results = verify()
+    assert report.get("held") is True and all(r == "held" for r in results.values()), report
+    airlock.remove(cid)

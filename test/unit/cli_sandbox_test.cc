@@ -104,7 +104,7 @@ struct FakeShim {
                      [](const CallContext&, const v1::VerifyRequest& r) -> absl::StatusOr<v1::VerifyResponse> {
                        v1::VerifyResponse v;
                        v.set_id(r.id());
-                       v.set_phase("sealed");
+                       v.set_phase(r.id() == "early" ? "setup" : "sealed");
                        auto add = [&](const char* name, const char* result, const char* detail) {
                          v1::Probe* p = v.add_probes();
                          p->set_name(name);
@@ -114,7 +114,7 @@ struct FakeShim {
                        add("network.peer-unreachable", "held", "198.18.0.1:80: ENETUNREACH (no route)");
                        add("seccomp.active", "held", "Seccomp: 2");
                        if (r.id() == "leaky") add("rootfs.readonly", "broken", "created /airlock-probe.7");
-                       v.set_held(r.id() != "leaky");
+                       v.set_held(r.id() != "leaky" && r.id() != "early");
                        return v;
                      }));
   }
@@ -132,6 +132,7 @@ class CliFixture {
     REQUIRE(served_.Start());
     AddRecord("default", "sb1", "unix://" + served_.path());
     AddRecord("default", "leaky", "unix://" + served_.path());
+    AddRecord("default", "early", "unix://" + served_.path());
     AddRecord("default", "fails", "unix://" + served_.path());
     AddRecord("other", "sb2", "unix://" + served_.path());
   }
@@ -341,6 +342,13 @@ TEST_CASE("airlock verify prints each probe and fails on a broken one", "[cli]")
   CHECK(v["probes"].size() == 3);
   CHECK(v["probes"][2]["result"] == "broken");
   CHECK(cli.Run("verify --json sb1").exit_code == 0);
+
+  // Before the seal every probe may hold (it runs through the helper) and still nothing is verified.
+  Result early = cli.Run("verify early");
+  INFO(early.out << early.err);
+  CHECK(early.exit_code == 1);
+  CHECK(Has(early.out, "Sandbox early (namespace default), phase setup\n"));
+  CHECK(Has(early.out, "airlock NOT verified: the sandbox is not sealed (phase setup)"));
 }
 
 TEST_CASE("airlock ls lists the records of a namespace, or all", "[cli]") {
