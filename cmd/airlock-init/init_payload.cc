@@ -13,7 +13,8 @@
 namespace airlock::init {
 namespace {
 
-bool Check(int fd, std::string* bytes, std::string* error) {
+// The sealed payload's bytes, its header checked; `config_size` from the header.
+bool ReadSealed(int fd, std::string* bytes, size_t* config_size, std::string* error) {
   const std::string name = "fd " + std::to_string(fd);
   int seals = fcntl(fd, F_GET_SEALS);
   if (seals < 0) {
@@ -51,9 +52,9 @@ bool Check(int fd, std::string* bytes, std::string* error) {
     *error = name + ": not an airlock payload";
     return false;
   }
-  size_t config = init_payload::GetU32(header + 8);
+  *config_size = init_payload::GetU32(header + 8);
   size_t filter = init_payload::GetU32(header + 12);
-  if (init_payload::kHeaderSize + config + filter != size) {
+  if (init_payload::kHeaderSize + *config_size + filter != size) {
     *error = name + ": payload lengths do not add up";
     return false;
   }
@@ -64,11 +65,10 @@ bool Check(int fd, std::string* bytes, std::string* error) {
 
 bool ReadInitPayload(int fd, Airlock* out, std::string* error) {
   std::string bytes;
-  bool ok = Check(fd, &bytes, error);
+  size_t config_size = 0;
+  bool ok = ReadSealed(fd, &bytes, &config_size, error);
   close(fd);
   if (!ok) return false;
-  auto* header = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t config_size = init_payload::GetU32(header + 8);
   std::string_view config(bytes.data() + init_payload::kHeaderSize, config_size);
   if (!ParseInitConfig(config, &out->config, error)) {
     *error = "config: " + *error;

@@ -5,6 +5,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace airlock::net {
 
@@ -12,6 +13,19 @@ namespace airlock::net {
 // of creating the thread / joining the namespace. With netns_fd < 0 the thread stays in the
 // caller's netns (fn still runs on the new thread, for uniform behaviour).
 absl::Status RunInNetns(int netns_fd, absl::FunctionRef<absl::Status()> fn);
+
+// Makes a T on a thread inside `netns_fd` (RunInNetns): a socket or a /proc/thread-self/net file
+// made there keeps pointing at that namespace.
+template <typename T>
+absl::StatusOr<T> MakeInNetns(int netns_fd, absl::FunctionRef<absl::StatusOr<T>()> make) {
+  absl::StatusOr<T> made = absl::InternalError("not made");
+  absl::Status status = RunInNetns(netns_fd, [&] {
+    made = make();
+    return made.status();
+  });
+  if (!status.ok()) return status;
+  return made;
+}
 
 // True when `fd` refers to a network namespace (nsfs, NS_GET_NSTYPE == CLONE_NEWNET).
 bool IsNetnsFd(int fd);

@@ -23,13 +23,7 @@ absl::StatusOr<NetDevList> NetDevList::OpenHere() {
 }
 
 absl::StatusOr<NetDevList> NetDevList::OpenIn(int netns_fd) {
-  absl::StatusOr<NetDevList> devices = absl::InternalError("not opened");
-  absl::Status status = RunInNetns(netns_fd, [&] {
-    devices = OpenHere();
-    return devices.status();
-  });
-  if (!status.ok()) return status;
-  return devices;
+  return MakeInNetns<NetDevList>(netns_fd, [] { return OpenHere(); });
 }
 
 absl::StatusOr<std::vector<std::string>> NetDevList::Read() const {

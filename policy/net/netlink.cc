@@ -273,13 +273,7 @@ absl::StatusOr<NetlinkSocket> NetlinkSocket::Open() {
 
 absl::StatusOr<NetlinkSocket> NetlinkSocket::OpenInNetns(int netns_fd) {
   if (netns_fd < 0) return absl::InvalidArgumentError("OpenInNetns: no netns fd");
-  absl::StatusOr<NetlinkSocket> socket = absl::InternalError("not opened");
-  absl::Status status = RunInNetns(netns_fd, [&] {
-    socket = Open();
-    return socket.status();
-  });
-  if (!status.ok()) return status;
-  return socket;
+  return MakeInNetns<NetlinkSocket>(netns_fd, [] { return Open(); });
 }
 
 absl::Status NetlinkSocket::Send(NlRequest& request, uint32_t seq) {

@@ -68,9 +68,8 @@ bool SetFrozen(const cgroups::CgroupLocation& location, bool frozen) {
 
 }  // namespace
 
-absl::StatusOr<int> KillAllButInit(pid_t init, const cgroups::CgroupLocation& cgroup, absl::Duration timeout) {
-  const cgroups::CgroupLocation* location = &cgroup;
-  std::string procs_dir = location->ProcsDir();
+absl::StatusOr<int> KillAllButInit(pid_t init, const cgroups::CgroupLocation& location, absl::Duration timeout) {
+  std::string procs_dir = location.ProcsDir();
   if (procs_dir.empty()) return absl::FailedPreconditionError("no cgroup to list the container's processes from");
 
   // Only the init left (setup cleaned up after itself, the common case): nothing can fork, since
@@ -85,7 +84,7 @@ absl::StatusOr<int> KillAllButInit(pid_t init, const cgroups::CgroupLocation& cg
     if (pids.size() == 1) return 0;
   }
   // Frozen, nothing forks; the kill lands when it thaws. Without a freezer, repeat until quiet.
-  bool frozen = SetFrozen(*location, true);
+  bool frozen = SetFrozen(location, true);
   int killed = 0;
   absl::Time deadline = absl::Now() + timeout;
   for (int round = 0; round < 1000; ++round) {
@@ -96,7 +95,7 @@ absl::StatusOr<int> KillAllButInit(pid_t init, const cgroups::CgroupLocation& cg
       if (::kill(pid, SIGKILL) == 0) ++killed;
     }
     if (frozen) {
-      SetFrozen(*location, false);
+      SetFrozen(location, false);
       frozen = false;
     }
     if (absl::Now() > deadline) {
@@ -104,7 +103,7 @@ absl::StatusOr<int> KillAllButInit(pid_t init, const cgroups::CgroupLocation& cg
     }
     absl::SleepFor(absl::Milliseconds(1));
   }
-  if (frozen) SetFrozen(*location, false);
+  if (frozen) SetFrozen(location, false);
   return killed;
 }
 

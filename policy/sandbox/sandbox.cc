@@ -39,7 +39,6 @@
 namespace airlock::sandbox {
 namespace {
 
-const std::string kInitPath(policy::kInitPath);
 
 std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
   std::map<std::string, std::string> out;
@@ -518,7 +517,7 @@ absl::StatusOr<task::ExecRewrite> Sandbox::RewriteExec(const std::string& spec_j
     return absl::PermissionDeniedError(absl::StrCat("sandbox ", id_, " failed closed; no exec: ", failure_));
   }
   const bool sealed = now == Phase::kSealed;
-  absl::StatusOr<std::string> rewritten = RewriteExecSpec(spec_json, loaded_.policy, sealed, kInitPath);
+  absl::StatusOr<std::string> rewritten = RewriteExecSpec(spec_json, loaded_.policy, sealed, policy::kInitPath);
   if (!rewritten.ok()) return rewritten.status();
   task::ExecRewrite out{.spec_json = *std::move(rewritten)};
   if (sealed) {
@@ -569,7 +568,8 @@ airlock::v1::SandboxStatus Sandbox::Status() const {
 
 std::vector<std::string> Sandbox::ProbeArgs() const {
   const policy::Policy& policy = loaded_.policy;
-  std::vector<std::string> args = {kInitPath, "exec", "--", kInitPath, "probe", "--json", "--expect-phase", "sealed"};
+  const std::string init(policy::kInitPath);
+  std::vector<std::string> args = {init, "exec", "--", init, "probe", "--json", "--expect-phase", "sealed"};
   if (!workspace_source_.empty()) args.insert(args.end(), {"--workspace", policy.workspace.target});
   for (const auto& secret : policy.secrets) args.insert(args.end(), {"--secret", secret});
   for (const auto& cap : policy.capabilities) args.insert(args.end(), {"--cap", cap});

@@ -6,13 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "policy/path_rules.h"
+#include "policy/sandbox/spec_rewrite.h"
 
 namespace airlock::policy {
 namespace {
 
 using nlohmann::json;
 
-const char* const kAirlockMountPoint = "/.airlock";  // the helper itself, a file
 const char* const kDevShm = "/dev/shm";
 
 // Filesystems the kernel makes up on the spot: they expose no host storage.
@@ -101,8 +101,8 @@ std::string OwnedBy(absl::string_view destination, const SandboxMounts& ours) {
   for (const TmpfsMount& tmpfs : ours.tmpfs) {
     if (destination == tmpfs.path) return absl::StrCat("the policy's tmpfs at ", tmpfs.path);
   }
-  if (IsSameOrUnder(destination, kAirlockMountPoint)) {
-    return absl::StrCat(kAirlockMountPoint, ", reserved for the airlock helper");
+  if (IsSameOrUnder(destination, kInitPath)) {
+    return absl::StrCat(kInitPath, ", reserved for the airlock helper");
   }
   return "";
 }
@@ -253,7 +253,7 @@ absl::StatusOr<json> RewriteMounts(const json& spec_mounts, const SandboxMounts&
   }
   // The helper is a mount point of its own: read-only, and setup cannot rename or unlink it (EBUSY)
   // to slip another one in. Its config and filter come through an fd (init_payload_format.h).
-  keep(BindMount(ours.init_binary, kAirlockMountPoint, /*writable=*/false), std::string(kAirlockMountPoint));
+  keep(BindMount(ours.init_binary, std::string(kInitPath), /*writable=*/false), std::string(kInitPath));
 
   json out = json::array();
   for (size_t i : ParentsFirstOrder(destinations)) out.push_back(std::move(kept[i]));
