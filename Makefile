@@ -41,9 +41,14 @@ unit: build
 # The bundled test image: a deterministic OCI archive of Debian's static busybox
 # (no registry, no network). Rebuilt only when the script or busybox changes.
 IMAGE := $(BUILD)/images/busybox-oci.tar
-image: $(IMAGE)
+# The same busybox as a pod's sandbox ("pause") image for the CRI tests: it only sleeps.
+PAUSE_IMAGE := $(BUILD)/images/pause-oci.tar
+image: $(IMAGE) $(PAUSE_IMAGE)
 $(IMAGE): test/image/build_image.py /bin/busybox
 	$(PYTHON) test/image/build_image.py --busybox /bin/busybox --out $@
+$(PAUSE_IMAGE): test/image/build_image.py /bin/busybox
+	$(PYTHON) test/image/build_image.py --busybox /bin/busybox --name localhost/airlock/pause:latest \
+	  --cmd '["sleep", "2147483647"]' --out $@
 
 # As root: a private containerd runs every scenario once per runtime. Narrow it with
 #   make integration AIRLOCK_IT_RUNTIMES=io.containerd.runc.v2 PYTEST_ARGS='-q -k exec'

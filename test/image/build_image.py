@@ -124,7 +124,7 @@ def canonical_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def build_image(busybox, name):
+def build_image(busybox, name, cmd=("sh",)):
     """Returns {archive path: bytes} of the OCI layout and the uncompressed layer."""
     layer_tar = build_layer_tar(busybox)
     layer_gz = gzip_deterministic(layer_tar)
@@ -133,7 +133,7 @@ def build_image(busybox, name):
     config = {
         "architecture": arch,
         "os": "linux",
-        "config": {"Env": [PATH_ENV], "Cmd": ["sh"], "WorkingDir": "/"},
+        "config": {"Env": [PATH_ENV], "Cmd": list(cmd), "WorkingDir": "/"},
         "rootfs": {"type": "layers", "diff_ids": [sha256(layer_tar)]},
         "history": [{"created_by": "airlock test/image/build_image.py (busybox-static)"}],
     }
@@ -194,9 +194,13 @@ def main(argv):
     ap.add_argument("--name", default=DEFAULT_NAME)
     ap.add_argument("--out", required=True)
     ap.add_argument("--rootfs", help="also unpack the layer into this (new or empty) directory")
+    ap.add_argument("--cmd", default='["sh"]', help="the image's Cmd, a JSON array of strings")
     args = ap.parse_args(argv)
+    cmd = json.loads(args.cmd)
+    if not isinstance(cmd, list) or not cmd or not all(isinstance(a, str) for a in cmd):
+        ap.error("--cmd must be a non-empty JSON array of strings")
 
-    files, layer_tar = build_image(args.busybox, args.name)
+    files, layer_tar = build_image(args.busybox, args.name, cmd)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     write_archive(files, args.out)
     index = json.loads(files["index.json"])

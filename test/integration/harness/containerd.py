@@ -24,10 +24,13 @@ RUNC_STATE_ROOT = "/run/containerd/runc"  # the stock shim's runc --root parent
 CGROUP_ROOT = "/sys/fs/cgroup"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 TASK_DIR = "io.containerd.runtime.v2.task"
+CRI_PLUGIN = "io.containerd.grpc.v1.cri"
+CRI_NAMESPACE = "k8s.io"  # where the CRI plugin keeps its containers and images
+PAUSE_IMAGE_NAME = "localhost/airlock/pause:latest"  # built by `make image` (pause-oci.tar)
 
 # Plugins a ctr-driven test never needs; fewer plugins, fewer surprises.
 DISABLED_PLUGINS = [
-    "io.containerd.grpc.v1.cri",
+    CRI_PLUGIN,
     "io.containerd.snapshotter.v1.btrfs",
     "io.containerd.snapshotter.v1.zfs",
     "io.containerd.snapshotter.v1.devmapper",
@@ -73,9 +76,16 @@ def overlay_works(scratch):
 
 
 class Containerd:
-    def __init__(self, bin_dir=None, keep_log_dir=None, log_level="debug", _stale=None):
+    def __init__(self, bin_dir=None, keep_log_dir=None, log_level="debug", cri_runtimes=None,
+                 _stale=None):
         """A new private containerd (not started yet). `_stale` is for reap_stale() only:
-        the owner record of a crashed session's directory to clean up."""
+        the owner record of a crashed session's directory to clean up.
+
+        `cri_runtimes` ({handler: {"type": runtime_type, "options": {...}, "container_annotations":
+        [...]}}) turns the CRI plugin on with those runtime handlers (the first is the default), the
+        pause image PAUSE_IMAGE_NAME, no CNI (an empty config dir: only pods with the node's
+        network) and the stream server on loopback."""
+        self.cri_runtimes = cri_runtimes
         if _stale:
             self.base, self.namespace = _stale["base"], _stale["namespace"]
         else:
@@ -174,7 +184,8 @@ class Containerd:
         self.env["AIRLOCK_CONFIG"] = self.airlock_config
 
     def _write_config(self):
-        disabled = ", ".join(f'"{p}"' for p in DISABLED_PLUGINS)
+        plugins = [p for p in DISABLED_PLUGINS if not (self.cri_runtimes and p == CRI_PLUGIN)]
+        disabled = ", ".join(f'"{p}"' for p in plugins)
         config = f"""version = 2
 root = "{self.root}"
 state = "{self.state}"
@@ -189,8 +200,46 @@ disabled_plugins = [{disabled}]
 [debug]
   level = "{self.log_level}"
 """
+        if self.cri_runtimes:
+            config += self._cri_config()
         with open(self.config_path, "w") as f:
             f.write(config)
+
+    def set_cri_runtimes(self, runtimes):
+        """Turns the CRI plugin on with these runtime handlers (see __init__); before start()."""
+        assert self.proc is None, "containerd already running"
+        self.cri_runtimes = runtimes
+        self._write_config()
+
+    def _cri_config(self):
+        self.cni_dir = os.path.join(self.base, "cni")
+        os.makedirs(self.cni_dir, exist_ok=True)
+        section = f'plugins."{CRI_PLUGIN}"'
+        text = f"""
+[{section}]
+  sandbox_image = "{PAUSE_IMAGE_NAME}"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  disable_apparmor = true
+  enable_selinux = false
+  # Pods ask for oom_score_adj -998; a process may not go below containerd's own here.
+  restrict_oom_score_adj = true
+  [{section}.cni]
+    bin_dir = "{self.cni_dir}"
+    conf_dir = "{self.cni_dir}"
+  [{section}.containerd]
+    snapshotter = "{self.snapshotter}"
+    default_runtime_name = "{next(iter(self.cri_runtimes))}"
+"""
+        for handler, runtime in self.cri_runtimes.items():
+            table = f'{section}.containerd.runtimes."{handler}"'
+            text += f"  [{table}]\n    runtime_type = {json.dumps(runtime['type'])}\n"
+            if runtime.get("container_annotations"):
+                text += f"    container_annotations = {json.dumps(runtime['container_annotations'])}\n"
+            if runtime.get("options"):
+                text += f"    [{table}.options]\n"
+                text += "".join(f"      {k} = {json.dumps(v)}\n" for k, v in runtime["options"].items())
+        return text
 
     def start(self, timeout=30.0):
         assert self.proc is None, "containerd already running"

@@ -1,0 +1,371 @@
+"""The Kubernetes path: containerd's CRI plugin, as the kubelet drives it, with RuntimeClass
+handlers that map to io.containerd.airlock.v2 (and the stock runc-v2 side by side).
+
+A private containerd of its own (the session's runs without the CRI plugin) has four handlers:
+  runc             io.containerd.runc.v2 (runc state under /run/containerd/runc/<its namespace>)
+  airlock          io.containerd.airlock.v2, runtime options config_path -> a passthrough policy
+  airlock-agent    io.containerd.airlock.v2, config_path -> the agent policy each test writes;
+                   container annotations airlock.dev/* passed through (repo, setup command)
+  airlock-broken   io.containerd.airlock.v2, config_path -> a policy with a syntax error
+build/bin/cri_client makes each CRI call (runtime.v1, test/cri/cri_subset.proto). No CNI here:
+pods use the node's network (the kubelet's hostNetwork), which the airlock replaces with the
+sandbox's own netns anyway. The pause image is the bundled busybox that only sleeps.
+"""
+
+import base64
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from harness import procs
+from harness.airlock import (PROBE_FN, VERIFY_PROBES, assert_upstream_clean, field, host_links,
+                             link_names, policy_yaml, read_probes, sandbox_name,
+                             setup_fetch_script, sha256_file, veth_name, wait_probes)
+from harness.containerd import CRI_NAMESPACE, Containerd
+from harness.upstream import Upstream
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("AIRLOCK_IT_BUILD") or os.path.join(REPO, "build")
+IMAGE = os.environ.get("AIRLOCK_IT_IMAGE") or os.path.join(BUILD, "images", "busybox-oci.tar")
+RUNTIMES = [r.strip() for r in os.environ.get("AIRLOCK_IT_RUNTIMES", "io.containerd.airlock.v2").split(",")]
+AIRLOCK_RUNTIME = "io.containerd.airlock.v2"
+CLIENT = os.path.join(BUILD, "bin", "cri_client")
+CLI = os.path.join(BUILD, "bin", "airlock")
+PAUSE_IMAGE = os.environ.get("AIRLOCK_IT_PAUSE_IMAGE") or os.path.join(BUILD, "images", "pause-oci.tar")
+BUSYBOX = "localhost/airlock/busybox:latest"
+AIRLOCK_TASKS_DIR = "/run/airlock/tasks"
+AIRLOCK_RUNC_DIR = "/run/airlock/runc"
+
+pytestmark = pytest.mark.skipif(AIRLOCK_RUNTIME not in RUNTIMES,
+                                reason=f"{AIRLOCK_RUNTIME} not in AIRLOCK_IT_RUNTIMES")
+
+
+class CriError(AssertionError):
+    def __init__(self, method, error):
+        super().__init__(f"CRI {method}: {error.get('name')}: {error.get('message')}")
+        self.method, self.code, self.name, self.message = (method, error.get("code"), error.get("name"),
+                                                           error.get("message", ""))
+
+
+class Cri:
+    """The kubelet's side: one cri_client call per method; every pod made is tracked so the
+    fixture can stop and remove what a failed test left."""
+
+    def __init__(self, ctrd):
+        self.ctrd = ctrd
+        self.pods = []
+        self.logs = os.path.join(ctrd.base, "pod-logs")
+
+    def call(self, method, request=None, timeout=120):
+        argv = [CLIENT, "--address", self.ctrd.sock, "--timeout", str(timeout), method,
+                json.dumps(request or {})]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+        if p.returncode not in (0, 1) or not p.stdout.strip():
+            raise AssertionError(f"cri_client {method} failed: rc={p.returncode} {p.stderr}")
+        reply = json.loads(p.stdout)
+        if "error" in reply:
+            raise CriError(method, reply["error"])
+        return reply
+
+    def pod_config(self, name, annotations=None):
+        uid = f"{name}-{secrets.token_hex(4)}"
+        return {"metadata": {"name": name, "uid": uid, "namespace": "airlock-it"},
+                "log_directory": os.path.join(self.logs, uid),
+                "annotations": annotations or {},
+                # Under the harness's cgroup, so its teardown finds whatever a failure leaves.
+                "linux": {"cgroup_parent": f"/{self.ctrd.namespace}",
+                          "security_context": {"namespace_options": {"network": "NODE"}}}}
+
+    def run_pod(self, handler, name):
+        config = self.pod_config(name)
+        os.makedirs(config["log_directory"], exist_ok=True)
+        pod = self.call("RunPodSandbox", {"config": config, "runtime_handler": handler})["pod_sandbox_id"]
+        self.pods.append(pod)
+        return pod, config
+
+    def create(self, pod, pod_config, name, command, envs=None, mounts=None, annotations=None, image=BUSYBOX):
+        config = {"metadata": {"name": name}, "image": {"image": image}, "command": list(command),
+                  "envs": [{"key": k, "value": v} for k, v in (envs or {}).items()],
+                  "mounts": mounts or [], "annotations": annotations or {},
+                  "log_path": f"{name}.log", "linux": {}}
+        return self.call("CreateContainer", {"pod_sandbox_id": pod, "config": config,
+                                             "sandbox_config": pod_config})["container_id"]
+
+    def status(self, cid):
+        return self.call("ContainerStatus", {"container_id": cid})["status"]
+
+    def wait_state(self, cid, state, timeout=30.0):
+        seen = {}
+
+        def reached():
+            seen["status"] = self.status(cid)
+            return seen["status"].get("state", "CONTAINER_CREATED") == state
+        assert procs.wait_until(reached, timeout, interval=0.1), \
+            f"container {cid} not {state} within {timeout}s: {seen.get('status')}"
+        return seen["status"]
+
+    def exec_sync(self, cid, cmd, timeout=20):
+        reply = self.call("ExecSync", {"container_id": cid, "cmd": list(cmd), "timeout": timeout},
+                          timeout=timeout + 30)
+        return (reply.get("exit_code", 0), base64.b64decode(reply.get("stdout", "")).decode(errors="replace"),
+                base64.b64decode(reply.get("stderr", "")).decode(errors="replace"))
+
+    def remove_pod(self, pod):
+        self.call("StopPodSandbox", {"pod_sandbox_id": pod})
+        self.call("RemovePodSandbox", {"pod_sandbox_id": pod})
+        if pod in self.pods:
+            self.pods.remove(pod)
+
+    def containers(self, pod):
+        reply = self.call("ListContainers", {"filter": {"pod_sandbox_id": pod}})
+        return [c["id"] for c in reply.get("containers", [])]
+
+
+def _log_lines(path):
+    """[(stream, tag, text)] of a CRI log file (RFC3339 time, stream, tag P/F, text)."""
+    try:
+        with open(path, errors="replace") as f:
+            raw = f.read().splitlines()
+    except OSError:
+        return []
+    lines = []
+    for line in raw:
+        parts = line.split(" ", 3)
+        if len(parts) == 4:
+            lines.append((parts[1], parts[2], parts[3]))
+    return lines
+
+
+def _shims_of(ctrd):
+    return [pid for pid in procs.pids() if procs.is_shim_of(procs.cmdline(pid), ctrd.sock)]
+
+
+def _leftovers(ctrd, ids):
+    """What the pod's containers left on the host: shim processes, mounts, runc and airlock
+    state, cgroups; empty when clean."""
+    problems = []
+    shims = _shims_of(ctrd)
+    if shims:
+        problems.append(f"shim processes remain: {shims}")
+    with open("/proc/self/mountinfo") as f:
+        mountinfo = f.read()
+    for cid in ids:
+        if cid in mountinfo:
+            problems.append(f"a mount mentions {cid}")
+        for path in (os.path.join(ctrd.runc_state_dir(), cid), os.path.join(AIRLOCK_RUNC_DIR, CRI_NAMESPACE, cid),
+                     os.path.join(AIRLOCK_TASKS_DIR, CRI_NAMESPACE, cid),
+                     os.path.join("/run/airlock/workspaces", sandbox_name(CRI_NAMESPACE, cid))):
+            if os.path.lexists(path):
+                problems.append(f"remains: {path}")
+        veths = {veth_name(sandbox_name(CRI_NAMESPACE, cid), side) for side in "shu"}
+        problems += [f"veth remains: {link}" for link in host_links() if link in veths]
+    for path in ctrd.cgroup_dirs():
+        for dirpath, _, _ in os.walk(path):
+            if any(cid in dirpath for cid in ids):
+                problems.append(f"cgroup remains: {dirpath}")
+    return problems
+
+
+def _assert_clean(ctrd, ids, timeout=10.0):
+    if not procs.wait_until(lambda: not _leftovers(ctrd, ids), timeout, interval=0.1):
+        raise AssertionError("leftovers:\n  " + "\n  ".join(_leftovers(ctrd, ids)))
+
+
+@pytest.fixture(scope="module")
+def cri():
+    if os.geteuid() != 0:
+        pytest.skip("the CRI tests need root")
+    for tool in ("containerd", "ctr", "runc"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not installed")
+    for path in (CLIENT, IMAGE, PAUSE_IMAGE):
+        if not os.path.exists(path):
+            pytest.fail(f"{path} missing: run `make build image`", pytrace=False)
+    c = Containerd(bin_dir=os.path.join(BUILD, "bin"), keep_log_dir=os.path.join(BUILD, "integration-logs"),
+                   log_level=os.environ.get("AIRLOCK_IT_LOG_LEVEL", "debug"), cri_runtimes={})
+    policies = {"agent": os.path.join(c.airlock_dir, "cri-agent.yaml"),
+                "broken": os.path.join(c.airlock_dir, "cri-broken.yaml")}
+    with open(policies["agent"], "w") as f:
+        f.write(policy_yaml(required=False))
+    with open(policies["broken"], "w") as f:
+        f.write("version: 1\nnetwork:\n  setup: {uplink: [\n")
+    runtimes = {
+        "runc": {"type": "io.containerd.runc.v2", "options": {"Root": c.runc_state_dir()}},
+        "airlock": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": c.passthrough_policy}},
+        "airlock-agent": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": policies["agent"]},
+                          "container_annotations": ["airlock.dev/*"]},
+        "airlock-broken": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": policies["broken"]}},
+    }
+    c.set_cri_runtimes(runtimes)
+    session = Cri(c)
+    session.agent_policy = policies["agent"]
+    try:
+        c.start()
+        for archive in (IMAGE, PAUSE_IMAGE):
+            c.ctr("-n", CRI_NAMESPACE, "images", "import", archive, timeout=120, check=True, namespaced=False)
+        yield session
+    finally:
+        problems = []
+        for pod in list(session.pods):
+            try:
+                session.remove_pod(pod)
+            except (AssertionError, OSError, subprocess.SubprocessError) as e:
+                problems.append(f"pod {pod}: {e}")
+        problems += c.teardown()
+        if problems:
+            raise AssertionError("CRI teardown left things behind:\n  " + "\n  ".join(problems))
+
+
+@pytest.mark.parametrize("handler", ["runc", "airlock"])
+def test_pod_lifecycle_as_the_kubelet_drives_it(cri, handler):
+    """Pod, container, logs, exec, stop, removal: the same answers from runc-v2 and from the airlock
+    shim with a passthrough policy, and nothing left after."""
+    pod, pod_config = cri.run_pod(handler, f"life-{handler}")
+    status = cri.call("PodSandboxStatus", {"pod_sandbox_id": pod})["status"]
+    assert status.get("state", "SANDBOX_READY") == "SANDBOX_READY", status
+    assert status.get("runtime_handler") == handler, status
+
+    data = os.path.join(cri.ctrd.base, f"data-{handler}")
+    os.makedirs(data)
+    with open(os.path.join(data, "in"), "w") as f:
+        f.write("from-the-host\n")
+    entry = ('echo "out $GREETING"; echo err >&2; cat /data/in; '
+             'touch /data/x 2>/dev/null && echo data-writable || echo data-readonly; exec sleep 600')
+    cid = cri.create(pod, pod_config, "main", ["sh", "-c", entry], envs={"GREETING": f"hi-{handler}"},
+                     mounts=[{"container_path": "/data", "host_path": data, "readonly": True}])
+    assert cri.status(cid).get("state", "CONTAINER_CREATED") == "CONTAINER_CREATED"
+    cri.call("StartContainer", {"container_id": cid})
+    running = cri.wait_state(cid, "CONTAINER_RUNNING")
+    assert int(running["started_at"]) > 0, running
+    assert cri.containers(pod) == [cid]
+
+    log = os.path.join(pod_config["log_directory"], "main.log")
+    want = [("stdout", f"out hi-{handler}"), ("stderr", "err"), ("stdout", "from-the-host"),
+            ("stdout", "data-readonly")]
+    procs.wait_until(lambda: all(w in [(s, t) for s, _, t in _log_lines(log)] for w in want), 15, interval=0.1)
+    got = _log_lines(log)
+    assert all(w in [(s, t) for s, _, t in got] for w in want), got
+    assert all(tag == "F" for _, tag, _ in got), got  # full lines, none split
+
+    rc, out, err = cri.exec_sync(cid, ["sh", "-c", "echo exec-out; echo exec-err >&2; exit 3"])
+    assert (rc, out, err) == (3, "exec-out\n", "exec-err\n")
+    rc, out, _ = cri.exec_sync(cid, ["cat", "/data/in"])
+    assert (rc, out) == (0, "from-the-host\n")
+    with pytest.raises(CriError) as missing:
+        cri.exec_sync(cid, ["/no/such/binary"])
+    assert "no/such/binary" in missing.value.message or "not found" in missing.value.message.lower()
+
+    started = time.monotonic()
+    cri.call("StopContainer", {"container_id": cid, "timeout": 10})
+    exited = cri.wait_state(cid, "CONTAINER_EXITED")
+    assert exited.get("exit_code") == 143 and exited.get("reason") == "Error", exited
+    assert time.monotonic() - started < 10, "SIGTERM did not end the container; the timeout's SIGKILL did"
+    with pytest.raises(CriError):
+        cri.exec_sync(cid, ["true"])
+    cri.call("RemoveContainer", {"container_id": cid})
+    with pytest.raises(CriError) as gone:
+        cri.status(cid)
+    assert gone.value.name == "NOT_FOUND", gone.value
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod, cid])
+
+
+def test_agent_pod_sets_up_then_runs_sealed(cri):
+    """The airlock under Kubernetes: the setup command (a container annotation) fetches from the
+    test's upstream with the secret; the agent then runs with only lo, a read-only rootfs, a
+    writable workspace, no secret and the execution filter, and an exec (the kubelet's ExecSync)
+    gets the same. `airlock verify` holds; removal leaves nothing, upstream included."""
+    upstream = Upstream().start()
+    try:
+        _agent_pod(cri, upstream)
+        assert_upstream_clean(upstream)
+    finally:
+        problems = upstream.teardown()
+    assert not problems, problems
+
+
+def _agent_pod(cri, upstream):
+    secret = "s3cr3t-" + secrets.token_hex(6)
+    with open(cri.agent_policy, "w") as f:
+        f.write(policy_yaml(uplink=f"netns:{upstream.path}", rootfs_setup="writable", secrets_=["TEST_SECRET"],
+                            required=False))
+    pod, pod_config = cri.run_pod("airlock-agent", "agent")
+    repo = os.path.join(cri.ctrd.repos_root, f"cri-{secrets.token_hex(4)}")
+    os.makedirs(repo)
+    setup = setup_fetch_script(upstream.port, extra='echo "${#TEST_SECRET}" > /workspace/setup-secret-length; ')
+    entry = (PROBE_FN
+             + "probe links ip -o link; "
+             + "probe rootfs touch /agent-was-here; "
+             + "probe secret sh -c 'echo \"[$TEST_SECRET]\"'; "
+             + f"probe fetch sh -c 'timeout 10 wget -q -O /tmp/pkg \"http://$(cat /workspace/gateway):{upstream.port}/pkg?from=agent\"'; "
+             + "probe seccomp grep Seccomp: /proc/self/status; "
+             + "echo agent-edit > /workspace/edit; finish; exec sleep 600")
+    cid = cri.create(pod, pod_config, "agent", ["sh", "-c", entry], envs={"TEST_SECRET": secret},
+                     annotations={"airlock.dev/repo": repo, "airlock.dev/setup": setup})
+    cri.call("StartContainer", {"container_id": cid})
+    cri.wait_state(cid, "CONTAINER_RUNNING")
+    probes = wait_probes(repo)
+
+    # Setup: the uplink besides lo, the package fetched through it, the secret in its environment.
+    with open(os.path.join(repo, "setup-links")) as f:
+        assert len(link_names(f.read())) == 2
+    assert sha256_file(os.path.join(repo, "pkg")) == upstream.sha256
+    assert [r[2] for r in upstream.requests()] == ["/pkg?from=setup"], upstream.requests()
+    # The agent: sealed.
+    assert link_names(probes["links"][1]) == ["lo"], probes["links"]
+    assert probes["rootfs"][0] != 0 and "Read-only" in probes["rootfs"][1], probes["rootfs"]
+    with open(os.path.join(repo, "setup-secret-length")) as f:
+        assert f.read() == f"{len(secret)}\n", "setup ran without the secret"
+    assert probes["secret"][1] == "[]\n", probes["secret"]
+    assert probes["fetch"][0] != 0, probes["fetch"]
+    assert probes["seccomp"][1].split() == ["Seccomp:", "2"], probes["seccomp"]
+    with open(os.path.join(repo, "edit")) as f:
+        assert f.read() == "agent-edit\n"
+    # The kubelet's exec after the seal: filtered, no secret, no network.
+    rc, out, _ = cri.exec_sync(cid, ["sh", "-c", 'grep Seccomp: /proc/self/status; echo "[$TEST_SECRET]"; '
+                                     "ip -o link | wc -l"])
+    assert rc == 0 and out.split() == ["Seccomp:", "2", "[]", "1"], out
+
+    status = json.loads(_cli("status", "--json", "-n", CRI_NAMESPACE, cid).stdout)
+    assert field(status, "phase") == "sealed" and field(status, "verified") is True, status
+    assert field(status, "seal_trigger") == "setup-exit", status
+    verify = _cli("verify", "-n", CRI_NAMESPACE, cid)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    held = [line.split()[1] for line in verify.stdout.splitlines() if line.strip().startswith("held")]
+    assert sorted(held) == sorted(VERIFY_PROBES), verify.stdout
+    # The pod's sandbox (pause) container runs under the same policy: no setup, sealed at once.
+    listed = _cli("ls", "-n", CRI_NAMESPACE).stdout
+    assert pod in listed and cid in listed, listed
+
+    # The agent's sleep is PID 1 of a private pid namespace here (the airlock shares no namespace
+    # with the pause container): SIGTERM does nothing, the stop's SIGKILL ends it.
+    cri.call("StopContainer", {"container_id": cid, "timeout": 2})
+    assert cri.wait_state(cid, "CONTAINER_EXITED").get("exit_code") == 137
+    cri.call("RemoveContainer", {"container_id": cid})
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod, cid])
+    assert os.listdir(repo) and "edit" in os.listdir(repo), "the repository stays, with the agent's work"
+
+
+def test_a_broken_policy_fails_the_pod_with_its_reason(cri):
+    """A RuntimeClass whose policy file does not parse: RunPodSandbox fails and says where,
+    nothing is left, and the next pod on a good handler still runs."""
+    shims_before = _shims_of(cri.ctrd)
+    with pytest.raises(CriError) as failed:
+        cri.run_pod("airlock-broken", "broken")
+    message = failed.value.message
+    assert "cri-broken.yaml" in message, message
+    assert procs.wait_until(lambda: _shims_of(cri.ctrd) == shims_before, 10, interval=0.1), \
+        f"shims left after the failed pod: {set(_shims_of(cri.ctrd)) - set(shims_before)}"
+    pod, _ = cri.run_pod("airlock", "after-broken")
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod])
+
+
+def _cli(*args):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60)
