@@ -51,6 +51,9 @@ std::string DescribeUplink(const Uplink& uplink) {
     case UplinkKind::kNetns:
       return absl::StrCat("network through the network namespace ", uplink.netns_path,
                           " (whatever that namespace reaches)");
+    case UplinkKind::kPod:
+      return "network through the Kubernetes pod's network namespace (NAT to the pod's address: whatever the pod "
+             "may reach)";
     case UplinkKind::kNone:
       break;
   }

@@ -50,6 +50,8 @@ std::string ToString(const Uplink& uplink) {
       return "nat";
     case UplinkKind::kNetns:
       return absl::StrCat("netns:", uplink.netns_path);
+    case UplinkKind::kPod:
+      return "pod";
     case UplinkKind::kNone:
       break;
   }

@@ -47,7 +47,9 @@ struct Filesystem {
   bool operator==(const Filesystem&) const = default;
 };
 
-enum class UplinkKind { kNone, kNat, kNetns };
+// kPod: NAT into the network namespace the container's spec joins (under Kubernetes the pod's,
+// which CNI set up), so setup reaches what the pod may reach, under the pod's address.
+enum class UplinkKind { kNone, kNat, kNetns, kPod };
 
 struct Uplink {
   UplinkKind kind = UplinkKind::kNone;

@@ -167,6 +167,8 @@ class PolicyReader {
       p_.network.setup.uplink = {UplinkKind::kNat, ""};
     } else if (*text == "none") {
       p_.network.setup.uplink = {UplinkKind::kNone, ""};
+    } else if (*text == "pod") {
+      p_.network.setup.uplink = {UplinkKind::kPod, ""};
     } else if (absl::StartsWith(*text, "netns:")) {
       absl::StatusOr<std::string> path = CleanAbsolutePath(absl::string_view(*text).substr(6));
       if (!path.ok()) {
@@ -175,7 +177,7 @@ class PolicyReader {
       }
       p_.network.setup.uplink = {UplinkKind::kNetns, *path};
     } else {
-      errors_.At(field, absl::StrCat("unknown mode \"", *text, "\" (want nat, none or netns:/path)"));
+      errors_.At(field, absl::StrCat("unknown mode \"", *text, "\" (want nat, pod, none or netns:/path)"));
     }
   }
 

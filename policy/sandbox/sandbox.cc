@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "policy/net/names.h"
 #include "policy/repo_path.h"
+#include "policy/sandbox/cri_pod.h"
 #include "policy/sandbox/exec_rewrite.h"
 #include "policy/sandbox/helper_mount_point.h"
 #include "policy/sandbox/init_payload.h"
@@ -48,6 +49,27 @@ std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
     if (value.is_string()) out[key] = value.get<std::string>();
   }
   return out;
+}
+
+// The network namespace `uplink: pod` lends setup: the one the spec joins (the pod's), never the
+// shim's own (the host's, which is `uplink: nat`'s business and must be asked for by name).
+absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec) {
+  std::string path = SpecNetnsPath(spec);
+  if (path.empty()) {
+    return absl::FailedPreconditionError(
+        "setup uplink pod: the container's spec joins no network namespace to borrow (a pod's containers join the "
+        "pod's; this one has the host's network or a new namespace)");
+  }
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(absl::StrCat("setup uplink pod: open the pod's network namespace ", path));
+  struct stat pod_ns, own_ns;
+  if (fstat(fd.get(), &pod_ns) != 0) return ErrnoStatus(absl::StrCat("setup uplink pod: stat ", path));
+  if (stat("/proc/self/ns/net", &own_ns) != 0) return ErrnoStatus("setup uplink pod: stat /proc/self/ns/net");
+  if (pod_ns.st_dev == own_ns.st_dev && pod_ns.st_ino == own_ns.st_ino) {
+    return absl::FailedPreconditionError(absl::StrCat("setup uplink pod: ", path,
+                                                      " is the host's network namespace, not a pod's"));
+  }
+  return fd;
 }
 
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
@@ -138,9 +160,14 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     return status;
   };
 
-  if (policy.mode == policy::PolicyMode::kPassthrough) {
+  // A Kubernetes pod's sandbox ("pause") container runs as its spec says: it holds the pod's
+  // namespaces, CNI's network among them (which `uplink: pod` lends the pod's containers for their
+  // setup), and no task. The pod's other containers are the sandboxes, each with its own namespaces.
+  const bool pod_sandbox = IsPodSandboxContainer(annotations);
+  if (policy.mode == policy::PolicyMode::kPassthrough || pod_sandbox) {
     s.phase_ = Phase::kPassthrough;
-    s.audit_->Record("created", {{"mode", "passthrough"}, {"policy_source", s.policy_source_},
+    s.audit_->Record("created", {{"mode", pod_sandbox ? "pod-sandbox" : "passthrough"},
+                                 {"policy_source", s.policy_source_},
                                  {"policy_digest", s.loaded_.digest}});
     return sandbox;
   }
@@ -201,9 +228,16 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   const policy::Uplink& uplink = policy.network.setup.uplink;
   if (uplink.kind != policy::UplinkKind::kNone) {
     net::UplinkConfig config;
-    config.mode = uplink.kind == policy::UplinkKind::kNat ? net::UplinkMode::kNat : net::UplinkMode::kNetns;
+    config.mode = uplink.kind == policy::UplinkKind::kNetns ? net::UplinkMode::kNetns : net::UplinkMode::kNat;
     config.upstream_netns_path = uplink.netns_path;
     config.pool = net::Ipv4Prefix{host->nat_pool.address, host->nat_pool.prefix_length};
+    UniqueFd pod_netns;
+    if (uplink.kind == policy::UplinkKind::kPod) {
+      absl::StatusOr<UniqueFd> opened = OpenPodNetns(spec);
+      if (!opened.ok()) return rejected(opened.status());
+      pod_netns = *std::move(opened);
+      config.host_netns_fd = pod_netns.get();  // NAT there: the pod's address, the pod's rules
+    }
     absl::StatusOr<net::UplinkInfo> info = s.network_->AddUplink(config);
     if (!info.ok()) {
       return rejected(absl::Status(info.status().code(),

@@ -1,15 +1,19 @@
 """The Kubernetes path: containerd's CRI plugin, as the kubelet drives it, with RuntimeClass
 handlers that map to io.containerd.airlock.v2 (and the stock runc-v2 side by side).
 
-A private containerd of its own (the session's runs without the CRI plugin) has four handlers:
+A private containerd of its own (the session's runs without the CRI plugin) has five handlers:
   runc             io.containerd.runc.v2 (runc state under /run/containerd/runc/<its namespace>)
   airlock          io.containerd.airlock.v2, runtime options config_path -> a passthrough policy
   airlock-agent    io.containerd.airlock.v2, config_path -> the agent policy each test writes;
                    container annotations airlock.dev/* passed through (repo, setup command)
+  airlock-pod      io.containerd.airlock.v2, config_path -> examples/kubernetes/agent-policy.yaml
+                   (`uplink: pod`), pod annotations airlock.dev/* passed through, as in
+                   examples/kubernetes/containerd-config.toml
   airlock-broken   io.containerd.airlock.v2, config_path -> a policy with a syntax error
-build/bin/cri_client makes each CRI call (runtime.v1, test/cri/cri_subset.proto). No CNI here:
-pods use the node's network (the kubelet's hostNetwork), which the airlock replaces with the
-sandbox's own netns anyway. The pause image is the bundled busybox that only sleeps.
+build/bin/cri_client makes each CRI call (runtime.v1, test/cri/cri_subset.proto). Pods with their
+own network get it from harness/cni_plugin.py: a veth into an upstream netns the module made (the
+"cluster network"); node-network pods (the kubelet's hostNetwork) skip CNI. The pause image is the
+bundled busybox that only sleeps.
 """
 
 import base64
@@ -19,6 +23,7 @@ import secrets
 import shutil
 import subprocess
 import time
+import tomllib
 
 import pytest
 
@@ -27,6 +32,7 @@ from harness.airlock import (PROBE_FN, VERIFY_PROBES, assert_upstream_clean, fie
                              link_names, policy_yaml, read_probes, sandbox_name,
                              setup_fetch_script, sha256_file, veth_name, wait_probes)
 from harness.containerd import CRI_NAMESPACE, Containerd
+from harness.cni_plugin import pod_addresses, upstream_link
 from harness.upstream import Upstream
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,9 +42,11 @@ RUNTIMES = [r.strip() for r in os.environ.get("AIRLOCK_IT_RUNTIMES", "io.contain
 AIRLOCK_RUNTIME = "io.containerd.airlock.v2"
 CLIENT = os.path.join(BUILD, "bin", "cri_client")
 CLI = os.path.join(BUILD, "bin", "airlock")
+EXAMPLES = os.path.join(REPO, "examples", "kubernetes")
 PAUSE_IMAGE = os.environ.get("AIRLOCK_IT_PAUSE_IMAGE") or os.path.join(BUILD, "images", "pause-oci.tar")
 BUSYBOX = "localhost/airlock/busybox:latest"
 AIRLOCK_TASKS_DIR = "/run/airlock/tasks"
+CNI_CACHE_DIR = "/var/lib/cni"  # libcni's default cache, which containerd 1.6's CRI keeps
 AIRLOCK_RUNC_DIR = "/run/airlock/runc"
 
 pytestmark = pytest.mark.skipif(AIRLOCK_RUNTIME not in RUNTIMES,
@@ -72,17 +80,17 @@ class Cri:
             raise CriError(method, reply["error"])
         return reply
 
-    def pod_config(self, name, annotations=None):
+    def pod_config(self, name, annotations=None, network="NODE"):
         uid = f"{name}-{secrets.token_hex(4)}"
         return {"metadata": {"name": name, "uid": uid, "namespace": "airlock-it"},
                 "log_directory": os.path.join(self.logs, uid),
                 "annotations": annotations or {},
                 # Under the harness's cgroup, so its teardown finds whatever a failure leaves.
                 "linux": {"cgroup_parent": f"/{self.ctrd.namespace}",
-                          "security_context": {"namespace_options": {"network": "NODE"}}}}
+                          "security_context": {"namespace_options": {"network": network}}}}
 
-    def run_pod(self, handler, name):
-        config = self.pod_config(name)
+    def run_pod(self, handler, name, annotations=None, network="NODE"):
+        config = self.pod_config(name, annotations, network)
         os.makedirs(config["log_directory"], exist_ok=True)
         pod = self.call("RunPodSandbox", {"config": config, "runtime_handler": handler})["pod_sandbox_id"]
         self.pods.append(pod)
@@ -186,6 +194,8 @@ def cri():
     for path in (CLIENT, IMAGE, PAUSE_IMAGE):
         if not os.path.exists(path):
             pytest.fail(f"{path} missing: run `make build image`", pytrace=False)
+    cni_cache_existed = os.path.exists(CNI_CACHE_DIR)
+    network = Upstream().start()  # the "cluster network" CNI connects pods to
     c = Containerd(bin_dir=os.path.join(BUILD, "bin"), keep_log_dir=os.path.join(BUILD, "integration-logs"),
                    log_level=os.environ.get("AIRLOCK_IT_LOG_LEVEL", "debug"), cri_runtimes={})
     policies = {"agent": os.path.join(c.airlock_dir, "cri-agent.yaml"),
@@ -201,13 +211,19 @@ def cri():
                           "container_annotations": ["airlock.dev/*"]},
         "airlock-broken": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": policies["broken"]}},
     }
-    c.set_cri_runtimes(runtimes)
+    # The example's handler as a user would merge it, with the example policy.
+    example = _example_handler()
+    example["options"]["ConfigPath"] = os.path.join(EXAMPLES, "agent-policy.yaml")
+    runtimes["airlock-pod"] = example
+    c.set_cri_runtimes(runtimes, cni_upstream=network.name)
     session = Cri(c)
     session.agent_policy = policies["agent"]
+    session.network = network
     try:
         c.start()
         for archive in (IMAGE, PAUSE_IMAGE):
             c.ctr("-n", CRI_NAMESPACE, "images", "import", archive, timeout=120, check=True, namespaced=False)
+        c.import_image(IMAGE)  # for ctr in the harness's own namespace
         yield session
     finally:
         problems = []
@@ -217,6 +233,14 @@ def cri():
             except (AssertionError, OSError, subprocess.SubprocessError) as e:
                 problems.append(f"pod {pod}: {e}")
         problems += c.teardown()
+        problems += network.teardown()
+        if not cni_cache_existed:
+            # libcni keeps each pod's result there and removes it at DEL: only empty dirs may be left.
+            left = [os.path.join(d, f) for d, _, files in os.walk(CNI_CACHE_DIR) for f in files]
+            if left:
+                problems.append(f"CNI cache files remain: {left}")
+            else:
+                shutil.rmtree(CNI_CACHE_DIR, ignore_errors=True)
         if problems:
             raise AssertionError("CRI teardown left things behind:\n  " + "\n  ".join(problems))
 
@@ -352,6 +376,107 @@ def _agent_pod(cri, upstream):
     assert os.listdir(repo) and "edit" in os.listdir(repo), "the repository stays, with the agent's work"
 
 
+def test_pod_network_lends_setup_its_uplink_then_seals(cri):
+    """The Kubernetes example as is (examples/kubernetes: the handler, `uplink: pod`, pod
+    annotations): the pod gets its network from CNI; the pause container keeps it; the agent
+    container's setup reaches the cluster network through NAT to the pod's address, with the
+    secret; then the agent runs sealed. Nothing of the airlock is left in the pod's netns after the
+    seal, nor anything anywhere after removal."""
+    network = cri.network
+    repo = os.path.join(cri.ctrd.repos_root, f"pod-{secrets.token_hex(4)}")
+    os.makedirs(repo)
+    token = "npm-" + secrets.token_hex(6)
+    # Setup learns where the cluster's mirror is from the workspace (written once CNI has chosen).
+    setup = ('set -e; ip -o link > /workspace/setup-links; echo "${#NPM_TOKEN}" > /workspace/setup-token-length; '
+             f'timeout 20 wget -q -O /workspace/pkg "http://$(cat /workspace/mirror):{network.port}/pkg?from=setup"')
+    pod, pod_config = cri.run_pod("airlock-pod", "pod-net", network="POD",
+                                  annotations={"airlock.dev/repo": repo, "airlock.dev/setup": setup})
+    pod_ip, mirror = pod_addresses(pod)
+    status = cri.call("PodSandboxStatus", {"pod_sandbox_id": pod})["status"]
+    assert status.get("network", {}).get("ip") == pod_ip, status
+    with open(os.path.join(repo, "mirror"), "w") as f:
+        f.write(mirror + "\n")
+    # The pause container ran as its spec says: no sandbox of its own, the repository not staged.
+    listed = _cli("ls", "-n", CRI_NAMESPACE).stdout
+    assert any(line.split()[:2] == [pod, "passthrough"] for line in listed.splitlines()[1:]), listed
+    assert not os.path.exists(os.path.join("/run/airlock/workspaces", sandbox_name(CRI_NAMESPACE, pod)))
+
+    entry = (PROBE_FN + "probe links ip -o link; probe token sh -c 'echo \"[$NPM_TOKEN]\"'; "
+             f"probe fetch sh -c 'timeout 10 wget -q -O /tmp/pkg \"http://{mirror}:{network.port}/pkg?from=agent\"'; "
+             "probe rootfs touch /agent-was-here; finish; exec sleep 600")
+    cid = cri.create(pod, pod_config, "agent", ["sh", "-c", entry], envs={"NPM_TOKEN": token})
+    cri.call("StartContainer", {"container_id": cid})
+    probes = wait_probes(repo)
+
+    with open(os.path.join(repo, "setup-links")) as f:
+        assert len(link_names(f.read())) == 2, "setup: lo and the uplink into the pod's netns"
+    with open(os.path.join(repo, "setup-token-length")) as f:
+        assert f.read() == f"{len(token)}\n"
+    assert sha256_file(os.path.join(repo, "pkg")) == network.sha256
+    # The mirror saw setup's request from the pod's address (NAT in the pod's netns), nothing else.
+    assert [(r[0], r[2], r[3]) for r in network.requests()] == [(pod_ip, "/pkg?from=setup", 200)], \
+        network.requests()
+    assert link_names(probes["links"][1]) == ["lo"], probes["links"]
+    assert probes["token"][1] == "[]\n", probes["token"]
+    assert probes["fetch"][0] != 0, probes["fetch"]
+    assert probes["rootfs"][0] != 0, probes["rootfs"]
+    status = json.loads(_cli("status", "--json", "-n", CRI_NAMESPACE, cid).stdout)
+    assert field(status, "phase") == "sealed" and field(status, "verified") is True, status
+    assert field(status, "seal_trigger") == "setup-exit", status
+
+    # The pod's netns holds only what CNI made: lo and eth0; no airlock veth or nft table is left
+    # in it, and forwarding is off again.
+    pause_pid = int(_pod_task_pid(cri.ctrd, pod))
+    assert procs.wait_until(lambda: _in_netns(pause_pid, "ip", "-o", "link")[1].count(": ") and
+                            link_names(_in_netns(pause_pid, "ip", "-o", "link")[1]) == ["lo", "eth0"], 10, 0.1), \
+        _in_netns(pause_pid, "ip", "-o", "link")
+    tables = _in_netns(pause_pid, "nft", "list", "tables")
+    assert tables[0] == 0 and "airlock" not in tables[1], tables
+    assert _in_netns(pause_pid, "cat", "/proc/sys/net/ipv4/ip_forward")[1].strip() == "0"
+
+    cri.call("StopContainer", {"container_id": cid, "timeout": 2})
+    cri.wait_state(cid, "CONTAINER_EXITED")
+    cri.call("RemoveContainer", {"container_id": cid})
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod, cid])
+    assert upstream_link(pod) not in (network.links() or []), "CNI's DEL left its veth in the cluster network"
+    assert_upstream_clean(network)
+
+
+def test_uplink_pod_needs_a_pod_network(cri):
+    """`uplink: pod` in a pod on the node's network has nothing to borrow (the CRI has the pod's
+    containers join the pause container's netns, here the host's): the container does not start
+    (the CRI makes the task at StartContainer) and says why; the pod itself is fine and goes away
+    cleanly."""
+    repo = os.path.join(cri.ctrd.repos_root, f"hostnet-{secrets.token_hex(4)}")
+    os.makedirs(repo)
+    pod, pod_config = cri.run_pod("airlock-pod", "pod-hostnet", annotations={"airlock.dev/repo": repo})
+    cid = cri.create(pod, pod_config, "agent", ["true"])
+    with pytest.raises(CriError) as failed:
+        cri.call("StartContainer", {"container_id": cid})
+    assert "setup uplink pod: /proc/" in failed.value.message, failed.value
+    assert "is the host's network namespace, not a pod's" in failed.value.message, failed.value
+    cri.call("RemoveContainer", {"container_id": cid})
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod, cid])
+
+
+def test_uplink_pod_outside_a_pod_is_refused(cri):
+    """The example policy with plain `ctr run` (a new netns, no pod): nothing to borrow, Create
+    fails with the reason and leaves nothing."""
+    repo = os.path.join(cri.ctrd.repos_root, f"nopod-{secrets.token_hex(4)}")
+    os.makedirs(repo)
+    cid = f"it-cri-nopod-{secrets.token_hex(3)}"
+    r = cri.ctrd.run(AIRLOCK_RUNTIME, cid, "true", timeout=60,
+                     extra=["--runtime-config-path", os.path.join(EXAMPLES, "agent-policy.yaml"),
+                            "--annotation", f"airlock.dev/repo={repo}"])
+    try:
+        assert r.rc != 0 and "setup uplink pod: the container's spec joins no network namespace to borrow" in r.err, r
+        assert procs.wait_until(lambda: not cri.ctrd.leftovers(cid), 10, interval=0.1), cri.ctrd.leftovers(cid)
+    finally:
+        cri.ctrd.force_remove(cid)
+
+
 def test_a_broken_policy_fails_the_pod_with_its_reason(cri):
     """A RuntimeClass whose policy file does not parse: RunPodSandbox fails and says where,
     nothing is left, and the next pod on a good handler still runs."""
@@ -365,6 +490,31 @@ def test_a_broken_policy_fails_the_pod_with_its_reason(cri):
     pod, _ = cri.run_pod("airlock", "after-broken")
     cri.remove_pod(pod)
     _assert_clean(cri.ctrd, [pod])
+
+
+def _example_handler():
+    """The "airlock" handler of examples/kubernetes/containerd-config.toml, as the harness takes it."""
+    with open(os.path.join(EXAMPLES, "containerd-config.toml"), "rb") as f:
+        config = tomllib.load(f)
+    handler = config["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]["airlock"]
+    assert set(handler) <= {"runtime_type", "pod_annotations", "container_annotations", "options"}, handler
+    return {"type": handler["runtime_type"], "options": dict(handler.get("options", {})),
+            "pod_annotations": handler.get("pod_annotations", []),
+            "container_annotations": handler.get("container_annotations", [])}
+
+
+def _pod_task_pid(ctrd, pod):
+    r = ctrd.ctr("-n", CRI_NAMESPACE, "task", "ls", namespaced=False, check=True)
+    for line in r.out.splitlines()[1:]:
+        parts = line.split()
+        if parts and parts[0] == pod:
+            return parts[1]
+    raise AssertionError(f"no task for pod {pod}: {r.out}")
+
+
+def _in_netns(pid, *argv):
+    p = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", *argv], capture_output=True, text=True, timeout=20)
+    return p.returncode, p.stdout + p.stderr
 
 
 def _cli(*args):

@@ -224,7 +224,7 @@ TEST_CASE("size syntax", "[policy][parse][errors]") {
 
 TEST_CASE("network values are checked", "[policy][parse][errors]") {
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: bridge\n") ==
-        "p.yaml:4:13: network.setup.uplink: unknown mode \"bridge\" (want nat, none or netns:/path)");
+        "p.yaml:4:13: network.setup.uplink: unknown mode \"bridge\" (want nat, pod, none or netns:/path)");
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: netns:run/netns/up\n") ==
         "p.yaml:4:13: network.setup.uplink: bad netns uplink: path \"run/netns/up\" is not absolute (want netns:/path)");
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: \"netns:\"\n") ==
@@ -236,6 +236,10 @@ TEST_CASE("network values are checked", "[policy][parse][errors]") {
         "loopback only (want deny)");
   CHECK(ParsePolicy("version: 1\nnetwork: {setup: {uplink: nat}}\n", "p.yaml")->network.setup.uplink.kind ==
         UplinkKind::kNat);
+  absl::StatusOr<Policy> pod = ParsePolicy("version: 1\nnetwork: {setup: {uplink: pod}}\n", "p.yaml");
+  REQUIRE(pod.ok());
+  CHECK(pod->network.setup.uplink == Uplink{UplinkKind::kPod, ""});
+  CHECK(ToString(pod->network.setup.uplink) == "pod");
 }
 
 TEST_CASE("setup values are checked", "[policy][parse][errors]") {

@@ -81,8 +81,8 @@ class Containerd:
         """A new private containerd (not started yet). `_stale` is for reap_stale() only:
         the owner record of a crashed session's directory to clean up.
 
-        `cri_runtimes` ({handler: {"type": runtime_type, "options": {...}, "container_annotations":
-        [...]}}) turns the CRI plugin on with those runtime handlers (the first is the default), the
+        `cri_runtimes` ({handler: {"type": runtime_type, "options": {...}, "pod_annotations": [...],
+        "container_annotations": [...]}}) turns the CRI plugin on with those runtime handlers (the first is the default), the
         pause image PAUSE_IMAGE_NAME, no CNI (an empty config dir: only pods with the node's
         network) and the stream server on loopback."""
         self.cri_runtimes = cri_runtimes
@@ -205,15 +205,28 @@ disabled_plugins = [{disabled}]
         with open(self.config_path, "w") as f:
             f.write(config)
 
-    def set_cri_runtimes(self, runtimes):
-        """Turns the CRI plugin on with these runtime handlers (see __init__); before start()."""
+    def set_cri_runtimes(self, runtimes, cni_upstream=None):
+        """Turns the CRI plugin on with these runtime handlers (see __init__); before start().
+
+        `cni_upstream` (a netns name under /run/netns): pods with their own network get one from
+        harness/cni_plugin.py, a veth into that netns; without it only node-network pods run."""
         assert self.proc is None, "containerd already running"
         self.cri_runtimes = runtimes
+        self.cni_bin_dir = os.path.join(self.base, "cni", "bin")
+        self.cni_conf_dir = os.path.join(self.base, "cni", "conf")
+        os.makedirs(self.cni_bin_dir, exist_ok=True)
+        os.makedirs(self.cni_conf_dir, exist_ok=True)
+        if cni_upstream:
+            plugin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cni_plugin.py")
+            for name in ("loopback", "airlock-it-ptp"):
+                shutil.copyfile(plugin, os.path.join(self.cni_bin_dir, name))
+                os.chmod(os.path.join(self.cni_bin_dir, name), 0o755)
+            with open(os.path.join(self.cni_conf_dir, "10-airlock-it.conflist"), "w") as f:
+                json.dump({"cniVersion": "0.4.0", "name": "airlock-it",
+                           "plugins": [{"type": "airlock-it-ptp", "upstream": cni_upstream}]}, f)
         self._write_config()
 
     def _cri_config(self):
-        self.cni_dir = os.path.join(self.base, "cni")
-        os.makedirs(self.cni_dir, exist_ok=True)
         section = f'plugins."{CRI_PLUGIN}"'
         text = f"""
 [{section}]
@@ -224,9 +237,11 @@ disabled_plugins = [{disabled}]
   enable_selinux = false
   # Pods ask for oom_score_adj -998; a process may not go below containerd's own here.
   restrict_oom_score_adj = true
+  # Pod netns bind mounts under the private state dir, not /run/netns.
+  netns_mounts_under_state_dir = true
   [{section}.cni]
-    bin_dir = "{self.cni_dir}"
-    conf_dir = "{self.cni_dir}"
+    bin_dir = "{self.cni_bin_dir}"
+    conf_dir = "{self.cni_conf_dir}"
   [{section}.containerd]
     snapshotter = "{self.snapshotter}"
     default_runtime_name = "{next(iter(self.cri_runtimes))}"
@@ -234,8 +249,9 @@ disabled_plugins = [{disabled}]
         for handler, runtime in self.cri_runtimes.items():
             table = f'{section}.containerd.runtimes."{handler}"'
             text += f"  [{table}]\n    runtime_type = {json.dumps(runtime['type'])}\n"
-            if runtime.get("container_annotations"):
-                text += f"    container_annotations = {json.dumps(runtime['container_annotations'])}\n"
+            for key in ("pod_annotations", "container_annotations"):
+                if runtime.get(key):
+                    text += f"    {key} = {json.dumps(runtime[key])}\n"
             if runtime.get("options"):
                 text += f"    [{table}.options]\n"
                 text += "".join(f"      {k} = {json.dumps(v)}\n" for k, v in runtime["options"].items())

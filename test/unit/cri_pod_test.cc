@@ -1,0 +1,30 @@
+#include "policy/sandbox/cri_pod.h"
+
+#include <catch2/catch.hpp>
+
+using airlock::sandbox::IsPodSandboxContainer;
+using airlock::sandbox::SpecNetnsPath;
+using nlohmann::json;
+
+TEST_CASE("a pod's sandbox container is the one the CRI marks so", "[sandbox][cri]") {
+  CHECK(IsPodSandboxContainer({{"io.kubernetes.cri.container-type", "sandbox"}}));
+  CHECK_FALSE(IsPodSandboxContainer({{"io.kubernetes.cri.container-type", "container"}}));
+  CHECK_FALSE(IsPodSandboxContainer({{"io.kubernetes.cri.container-type", "Sandbox"}}));
+  CHECK_FALSE(IsPodSandboxContainer({{"io.kubernetes.cri.sandbox-id", "sandbox"}}));
+  CHECK_FALSE(IsPodSandboxContainer({}));
+}
+
+TEST_CASE("the network namespace a spec joins", "[sandbox][cri]") {
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": [{"type": "pid"},
+      {"type": "network", "path": "/proc/42/ns/net"}, {"type": "ipc"}]}})")) == "/proc/42/ns/net");
+  // A new namespace, the host's (no entry), or no linux section at all: nothing to join.
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": [{"type": "network"}]}})")).empty());
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": [{"type": "network", "path": ""}]}})")).empty());
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": [{"type": "mount"}]}})")).empty());
+  CHECK(SpecNetnsPath(json::parse(R"({"process": {}})")).empty());
+  // Malformed shapes are not a path either (the spec rewrite reports them).
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": {"type": "network"}}})")).empty());
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": [{"type": "network", "path": 7}]}})")).empty());
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": ["network", {"type": 3}]}})")).empty());
+  CHECK(SpecNetnsPath(json::parse(R"({"linux": []})")).empty());
+}
