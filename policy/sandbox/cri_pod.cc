@@ -2,9 +2,11 @@
 
 namespace airlock::sandbox {
 
-bool IsPodSandboxContainer(const std::map<std::string, std::string>& annotations) {
-  auto it = annotations.find(std::string(kCriContainerTypeAnnotation));
-  return it != annotations.end() && it->second == "sandbox";
+bool IsPodSandboxContainer(const std::map<std::string, std::string>& annotations, absl::string_view id) {
+  auto type = annotations.find(std::string(kCriContainerTypeAnnotation));
+  auto pod = annotations.find(std::string(kCriSandboxIdAnnotation));
+  return type != annotations.end() && type->second == "sandbox" && pod != annotations.end() && !id.empty() &&
+         pod->second == id;
 }
 
 std::string SpecNetnsPath(const nlohmann::json& spec) {

@@ -163,7 +163,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   // A Kubernetes pod's sandbox ("pause") container runs as its spec says: it holds the pod's
   // namespaces, CNI's network among them (which `uplink: pod` lends the pod's containers for their
   // setup), and no task. The pod's other containers are the sandboxes, each with its own namespaces.
-  const bool pod_sandbox = IsPodSandboxContainer(annotations);
+  const bool pod_sandbox = IsPodSandboxContainer(annotations, request.id);
   if (policy.mode == policy::PolicyMode::kPassthrough || pod_sandbox) {
     s.phase_ = Phase::kPassthrough;
     s.audit_->Record("created", {{"mode", pod_sandbox ? "pod-sandbox" : "passthrough"},

@@ -28,8 +28,8 @@ import tomllib
 import pytest
 
 from harness import procs
-from harness.airlock import (PROBE_FN, VERIFY_PROBES, assert_upstream_clean, field, host_links,
-                             link_names, policy_yaml, read_probes, sandbox_name,
+from harness.airlock import (IPFORWARD_DIR, PROBE_FN, VERIFY_PROBES, assert_upstream_clean, field,
+                             host_links, link_names, nft_tables, policy_yaml, read_probes, sandbox_name,
                              setup_fetch_script, sha256_file, veth_name, wait_probes)
 from harness.containerd import CRI_NAMESPACE, Containerd
 from harness.cni_plugin import pod_addresses, upstream_link
@@ -46,7 +46,6 @@ EXAMPLES = os.path.join(REPO, "examples", "kubernetes")
 PAUSE_IMAGE = os.environ.get("AIRLOCK_IT_PAUSE_IMAGE") or os.path.join(BUILD, "images", "pause-oci.tar")
 BUSYBOX = "localhost/airlock/busybox:latest"
 AIRLOCK_TASKS_DIR = "/run/airlock/tasks"
-CNI_CACHE_DIR = "/var/lib/cni"  # libcni's default cache, which containerd 1.6's CRI keeps
 AIRLOCK_RUNC_DIR = "/run/airlock/runc"
 
 pytestmark = pytest.mark.skipif(AIRLOCK_RUNTIME not in RUNTIMES,
@@ -100,7 +99,9 @@ class Cri:
         config = {"metadata": {"name": name}, "image": {"image": image}, "command": list(command),
                   "envs": [{"key": k, "value": v} for k, v in (envs or {}).items()],
                   "mounts": mounts or [], "annotations": annotations or {},
-                  "log_path": f"{name}.log", "linux": {}}
+                  "log_path": f"{name}.log",
+                  # The kubelet's default: a pid namespace of the container's own (no shareProcessNamespace).
+                  "linux": {"security_context": {"namespace_options": {"pid": "CONTAINER"}}}}
         return self.call("CreateContainer", {"pod_sandbox_id": pod, "config": config,
                                              "sandbox_config": pod_config})["container_id"]
 
@@ -170,8 +171,12 @@ def _leftovers(ctrd, ids):
                      os.path.join("/run/airlock/workspaces", sandbox_name(CRI_NAMESPACE, cid))):
             if os.path.lexists(path):
                 problems.append(f"remains: {path}")
-        veths = {veth_name(sandbox_name(CRI_NAMESPACE, cid), side) for side in "shu"}
+        name = sandbox_name(CRI_NAMESPACE, cid)
+        veths = {veth_name(name, side) for side in "shu"}
         problems += [f"veth remains: {link}" for link in host_links() if link in veths]
+        problems += [f"nft table remains: {f} {t}" for f, t in nft_tables() if t == f"airlock-{name}"]
+        for dirpath, dirs, files in os.walk(IPFORWARD_DIR):
+            problems += [f"ip_forward claim remains: {os.path.join(dirpath, n)}" for n in dirs + files if name in n]
     for path in ctrd.cgroup_dirs():
         for dirpath, _, _ in os.walk(path):
             if any(cid in dirpath for cid in ids):
@@ -194,7 +199,6 @@ def cri():
     for path in (CLIENT, IMAGE, PAUSE_IMAGE):
         if not os.path.exists(path):
             pytest.fail(f"{path} missing: run `make build image`", pytrace=False)
-    cni_cache_existed = os.path.exists(CNI_CACHE_DIR)
     network = Upstream().start()  # the "cluster network" CNI connects pods to
     c = Containerd(bin_dir=os.path.join(BUILD, "bin"), keep_log_dir=os.path.join(BUILD, "integration-logs"),
                    log_level=os.environ.get("AIRLOCK_IT_LOG_LEVEL", "debug"), cri_runtimes={})
@@ -234,13 +238,6 @@ def cri():
                 problems.append(f"pod {pod}: {e}")
         problems += c.teardown()
         problems += network.teardown()
-        if not cni_cache_existed:
-            # libcni keeps each pod's result there and removes it at DEL: only empty dirs may be left.
-            left = [os.path.join(d, f) for d, _, files in os.walk(CNI_CACHE_DIR) for f in files]
-            if left:
-                problems.append(f"CNI cache files remain: {left}")
-            else:
-                shutil.rmtree(CNI_CACHE_DIR, ignore_errors=True)
         if problems:
             raise AssertionError("CRI teardown left things behind:\n  " + "\n  ".join(problems))
 
@@ -258,8 +255,8 @@ def test_pod_lifecycle_as_the_kubelet_drives_it(cri, handler):
     os.makedirs(data)
     with open(os.path.join(data, "in"), "w") as f:
         f.write("from-the-host\n")
-    entry = ('echo "out $GREETING"; echo err >&2; cat /data/in; '
-             'touch /data/x 2>/dev/null && echo data-writable || echo data-readonly; exec sleep 600')
+    entry = ('trap "exit 143" TERM; echo "out $GREETING"; echo err >&2; cat /data/in; '
+             'touch /data/x 2>/dev/null && echo data-writable || echo data-readonly; sleep 600 & wait')
     cid = cri.create(pod, pod_config, "main", ["sh", "-c", entry], envs={"GREETING": f"hi-{handler}"},
                      mounts=[{"container_path": "/data", "host_path": data, "readonly": True}])
     assert cri.status(cid).get("state", "CONTAINER_CREATED") == "CONTAINER_CREATED"
@@ -362,9 +359,9 @@ def _agent_pod(cri, upstream):
     assert verify.returncode == 0, verify.stdout + verify.stderr
     held = [line.split()[1] for line in verify.stdout.splitlines() if line.strip().startswith("held")]
     assert sorted(held) == sorted(VERIFY_PROBES), verify.stdout
-    # The pod's sandbox (pause) container runs under the same policy: no setup, sealed at once.
-    listed = _cli("ls", "-n", CRI_NAMESPACE).stdout
-    assert pod in listed and cid in listed, listed
+    # The pod's sandbox (pause) container ran as its spec says; the agent is the sandbox.
+    rows = [line.split()[:2] for line in _cli("ls", "-n", CRI_NAMESPACE).stdout.splitlines()[1:]]
+    assert [pod, "passthrough"] in rows and [cid, "sealed"] in rows, rows
 
     # The agent's sleep is PID 1 of a private pid namespace here (the airlock shares no namespace
     # with the pause container): SIGTERM does nothing, the stop's SIGKILL ends it.
@@ -386,16 +383,41 @@ def test_pod_network_lends_setup_its_uplink_then_seals(cri):
     repo = os.path.join(cri.ctrd.repos_root, f"pod-{secrets.token_hex(4)}")
     os.makedirs(repo)
     token = "npm-" + secrets.token_hex(6)
-    # Setup learns where the cluster's mirror is from the workspace (written once CNI has chosen).
+    local_port = 20000 + secrets.randbelow(10000)
+    # Setup learns where the cluster's mirror is from the workspace (written once CNI has chosen);
+    # it also tries the pod's own netns (the pod's address, and its gateway there): no way in.
     setup = ('set -e; ip -o link > /workspace/setup-links; echo "${#NPM_TOKEN}" > /workspace/setup-token-length; '
+             'gw=$(ip route | awk \'$1 == "default" {print $3; exit}\'); '
+             f'for a in $(cat /workspace/pod-ip) $gw; do timeout 2 wget -q -O /dev/null "http://$a:{local_port}/" '
+             '&& echo "$a" >> /workspace/pod-netns-reached; done; '
              f'timeout 20 wget -q -O /workspace/pkg "http://$(cat /workspace/mirror):{network.port}/pkg?from=setup"')
     pod, pod_config = cri.run_pod("airlock-pod", "pod-net", network="POD",
                                   annotations={"airlock.dev/repo": repo, "airlock.dev/setup": setup})
     pod_ip, mirror = pod_addresses(pod)
     status = cri.call("PodSandboxStatus", {"pod_sandbox_id": pod})["status"]
     assert status.get("network", {}).get("ip") == pod_ip, status
-    with open(os.path.join(repo, "mirror"), "w") as f:
-        f.write(mirror + "\n")
+    for name, value in (("mirror", mirror), ("pod-ip", pod_ip)):
+        with open(os.path.join(repo, name), "w") as f:
+            f.write(value + "\n")
+    # A service in the pod's netns (as a sidecar's would be), up before setup runs.
+    pause_pid = int(_pod_task_pid(cri.ctrd, pod))
+    www = os.path.join(cri.ctrd.base, f"www-{local_port}")
+    os.makedirs(www)
+    listener = subprocess.Popen(["nsenter", f"--net=/proc/{pause_pid}/ns/net", "/usr/bin/python3", "-m", "http.server",
+                                 "--bind", "0.0.0.0", str(local_port)], cwd=www,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        connect = f"import socket; socket.create_connection(('{pod_ip}', {local_port}), 2).close()"
+        assert procs.wait_until(lambda: _in_netns(pause_pid, "/usr/bin/python3", "-c", connect)[0] == 0, 15, 0.2), \
+            "the pod-local listener never answered inside the pod's netns"
+        _agent_in_pod(cri, pod, pod_config, repo, token, pod_ip, mirror, pause_pid)
+    finally:
+        listener.kill()
+        listener.wait(10)
+
+
+def _agent_in_pod(cri, pod, pod_config, repo, token, pod_ip, mirror, pause_pid):
+    network = cri.network
     # The pause container ran as its spec says: no sandbox of its own, the repository not staged.
     listed = _cli("ls", "-n", CRI_NAMESPACE).stdout
     assert any(line.split()[:2] == [pod, "passthrough"] for line in listed.splitlines()[1:]), listed
@@ -413,6 +435,7 @@ def test_pod_network_lends_setup_its_uplink_then_seals(cri):
     with open(os.path.join(repo, "setup-token-length")) as f:
         assert f.read() == f"{len(token)}\n"
     assert sha256_file(os.path.join(repo, "pkg")) == network.sha256
+    assert not os.path.exists(os.path.join(repo, "pod-netns-reached")), "setup reached into the pod's netns"
     # The mirror saw setup's request from the pod's address (NAT in the pod's netns), nothing else.
     assert [(r[0], r[2], r[3]) for r in network.requests()] == [(pod_ip, "/pkg?from=setup", 200)], \
         network.requests()
@@ -425,8 +448,7 @@ def test_pod_network_lends_setup_its_uplink_then_seals(cri):
     assert field(status, "seal_trigger") == "setup-exit", status
 
     # The pod's netns holds only what CNI made: lo and eth0; no airlock veth or nft table is left
-    # in it, and forwarding is off again.
-    pause_pid = int(_pod_task_pid(cri.ctrd, pod))
+    # in it, and forwarding (off before, on for setup) is off again.
     assert procs.wait_until(lambda: _in_netns(pause_pid, "ip", "-o", "link")[1].count(": ") and
                             link_names(_in_netns(pause_pid, "ip", "-o", "link")[1]) == ["lo", "eth0"], 10, 0.1), \
         _in_netns(pause_pid, "ip", "-o", "link")

@@ -6,12 +6,17 @@ using airlock::sandbox::IsPodSandboxContainer;
 using airlock::sandbox::SpecNetnsPath;
 using nlohmann::json;
 
-TEST_CASE("a pod's sandbox container is the one the CRI marks so", "[sandbox][cri]") {
-  CHECK(IsPodSandboxContainer({{"io.kubernetes.cri.container-type", "sandbox"}}));
-  CHECK_FALSE(IsPodSandboxContainer({{"io.kubernetes.cri.container-type", "container"}}));
-  CHECK_FALSE(IsPodSandboxContainer({{"io.kubernetes.cri.container-type", "Sandbox"}}));
-  CHECK_FALSE(IsPodSandboxContainer({{"io.kubernetes.cri.sandbox-id", "sandbox"}}));
-  CHECK_FALSE(IsPodSandboxContainer({}));
+TEST_CASE("a pod's sandbox container is the one the CRI marks so, with its own id as the pod's", "[sandbox][cri]") {
+  const std::string type = "io.kubernetes.cri.container-type", pod = "io.kubernetes.cri.sandbox-id";
+  CHECK(IsPodSandboxContainer({{type, "sandbox"}, {pod, "p1"}}, "p1"));
+  // A pod's other container (the pod's id is not its own), even if it claims the type.
+  CHECK_FALSE(IsPodSandboxContainer({{type, "sandbox"}, {pod, "p1"}}, "c1"));
+  CHECK_FALSE(IsPodSandboxContainer({{type, "container"}, {pod, "p1"}}, "p1"));
+  CHECK_FALSE(IsPodSandboxContainer({{type, "Sandbox"}, {pod, "p1"}}, "p1"));
+  CHECK_FALSE(IsPodSandboxContainer({{type, "sandbox"}}, "p1"));
+  CHECK_FALSE(IsPodSandboxContainer({{type, "sandbox"}, {pod, ""}}, ""));
+  CHECK_FALSE(IsPodSandboxContainer({{pod, "p1"}}, "p1"));
+  CHECK_FALSE(IsPodSandboxContainer({}, "p1"));
 }
 
 TEST_CASE("the network namespace a spec joins", "[sandbox][cri]") {

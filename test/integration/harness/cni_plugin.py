@@ -83,6 +83,9 @@ def main():
     in_pod(netns, "ip", "addr", "add", f"{pod}/30", "dev", ifname)
     in_pod(netns, "ip", "link", "set", ifname, "up")
     in_pod(netns, "ip", "route", "add", "default", "via", gateway)
+    # A new netns copies the host's IPv4 forwarding setting; a pod's starts with it off here, so the
+    # test sees what the airlock turns on and back off whatever the host has.
+    in_pod(netns, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
     print(json.dumps({"cniVersion": version,
                       "interfaces": [{"name": ifname, "sandbox": netns}],
                       "ips": [{"version": "4", "address": f"{pod}/30", "gateway": gateway, "interface": 0}],

@@ -27,6 +27,7 @@ TASK_DIR = "io.containerd.runtime.v2.task"
 CRI_PLUGIN = "io.containerd.grpc.v1.cri"
 CRI_NAMESPACE = "k8s.io"  # where the CRI plugin keeps its containers and images
 PAUSE_IMAGE_NAME = "localhost/airlock/pause:latest"  # built by `make image` (pause-oci.tar)
+CNI_CACHE_DIR = "/var/lib/cni"  # libcni's default cache, which containerd 1.6's CRI keeps
 
 # Plugins a ctr-driven test never needs; fewer plugins, fewer surprises.
 DISABLED_PLUGINS = [
@@ -112,6 +113,7 @@ class Containerd:
         self.tracked = {}  # cid -> {"procs": [Proc], "sockets": set()}
         path = SYSTEM_PATH if not bin_dir else f"{bin_dir}:{SYSTEM_PATH}"
         self.env = {"PATH": path, "HOME": "/root", "LANG": "C.UTF-8"}
+        self.cni_cache_made = bool(_stale and _stale.get("cni_cache_made"))
         if _stale:
             self._stale_containerd = _stale.get("containerd")
             return
@@ -129,6 +131,8 @@ class Containerd:
                   "owner": [os.getpid(), procs.start_time(os.getpid())]}
         if self.proc is not None:
             record["containerd"] = [self.proc.pid, procs.start_time(self.proc.pid)]
+        if self.cni_cache_made:
+            record["cni_cache_made"] = True
         with open(self.owner_path + ".tmp", "w") as f:
             json.dump(record, f)
         os.replace(self.owner_path + ".tmp", self.owner_path)
@@ -217,6 +221,10 @@ disabled_plugins = [{disabled}]
         os.makedirs(self.cni_bin_dir, exist_ok=True)
         os.makedirs(self.cni_conf_dir, exist_ok=True)
         if cni_upstream:
+            # libcni keeps each pod's result under CNI_CACHE_DIR (removed again at DEL); a directory
+            # it had to make for us goes at teardown, also after a crashed session (reap_stale).
+            self.cni_cache_made = not os.path.exists(CNI_CACHE_DIR)
+            self._write_owner()
             plugin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cni_plugin.py")
             for name in ("loopback", "airlock-it-ptp"):
                 shutil.copyfile(plugin, os.path.join(self.cni_bin_dir, name))
@@ -659,6 +667,12 @@ disabled_plugins = [{disabled}]
                         os.unlink(s)
                     except OSError:
                         pass
+        if self.cni_cache_made and os.path.isdir(CNI_CACHE_DIR):
+            left = [os.path.join(d, f) for d, _, files in os.walk(CNI_CACHE_DIR) for f in files]
+            if left:
+                problems.append(f"CNI cache files remain (kept {CNI_CACHE_DIR}): {left}")
+            else:
+                shutil.rmtree(CNI_CACHE_DIR, ignore_errors=True)
         if self.keep_log_dir and os.path.exists(self.log_path):
             os.makedirs(self.keep_log_dir, exist_ok=True)
             self.kept_log = os.path.join(self.keep_log_dir,
