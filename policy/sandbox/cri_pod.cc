@@ -1,5 +1,17 @@
 #include "policy/sandbox/cri_pod.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "shim/base/errno_status.h"
+
 namespace airlock::sandbox {
 
 bool IsPodSandboxContainer(const std::map<std::string, std::string>& annotations, absl::string_view id) {
@@ -20,6 +32,67 @@ std::string SpecNetnsPath(const nlohmann::json& spec) {
     return path != ns.end() && path->is_string() ? path->get<std::string>() : "";
   }
   return "";
+}
+
+int ProcNetnsPid(absl::string_view path) {
+  if (!absl::ConsumePrefix(&path, "/proc/") || !absl::ConsumeSuffix(&path, "/ns/net")) return 0;
+  int pid = 0;
+  if (path.empty() || !absl::SimpleAtoi(path, &pid) || pid <= 0) return 0;
+  for (char c : path) {
+    if (c < '0' || c > '9') return 0;
+  }
+  return pid;
+}
+
+bool CgroupNamesPod(absl::string_view cgroup_text, absl::string_view pod_id) {
+  if (pod_id.empty()) return false;
+  for (absl::string_view line : absl::StrSplit(cgroup_text, '\n')) {
+    // "hierarchy-ID:controllers:path": the id in the path (cgroupfs: .../<id>; systemd:
+    // .../cri-containerd-<id>.scope).
+    std::vector<absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (fields.size() == 3 && absl::StrContains(fields[2], pod_id)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+bool SameFile(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+}  // namespace
+
+absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations) {
+  std::string path = SpecNetnsPath(spec);
+  if (path.empty()) {
+    return absl::FailedPreconditionError(
+        "setup uplink pod: the container's spec joins no network namespace to borrow (a pod's containers join the "
+        "pod's; this one has the host's network or a new namespace)");
+  }
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(absl::StrCat("setup uplink pod: open the pod's network namespace ", path));
+  struct stat pod_ns, own_ns;
+  if (fstat(fd.get(), &pod_ns) != 0) return ErrnoStatus(absl::StrCat("setup uplink pod: stat ", path));
+  if (stat("/proc/self/ns/net", &own_ns) != 0) return ErrnoStatus("setup uplink pod: stat /proc/self/ns/net");
+  if (SameFile(pod_ns, own_ns)) {
+    return absl::FailedPreconditionError(absl::StrCat("setup uplink pod: ", path,
+                                                      " is the host's network namespace, not a pod's"));
+  }
+  auto pod = annotations.find(std::string(kCriSandboxIdAnnotation));
+  int pid = ProcNetnsPid(path);
+  if (pid == 0 || pod == annotations.end() || pod->second.empty()) return fd;
+  // The process must be the pod's (in its cgroup), and still the one whose netns we hold.
+  std::string cgroup_path = absl::StrCat("/proc/", pid, "/cgroup");
+  std::ifstream in(cgroup_path);
+  std::stringstream cgroup;
+  cgroup << in.rdbuf();
+  struct stat again;
+  if (!in || !CgroupNamesPod(cgroup.str(), pod->second) || stat(path.c_str(), &again) != 0 ||
+      !SameFile(again, pod_ns)) {
+    return absl::FailedPreconditionError(absl::StrCat("setup uplink pod: ", path, " is not pod ", pod->second,
+                                                      "'s (the process ", pid,
+                                                      " is not in the pod's cgroup: its sandbox container is gone?)"));
+  }
+  return fd;
 }
 
 }  // namespace airlock::sandbox

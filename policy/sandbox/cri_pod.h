@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "shim/base/unique_fd.h"
 
 namespace airlock::sandbox {
 
@@ -27,5 +29,16 @@ bool IsPodSandboxContainer(const std::map<std::string, std::string>& annotations
 // the sandbox container, /proc/<pause pid>/ns/net for the others); "" when the spec makes a new one
 // or names none (the host's network).
 std::string SpecNetnsPath(const nlohmann::json& spec);
+
+// The network namespace `uplink: pod` lends setup: the one the spec joins, opened. Refused: a spec
+// that joins none, the shim's own (the host's: `uplink: nat` must be asked for by name), and, when
+// the path is /proc/<pid>/ns/net and the CRI named the pod (io.kubernetes.cri.sandbox-id), a process
+// outside the pod's cgroup (the pause container died and its pid went to someone else).
+absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations);
+
+// Pieces of the above, for tests: the pid of a "/proc/<pid>/ns/net" path (0 for any other path),
+// and whether /proc/<pid>/cgroup text names the pod (its id in some line's path).
+int ProcNetnsPid(absl::string_view path);
+bool CgroupNamesPod(absl::string_view cgroup_text, absl::string_view pod_id);
 
 }  // namespace airlock::sandbox

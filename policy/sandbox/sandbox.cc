@@ -51,27 +51,6 @@ std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
   return out;
 }
 
-// The network namespace `uplink: pod` lends setup: the one the spec joins (the pod's), never the
-// shim's own (the host's, which is `uplink: nat`'s business and must be asked for by name).
-absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec) {
-  std::string path = SpecNetnsPath(spec);
-  if (path.empty()) {
-    return absl::FailedPreconditionError(
-        "setup uplink pod: the container's spec joins no network namespace to borrow (a pod's containers join the "
-        "pod's; this one has the host's network or a new namespace)");
-  }
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return ErrnoStatus(absl::StrCat("setup uplink pod: open the pod's network namespace ", path));
-  struct stat pod_ns, own_ns;
-  if (fstat(fd.get(), &pod_ns) != 0) return ErrnoStatus(absl::StrCat("setup uplink pod: stat ", path));
-  if (stat("/proc/self/ns/net", &own_ns) != 0) return ErrnoStatus("setup uplink pod: stat /proc/self/ns/net");
-  if (pod_ns.st_dev == own_ns.st_dev && pod_ns.st_ino == own_ns.st_ino) {
-    return absl::FailedPreconditionError(absl::StrCat("setup uplink pod: ", path,
-                                                      " is the host's network namespace, not a pod's"));
-  }
-  return fd;
-}
-
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   timespec ts = absl::ToTimespec(t);
   out->set_seconds(ts.tv_sec);
@@ -233,7 +212,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     config.pool = net::Ipv4Prefix{host->nat_pool.address, host->nat_pool.prefix_length};
     UniqueFd pod_netns;
     if (uplink.kind == policy::UplinkKind::kPod) {
-      absl::StatusOr<UniqueFd> opened = OpenPodNetns(spec);
+      absl::StatusOr<UniqueFd> opened = OpenPodNetns(spec, annotations);
       if (!opened.ok()) return rejected(opened.status());
       pod_netns = *std::move(opened);
       config.host_netns_fd = pod_netns.get();  // NAT there: the pod's address, the pod's rules

@@ -1,6 +1,12 @@
 #include "policy/sandbox/cri_pod.h"
 
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+
+#include "absl/status/status.h"
 
 using airlock::sandbox::IsPodSandboxContainer;
 using airlock::sandbox::SpecNetnsPath;
@@ -32,4 +38,61 @@ TEST_CASE("the network namespace a spec joins", "[sandbox][cri]") {
   CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": [{"type": "network", "path": 7}]}})")).empty());
   CHECK(SpecNetnsPath(json::parse(R"({"linux": {"namespaces": ["network", {"type": 3}]}})")).empty());
   CHECK(SpecNetnsPath(json::parse(R"({"linux": []})")).empty());
+}
+
+TEST_CASE("a /proc/<pid>/ns/net path and a cgroup naming the pod", "[sandbox][cri]") {
+  using airlock::sandbox::CgroupNamesPod;
+  using airlock::sandbox::ProcNetnsPid;
+  CHECK(ProcNetnsPid("/proc/42/ns/net") == 42);
+  CHECK(ProcNetnsPid("/proc/self/ns/net") == 0);
+  CHECK(ProcNetnsPid("/proc/42/ns/pid") == 0);
+  CHECK(ProcNetnsPid("/proc//ns/net") == 0);
+  CHECK(ProcNetnsPid("/proc/-4/ns/net") == 0);
+  CHECK(ProcNetnsPid("/proc/4 2/ns/net") == 0);
+  CHECK(ProcNetnsPid("/var/run/netns/cni-1234") == 0);
+  CHECK(ProcNetnsPid("/proc/42/ns/net/..") == 0);
+
+  const std::string id = "0f3a9c";
+  CHECK(CgroupNamesPod("12:memory:/kubepods/besteffort/pod1/0f3a9c\n11:cpu:/x\n", id));
+  CHECK(CgroupNamesPod("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-0f3a9c.scope\n", id));
+  CHECK_FALSE(CgroupNamesPod("12:memory:/kubepods/besteffort/pod1/99aa\n0::/\n", id));
+  CHECK_FALSE(CgroupNamesPod("12:0f3a9c:/\n", id));  // a controller's name is not the path
+  CHECK_FALSE(CgroupNamesPod("0::/0f3a9c\n", ""));
+  CHECK_FALSE(CgroupNamesPod("", id));
+}
+
+TEST_CASE("uplink pod: the netns of a process outside the pod is refused", "[sandbox][cri]") {
+  using airlock::sandbox::OpenPodNetns;
+  if (geteuid() != 0) {
+    WARN("needs root (a child in a netns of its own)");
+    return;
+  }
+  int ready[2], release[2];
+  REQUIRE(pipe(ready) == 0);
+  REQUIRE(pipe(release) == 0);
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    char byte = unshare(CLONE_NEWNET) == 0 ? '1' : '0';
+    (void)!write(ready[1], &byte, 1);
+    (void)!read(release[0], &byte, 1);
+    _exit(0);
+  }
+  char byte = 0;
+  REQUIRE(read(ready[0], &byte, 1) == 1);
+  REQUIRE(byte == '1');
+  std::string path = "/proc/" + std::to_string(child) + "/ns/net";
+  json spec = {{"linux", {{"namespaces", json::array({{{"type", "network"}, {"path", path}}})}}}};
+  // Without the CRI's pod id there is nothing to check it against: the netns is lent.
+  CHECK(OpenPodNetns(spec, {}).ok());
+  // With it, the child (in the test's own cgroup) is not the pod's.
+  absl::StatusOr<airlock::UniqueFd> refused = OpenPodNetns(spec, {{"io.kubernetes.cri.sandbox-id", "pod-0f3a9c"}});
+  CHECK(absl::IsFailedPrecondition(refused.status()));
+  CHECK(refused.status().message().find("is not pod pod-0f3a9c's") != std::string::npos);
+  // The shim's own netns is never lent.
+  json host = {{"linux", {{"namespaces", json::array({{{"type", "network"}, {"path", "/proc/self/ns/net"}}})}}}};
+  CHECK(OpenPodNetns(host, {}).status().message().find("is the host's network namespace") != std::string::npos);
+  (void)!write(release[1], "x", 1);
+  waitpid(child, nullptr, 0);
+  for (int fd : {ready[0], ready[1], release[0], release[1]}) close(fd);
 }
