@@ -24,6 +24,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "cri_subset.pb.h"
+#include "test/tools/grpc_code_name.h"
 
 namespace {
 
@@ -74,28 +75,6 @@ const std::map<std::string, Method>& Methods() {
 [[noreturn]] void UsageError(const std::string& message) {
   std::cerr << "cri_client: " << message << "\n" << kUsage;
   std::exit(2);
-}
-
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  int i = static_cast<int>(code);
-  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
 
 std::string JsonString(const std::string& text) {
@@ -195,7 +174,7 @@ int main(int argc, char** argv) {
   grpc::Status status = Call(address, timeout_seconds, path, *request, response.get());
   if (!status.ok()) {
     std::cout << "{\"error\":{\"code\":" << static_cast<int>(status.error_code()) << ",\"name\":\""
-              << CodeName(status.error_code()) << "\",\"message\":" << JsonString(status.error_message()) << "}}"
+              << airlock::test::GrpcCodeName(status.error_code()) << "\",\"message\":" << JsonString(status.error_message()) << "}}"
               << std::endl;
     return 1;
   }

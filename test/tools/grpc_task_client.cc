@@ -37,6 +37,7 @@
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "test/tools/grpc_code_name.h"
 
 namespace {
 
@@ -189,28 +190,6 @@ std::string StatusName(containerd::v1::types::Status status) {
   std::string name = containerd::v1::types::Status_Name(status);
   for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return name;
-}
-
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  int i = static_cast<int>(code);
-  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
 
 class TaskClient {
@@ -456,10 +435,10 @@ int main(int argc, char** argv) {
     Json error{{"command", flags.command},
                {"error",
                 {{"code", static_cast<int>(status.error_code())},
-                 {"name", CodeName(status.error_code())},
+                 {"name", airlock::test::GrpcCodeName(status.error_code())},
                  {"message", status.error_message()}}}};
     std::cout << error.dump() << std::endl;
-    std::cerr << "grpc_task_client: " << flags.command << ": " << CodeName(status.error_code()) << ": "
+    std::cerr << "grpc_task_client: " << flags.command << ": " << airlock::test::GrpcCodeName(status.error_code()) << ": "
               << status.error_message() << "\n";
     return 1;
   }
