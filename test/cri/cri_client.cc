@@ -38,7 +38,7 @@ const char* const kUsage =
     "usage: cri_client --address unix:///path [--timeout SECONDS] METHOD [JSON]\n"
     "methods: Version RunPodSandbox StopPodSandbox RemovePodSandbox PodSandboxStatus CreateContainer\n"
     "         StartContainer StopContainer RemoveContainer ContainerStatus ListContainers ExecSync\n"
-    "         ImageStatus\n";
+    "         ContainerStats UpdateContainerResources ImageStatus\n";
 
 struct Method {
   const char* service;
@@ -67,6 +67,9 @@ const std::map<std::string, Method>& Methods() {
       {"ContainerStatus", {"RuntimeService", Make<cri::ContainerStatusRequest>, Make<cri::ContainerStatusResponse>}},
       {"ListContainers", {"RuntimeService", Make<cri::ListContainersRequest>, Make<cri::ListContainersResponse>}},
       {"ExecSync", {"RuntimeService", Make<cri::ExecSyncRequest>, Make<cri::ExecSyncResponse>}},
+      {"ContainerStats", {"RuntimeService", Make<cri::ContainerStatsRequest>, Make<cri::ContainerStatsResponse>}},
+      {"UpdateContainerResources",
+       {"RuntimeService", Make<cri::UpdateContainerResourcesRequest>, Make<cri::UpdateContainerResourcesResponse>}},
       {"ImageStatus", {"ImageService", Make<cri::ImageStatusRequest>, Make<cri::ImageStatusResponse>}},
   };
   return *methods;

@@ -281,6 +281,17 @@ def test_pod_lifecycle_as_the_kubelet_drives_it(cri, handler):
         cri.exec_sync(cid, ["/no/such/binary"])
     assert "no/such/binary" in missing.value.message or "not found" in missing.value.message.lower()
 
+    # Stats and a resource update, as the kubelet's resource manager makes them.
+    stats = cri.call("ContainerStats", {"container_id": cid})["stats"]
+    assert stats["attributes"]["id"] == cid, stats
+    assert int(stats["cpu"]["usage_core_nano_seconds"]["value"]) > 0, stats
+    assert int(stats["memory"]["working_set_bytes"]["value"]) > 0, stats
+    limit = 96 * 1024 * 1024
+    cri.call("UpdateContainerResources", {"container_id": cid, "linux": {"memory_limit_in_bytes": limit}})
+    rc, out, _ = cri.exec_sync(cid, ["sh", "-c", "cat /sys/fs/cgroup/memory.max 2>/dev/null || "
+                                     "cat /sys/fs/cgroup/memory/memory.limit_in_bytes"])
+    assert (rc, out.strip()) == (0, str(limit)), (rc, out)
+
     started = time.monotonic()
     cri.call("StopContainer", {"container_id": cid, "timeout": 10})
     exited = cri.wait_state(cid, "CONTAINER_EXITED")
