@@ -439,6 +439,13 @@ absl::Status SandboxNetwork::Remove() {
   return result;
 }
 
+absl::Status SandboxNetwork::CleanupNatIn(absl::string_view name, int netns_fd, const SandboxNetworkOptions& options) {
+  if (absl::Status status = ValidateSandboxName(name); !status.ok()) return status;
+  absl::Status result = RunNft(DeleteTableScript(NftTableName(name)), netns_fd);
+  Keep(&result, ReleaseIpForward(IpForwardDir(options), name, netns_fd));
+  return result;
+}
+
 absl::Status SandboxNetwork::Cleanup(absl::string_view name, const SandboxNetworkOptions& options) {
   if (absl::Status status = ValidateSandboxName(name); !status.ok()) return status;
   absl::Status result;

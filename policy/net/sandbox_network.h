@@ -76,6 +76,10 @@ class SandboxNetwork {
                                                                 const SandboxNetworkOptions& options = {});
   // Removes everything of the sandbox `name` left on the host, e.g. after a crash; idempotent.
   static absl::Status Cleanup(absl::string_view name, const SandboxNetworkOptions& options = {});
+  // After a crash, for a nat uplink whose "host" was another netns (`uplink: pod`): removes the
+  // sandbox's nft table there and releases its ip_forward claim on it (restoring the value when it
+  // was the last). Idempotent.
+  static absl::Status CleanupNatIn(absl::string_view name, int netns_fd, const SandboxNetworkOptions& options = {});
 
   SandboxNetwork(const SandboxNetwork&) = delete;
   SandboxNetwork& operator=(const SandboxNetwork&) = delete;

@@ -26,6 +26,7 @@
 #include "policy/sandbox/helper_mount_point.h"
 #include "policy/sandbox/init_payload.h"
 #include "policy/sandbox/leftovers.h"
+#include "policy/sandbox/pod_netns_record.h"
 #include "policy/sandbox/rootfs_seal.h"
 #include "policy/sandbox/spec_rewrite.h"
 #include "policy/seccomp/execution_filter.h"
@@ -89,8 +90,18 @@ absl::Status Sandbox::CleanupAfterCrash(const std::string& run_dir, const std::s
   rmdir(stage.c_str());
   // The netns died with the container (the shim held it by fd); the host may still have the nat
   // uplink's nft table and ip_forward claim, and the record file.
-  absl::Status status = net::SandboxNetwork::Cleanup(net::SandboxName(ns, id), {.run_dir = run_dir, .persistent = false});
   std::string record = absl::StrCat(run_dir, "/tasks/", ns, "/", id);
+  // An `uplink: pod` sandbox left its NAT table and ip_forward claim in the pod's netns.
+  std::string pod_record = PodNetnsRecordPath(record);
+  absl::Status status;
+  if (absl::StatusOr<UniqueFd> pod_netns = ReopenPodNetns(pod_record); pod_netns.ok()) {
+    status = net::SandboxNetwork::CleanupNatIn(net::SandboxName(ns, id), pod_netns->get(), {.run_dir = run_dir});
+  } else if (!absl::IsNotFound(pod_netns.status())) {
+    status = pod_netns.status();
+  }
+  unlink(pod_record.c_str());
+  absl::Status host = net::SandboxNetwork::Cleanup(net::SandboxName(ns, id), {.run_dir = run_dir, .persistent = false});
+  if (status.ok()) status = host;
   unlink(record.c_str());
   rmdir(std::filesystem::path(record).parent_path().c_str());
   return status;
@@ -221,6 +232,18 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     if (!info.ok()) {
       return rejected(absl::Status(info.status().code(),
                                    absl::StrCat("setup uplink ", policy::ToString(uplink), ": ", info.status().message())));
+    }
+    if (pod_netns) {
+      // Our NAT table and ip_forward claim now live in the pod's netns: a crash cleanup must find it.
+      std::string pinned = PinnedPodNetnsPath(request.bundle, annotations, pod_netns.get());
+      s.pod_netns_record_ = PodNetnsRecordPath(s.record_path_);
+      std::error_code ec;
+      std::filesystem::create_directories(std::filesystem::path(s.pod_netns_record_).parent_path(), ec);
+      if (absl::Status written = WritePodNetnsRecord(s.pod_netns_record_,
+                                                     pinned.empty() ? SpecNetnsPath(spec) : pinned, pod_netns.get());
+          !written.ok()) {
+        return rejected(written);
+      }
     }
   }
 
@@ -607,6 +630,7 @@ void Sandbox::WriteRecord() {
 
 void Sandbox::RemoveRecord() {
   unlink(record_path_.c_str());
+  if (!pod_netns_record_.empty()) unlink(pod_netns_record_.c_str());
   // The namespace's directory goes with its last sandbox.
   rmdir(std::filesystem::path(record_path_).parent_path().c_str());
 }

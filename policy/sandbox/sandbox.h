@@ -116,6 +116,7 @@ class Sandbox {
   std::string id_;
   std::string bundle_;
   std::string record_path_;
+  std::string pod_netns_record_;  // `uplink: pod`: where the pod's netns is recorded for a crash cleanup
   policy::LoadedPolicy loaded_;
   std::string policy_source_;
   std::string workspace_source_;

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 import tomllib
@@ -476,6 +477,40 @@ def _agent_in_pod(cri, pod, pod_config, repo, token, pod_ip, mirror, pause_pid):
     assert_upstream_clean(network)
 
 
+def test_a_crashed_shim_leaves_nothing_in_the_pod_netns(cri):
+    """The pod's shim is SIGKILLed while setup runs, with the NAT table and forwarding in the pod's
+    netns: containerd's cleanup of the dead shim's tasks (`shim delete`) removes both, whichever of
+    the pod's tasks it cleans up first."""
+    repo = os.path.join(cri.ctrd.repos_root, f"crash-{secrets.token_hex(4)}")
+    os.makedirs(repo)
+    pod, pod_config = cri.run_pod("airlock-pod", "crash", network="POD",
+                                  annotations={"airlock.dev/repo": repo, "airlock.dev/setup": "sleep 60"})
+    pause_pid = int(_pod_task_pid(cri.ctrd, pod))
+    pod_netns = os.open(f"/proc/{pause_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)  # outlives the pause
+    try:
+        cid = cri.create(pod, pod_config, "agent", ["true"])
+        cri.call("StartContainer", {"container_id": cid})
+        table = f"airlock-{sandbox_name(CRI_NAMESPACE, cid)}"
+
+        def pod_netns_state():
+            _, tables = _in_fd_netns(pod_netns, "nft", "list", "tables")
+            _, forward = _in_fd_netns(pod_netns, "cat", "/proc/sys/net/ipv4/ip_forward")
+            return table in tables.split(), forward.strip()
+        assert procs.wait_until(lambda: pod_netns_state() == (True, "1"), 15, 0.1), pod_netns_state()
+
+        shims = [pid for pid in _shims_of(cri.ctrd) if pod in procs.cmdline(pid)]
+        assert len(shims) == 1, shims
+        os.kill(shims[0], signal.SIGKILL)
+        assert procs.wait_until(lambda: pod_netns_state() == (False, "0"), 30, 0.2), pod_netns_state()
+        assert not os.path.exists(os.path.join(AIRLOCK_TASKS_DIR, CRI_NAMESPACE, cid + ".pod-netns"))
+    finally:
+        os.close(pod_netns)
+    for call, request in (("RemoveContainer", {"container_id": cid}),):
+        cri.call(call, request)
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod, cid])
+
+
 def test_uplink_pod_needs_a_pod_network(cri):
     """`uplink: pod` in a pod on the node's network has nothing to borrow (the CRI has the pod's
     containers join the pause container's netns, here the host's): the container does not start
@@ -547,6 +582,12 @@ def _pod_task_pid(ctrd, pod):
 
 def _in_netns(pid, *argv):
     p = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", *argv], capture_output=True, text=True, timeout=20)
+    return p.returncode, p.stdout + p.stderr
+
+
+def _in_fd_netns(fd, *argv):
+    p = subprocess.run(["nsenter", f"--net=/proc/self/fd/{fd}", *argv], capture_output=True, text=True, timeout=20,
+                       pass_fds=(fd,))
     return p.returncode, p.stdout + p.stderr
 
 
