@@ -442,6 +442,13 @@ absl::Status SandboxNetwork::Remove() {
 absl::Status SandboxNetwork::CleanupNatIn(absl::string_view name, int netns_fd, const SandboxNetworkOptions& options) {
   if (absl::Status status = ValidateSandboxName(name); !status.ok()) return status;
   absl::Status result = RunNft(DeleteTableScript(NftTableName(name)), netns_fd);
+  // The veth's end there normally dies with the sandbox netns, unless something still holds that.
+  if (absl::StatusOr<NetlinkSocket> socket = NetlinkSocket::OpenInNetns(netns_fd); socket.ok()) {
+    absl::Status s = DeleteLinkByName(*socket, VethName(name, VethSide::kHost));
+    if (!absl::IsNotFound(s)) Keep(&result, s);
+  } else {
+    Keep(&result, socket.status());
+  }
   Keep(&result, ReleaseIpForward(IpForwardDir(options), name, netns_fd));
   return result;
 }

@@ -34,23 +34,30 @@ std::string SpecNetnsPath(const nlohmann::json& spec) {
   return "";
 }
 
-int ProcNetnsPid(absl::string_view path) {
-  if (!absl::ConsumePrefix(&path, "/proc/") || !absl::ConsumeSuffix(&path, "/ns/net")) return 0;
-  int pid = 0;
-  if (path.empty() || !absl::SimpleAtoi(path, &pid) || pid <= 0) return 0;
-  for (char c : path) {
+int ProcPid(absl::string_view path) {
+  if (!absl::ConsumePrefix(&path, "/proc/")) return 0;
+  size_t slash = path.find('/');
+  if (slash == absl::string_view::npos || slash == 0) return 0;
+  absl::string_view digits = path.substr(0, slash);
+  for (char c : digits) {
     if (c < '0' || c > '9') return 0;
   }
-  return pid;
+  int pid = 0;
+  return absl::SimpleAtoi(digits, &pid) && pid > 0 ? pid : 0;
 }
 
 bool CgroupNamesPod(absl::string_view cgroup_text, absl::string_view pod_id) {
   if (pod_id.empty()) return false;
   for (absl::string_view line : absl::StrSplit(cgroup_text, '\n')) {
-    // "hierarchy-ID:controllers:path": the id in the path (cgroupfs: .../<id>; systemd:
-    // .../cri-containerd-<id>.scope).
+    // "hierarchy-ID:controllers:path"
     std::vector<absl::string_view> fields = absl::StrSplit(line, absl::MaxSplits(':', 2));
-    if (fields.size() == 3 && absl::StrContains(fields[2], pod_id)) return true;
+    if (fields.size() != 3) continue;
+    for (absl::string_view component : absl::StrSplit(fields[2], '/')) {
+      if (component == pod_id) return true;
+      if (absl::ConsumeSuffix(&component, ".scope") && absl::EndsWith(component, absl::StrCat("-", pod_id))) {
+        return true;
+      }
+    }
   }
   return false;
 }
@@ -78,7 +85,7 @@ absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec, const std::map
                                                       " is the host's network namespace, not a pod's"));
   }
   auto pod = annotations.find(std::string(kCriSandboxIdAnnotation));
-  int pid = ProcNetnsPid(path);
+  int pid = ProcPid(path);
   if (pid == 0 || pod == annotations.end() || pod->second.empty()) return fd;
   // The process must be the pod's (in its cgroup), and still the one whose netns we hold.
   std::string cgroup_path = absl::StrCat("/proc/", pid, "/cgroup");

@@ -36,9 +36,10 @@ std::string SpecNetnsPath(const nlohmann::json& spec);
 // outside the pod's cgroup (the pause container died and its pid went to someone else).
 absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations);
 
-// Pieces of the above, for tests: the pid of a "/proc/<pid>/ns/net" path (0 for any other path),
-// and whether /proc/<pid>/cgroup text names the pod (its id in some line's path).
-int ProcNetnsPid(absl::string_view path);
+// Pieces of the above: the pid of a path under "/proc/<pid>/" (0 for any other path), and whether
+// /proc/<pid>/cgroup text names the pod: its id as a whole path component (cgroupfs: .../<id>) or
+// as a systemd scope's (.../cri-containerd-<id>.scope) in some line.
+int ProcPid(absl::string_view path);
 bool CgroupNamesPod(absl::string_view cgroup_text, absl::string_view pod_id);
 
 }  // namespace airlock::sandbox

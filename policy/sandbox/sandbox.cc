@@ -86,20 +86,20 @@ std::string Sandbox::WorkspaceStage(const std::string& run_dir, const std::strin
 
 absl::Status Sandbox::CleanupAfterCrash(const std::string& run_dir, const std::string& ns, const std::string& id) {
   std::string stage = WorkspaceStage(run_dir, ns, id);
-  if (absl::Status unmounted = task::UnmountAll(stage); !unmounted.ok()) return unmounted;
-  rmdir(stage.c_str());
-  // The netns died with the container (the shim held it by fd); the host may still have the nat
-  // uplink's nft table and ip_forward claim, and the record file.
-  std::string record = absl::StrCat(run_dir, "/tasks/", ns, "/", id);
-  // An `uplink: pod` sandbox left its NAT table and ip_forward claim in the pod's netns.
-  std::string pod_record = PodNetnsRecordPath(record);
-  absl::Status status;
+  absl::Status status = task::UnmountAll(stage);  // whatever it says, the network is cleaned up too
+  if (status.ok()) rmdir(stage.c_str());
+  // An `uplink: pod` sandbox left its NAT table, veth end and ip_forward claim in the pod's netns.
+  std::string pod_record = PodNetnsRecordPath(run_dir, ns, id);
   if (absl::StatusOr<UniqueFd> pod_netns = ReopenPodNetns(pod_record); pod_netns.ok()) {
-    status = net::SandboxNetwork::CleanupNatIn(net::SandboxName(ns, id), pod_netns->get(), {.run_dir = run_dir});
-  } else if (!absl::IsNotFound(pod_netns.status())) {
+    absl::Status pod = net::SandboxNetwork::CleanupNatIn(net::SandboxName(ns, id), pod_netns->get(), {.run_dir = run_dir});
+    if (status.ok()) status = pod;
+  } else if (!absl::IsNotFound(pod_netns.status()) && status.ok()) {
     status = pod_netns.status();
   }
-  unlink(pod_record.c_str());
+  RemovePodNetnsRecord(pod_record);
+  // The sandbox netns died with the container (the shim held it by fd); the host may still have a
+  // nat uplink's nft table and ip_forward claim, and the record file.
+  std::string record = absl::StrCat(run_dir, "/tasks/", ns, "/", id);
   absl::Status host = net::SandboxNetwork::Cleanup(net::SandboxName(ns, id), {.run_dir = run_dir, .persistent = false});
   if (status.ok()) status = host;
   unlink(record.c_str());
@@ -227,23 +227,26 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
       if (!opened.ok()) return rejected(opened.status());
       pod_netns = *std::move(opened);
       config.host_netns_fd = pod_netns.get();  // NAT there: the pod's address, the pod's rules
+      // Our NAT table, veth end and ip_forward claim are about to live in the pod's netns: recorded
+      // first, so a crash cleanup finds them (Destroy removes the record if this Create fails).
+      std::string pinned = PinnedPodNetnsPath(request.bundle, annotations, pod_netns.get());
+      if (pinned.empty()) {
+        log::Warn("sandbox ", s.id_, ": no pinned path of the pod's network namespace; a crash cleanup reaches it only "
+                  "while the pod's sandbox container lives");
+      }
+      auto pod_id = annotations.find(std::string(kCriSandboxIdAnnotation));
+      s.pod_netns_record_ = PodNetnsRecordPath(env.run_dir, env.ns, request.id);
+      if (absl::Status written =
+              WritePodNetnsRecord(s.pod_netns_record_, pinned.empty() ? SpecNetnsPath(spec) : pinned, pod_netns.get(),
+                                  pod_id == annotations.end() ? "" : pod_id->second);
+          !written.ok()) {
+        return rejected(written);
+      }
     }
     absl::StatusOr<net::UplinkInfo> info = s.network_->AddUplink(config);
     if (!info.ok()) {
       return rejected(absl::Status(info.status().code(),
                                    absl::StrCat("setup uplink ", policy::ToString(uplink), ": ", info.status().message())));
-    }
-    if (pod_netns) {
-      // Our NAT table and ip_forward claim now live in the pod's netns: a crash cleanup must find it.
-      std::string pinned = PinnedPodNetnsPath(request.bundle, annotations, pod_netns.get());
-      s.pod_netns_record_ = PodNetnsRecordPath(s.record_path_);
-      std::error_code ec;
-      std::filesystem::create_directories(std::filesystem::path(s.pod_netns_record_).parent_path(), ec);
-      if (absl::Status written = WritePodNetnsRecord(s.pod_netns_record_,
-                                                     pinned.empty() ? SpecNetnsPath(spec) : pinned, pod_netns.get());
-          !written.ok()) {
-        return rejected(written);
-      }
     }
   }
 
@@ -630,7 +633,7 @@ void Sandbox::WriteRecord() {
 
 void Sandbox::RemoveRecord() {
   unlink(record_path_.c_str());
-  if (!pod_netns_record_.empty()) unlink(pod_netns_record_.c_str());
+  if (!pod_netns_record_.empty()) RemovePodNetnsRecord(pod_netns_record_);
   // The namespace's directory goes with its last sandbox.
   rmdir(std::filesystem::path(record_path_).parent_path().c_str());
 }

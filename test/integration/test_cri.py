@@ -47,6 +47,7 @@ EXAMPLES = os.path.join(REPO, "examples", "kubernetes")
 PAUSE_IMAGE = os.environ.get("AIRLOCK_IT_PAUSE_IMAGE") or os.path.join(BUILD, "images", "pause-oci.tar")
 BUSYBOX = "localhost/airlock/busybox:latest"
 AIRLOCK_TASKS_DIR = "/run/airlock/tasks"
+POD_NETNS_RECORDS = "/run/airlock/pod-netns"  # uplink: pod's record of the pod's netns, per task
 AIRLOCK_RUNC_DIR = "/run/airlock/runc"
 
 pytestmark = pytest.mark.skipif(AIRLOCK_RUNTIME not in RUNTIMES,
@@ -169,6 +170,7 @@ def _leftovers(ctrd, ids):
             problems.append(f"a mount mentions {cid}")
         for path in (os.path.join(ctrd.runc_state_dir(), cid), os.path.join(AIRLOCK_RUNC_DIR, CRI_NAMESPACE, cid),
                      os.path.join(AIRLOCK_TASKS_DIR, CRI_NAMESPACE, cid),
+                     os.path.join(POD_NETNS_RECORDS, CRI_NAMESPACE, cid),
                      os.path.join("/run/airlock/workspaces", sandbox_name(CRI_NAMESPACE, cid))):
             if os.path.lexists(path):
                 problems.append(f"remains: {path}")
@@ -498,11 +500,16 @@ def test_a_crashed_shim_leaves_nothing_in_the_pod_netns(cri):
             return table in tables.split(), forward.strip()
         assert procs.wait_until(lambda: pod_netns_state() == (True, "1"), 15, 0.1), pod_netns_state()
 
+        # The record names the netns by the path containerd pinned it at, not by the pause's pid.
+        record = os.path.join(POD_NETNS_RECORDS, CRI_NAMESPACE, cid)
+        with open(record) as f:
+            recorded_path = f.readline().strip()
+        assert recorded_path.startswith(cri.ctrd.state) and "/proc/" not in recorded_path, recorded_path
         shims = [pid for pid in _shims_of(cri.ctrd) if pod in procs.cmdline(pid)]
         assert len(shims) == 1, shims
         os.kill(shims[0], signal.SIGKILL)
         assert procs.wait_until(lambda: pod_netns_state() == (False, "0"), 30, 0.2), pod_netns_state()
-        assert not os.path.exists(os.path.join(AIRLOCK_TASKS_DIR, CRI_NAMESPACE, cid + ".pod-netns"))
+        assert procs.wait_until(lambda: not os.path.exists(record), 10, 0.1), record
     finally:
         os.close(pod_netns)
     for call, request in (("RemoveContainer", {"container_id": cid}),):

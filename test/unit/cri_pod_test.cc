@@ -40,23 +40,28 @@ TEST_CASE("the network namespace a spec joins", "[sandbox][cri]") {
   CHECK(SpecNetnsPath(json::parse(R"({"linux": []})")).empty());
 }
 
-TEST_CASE("a /proc/<pid>/ns/net path and a cgroup naming the pod", "[sandbox][cri]") {
+TEST_CASE("a /proc/<pid>/ path and a cgroup naming the pod", "[sandbox][cri]") {
   using airlock::sandbox::CgroupNamesPod;
-  using airlock::sandbox::ProcNetnsPid;
-  CHECK(ProcNetnsPid("/proc/42/ns/net") == 42);
-  CHECK(ProcNetnsPid("/proc/self/ns/net") == 0);
-  CHECK(ProcNetnsPid("/proc/42/ns/pid") == 0);
-  CHECK(ProcNetnsPid("/proc//ns/net") == 0);
-  CHECK(ProcNetnsPid("/proc/-4/ns/net") == 0);
-  CHECK(ProcNetnsPid("/proc/4 2/ns/net") == 0);
-  CHECK(ProcNetnsPid("/var/run/netns/cni-1234") == 0);
-  CHECK(ProcNetnsPid("/proc/42/ns/net/..") == 0);
+  using airlock::sandbox::ProcPid;
+  CHECK(ProcPid("/proc/42/ns/net") == 42);
+  CHECK(ProcPid("/proc/42/task/42/ns/net") == 42);
+  CHECK(ProcPid("/proc/42//ns/net") == 42);
+  CHECK(ProcPid("/proc/self/ns/net") == 0);
+  CHECK(ProcPid("/proc//ns/net") == 0);
+  CHECK(ProcPid("/proc/-4/ns/net") == 0);
+  CHECK(ProcPid("/proc/4 2/ns/net") == 0);
+  CHECK(ProcPid("/proc/42") == 0);
+  CHECK(ProcPid("/var/run/netns/cni-1234") == 0);
+  CHECK(ProcPid("/procx/42/ns/net") == 0);
 
   const std::string id = "0f3a9c";
   CHECK(CgroupNamesPod("12:memory:/kubepods/besteffort/pod1/0f3a9c\n11:cpu:/x\n", id));
   CHECK(CgroupNamesPod("0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-0f3a9c.scope\n", id));
+  CHECK(CgroupNamesPod("0::/airlock-it/0f3a9c/sub\n", id));
   CHECK_FALSE(CgroupNamesPod("12:memory:/kubepods/besteffort/pod1/99aa\n0::/\n", id));
   CHECK_FALSE(CgroupNamesPod("12:0f3a9c:/\n", id));  // a controller's name is not the path
+  CHECK_FALSE(CgroupNamesPod("0::/x0f3a9c\n0::/0f3a9cx\n0::/cri-containerd-0f3a9cx.scope\n", id));  // not whole
+  CHECK_FALSE(CgroupNamesPod("0::/a/b/c\n", "a/b"));
   CHECK_FALSE(CgroupNamesPod("0::/0f3a9c\n", ""));
   CHECK_FALSE(CgroupNamesPod("", id));
 }

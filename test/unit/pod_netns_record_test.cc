@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -27,14 +28,13 @@ void WriteText(const std::string& path, const std::string& text) {
 
 TEST_CASE("pod netns record: written, reopened only while it names the same netns", "[sandbox][cri]") {
   TempDir dir;
-  std::string record = PodNetnsRecordPath(dir / "tasks/k8s.io/c1");
-  CHECK(record == dir / "tasks/k8s.io/c1.pod-netns");
+  std::string record = PodNetnsRecordPath(dir.path(), "k8s.io", "c1");
+  CHECK(record == dir / "pod-netns/k8s.io/c1");
   CHECK(absl::IsNotFound(ReopenPodNetns(record).status()));
 
   UniqueFd net(open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
   REQUIRE(net);
-  std::filesystem::create_directories(dir / "tasks/k8s.io");
-  REQUIRE(WritePodNetnsRecord(record, "/proc/self/ns/net", net.get()).ok());
+  REQUIRE(WritePodNetnsRecord(record, "/proc/self/ns/net", net.get(), "").ok());  // makes the directory
   absl::StatusOr<UniqueFd> again = ReopenPodNetns(record);
   REQUIRE(again.ok());
   struct stat a, b;
@@ -45,7 +45,7 @@ TEST_CASE("pod netns record: written, reopened only while it names the same netn
   // The path now leads to another namespace (here: another type): not ours to touch.
   UniqueFd mnt(open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
   REQUIRE(mnt);
-  REQUIRE(WritePodNetnsRecord(record, "/proc/self/ns/net", mnt.get()).ok());
+  REQUIRE(WritePodNetnsRecord(record, "/proc/self/ns/net", mnt.get(), "").ok());
   CHECK(absl::IsNotFound(ReopenPodNetns(record).status()));
   // Gone, or unreadable.
   WriteText(record, "/no/such/netns\n1 2\n");
@@ -54,6 +54,38 @@ TEST_CASE("pod netns record: written, reopened only while it names the same netn
   CHECK(absl::IsDataLoss(ReopenPodNetns(record).status()));
   WriteText(record, "/proc/self/ns/net\n");
   CHECK(absl::IsDataLoss(ReopenPodNetns(record).status()));
+
+  RemovePodNetnsRecord(record);
+  CHECK_FALSE(std::filesystem::exists(record));
+  CHECK_FALSE(std::filesystem::exists(dir / "pod-netns/k8s.io"));  // with the namespace's last record
+}
+
+TEST_CASE("pod netns record: a /proc/<pid>/ path holds only while the process is the pod's", "[sandbox][cri]") {
+  TempDir dir;
+  std::string record = PodNetnsRecordPath(dir.path(), "k8s.io", "c1");
+  std::string path = "/proc/" + std::to_string(getpid()) + "/ns/net";
+  UniqueFd net(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(net);
+  // A pid whose process is not in the pod's cgroup (here: a pod id nowhere in ours), or no pod id.
+  REQUIRE(WritePodNetnsRecord(record, path, net.get(), "pod-0f3a9c-not-ours").ok());
+  CHECK(absl::IsNotFound(ReopenPodNetns(record).status()));
+  REQUIRE(WritePodNetnsRecord(record, path, net.get(), "").ok());
+  CHECK(absl::IsNotFound(ReopenPodNetns(record).status()));
+  // A component of our own cgroup path stands for the pod: then it holds.
+  std::ifstream in("/proc/self/cgroup");
+  std::string line, component;
+  while (component.empty() && std::getline(in, line)) {
+    std::string cgroup_path = line.substr(line.find(':', line.find(':') + 1) + 1);
+    for (const auto& part : std::filesystem::path(cgroup_path)) {
+      if (part.string() != "/" && !part.string().empty()) component = part.string();
+    }
+  }
+  if (component.empty()) {
+    WARN("the test runs in the root cgroup: no component to stand for a pod");
+    return;
+  }
+  REQUIRE(WritePodNetnsRecord(record, path, net.get(), component).ok());
+  CHECK(ReopenPodNetns(record).ok());
 }
 
 TEST_CASE("pod netns record: the pinned path from the pod's sandbox bundle next door", "[sandbox][cri]") {
@@ -71,6 +103,10 @@ TEST_CASE("pod netns record: the pinned path from the pod's sandbox bundle next 
 
   sandbox_spec("/proc/self/ns/net");
   CHECK(PinnedPodNetnsPath(agent_bundle, annotations, net.get()) == "/proc/self/ns/net");
+  // A process's path pins nothing (the pause container's own /proc path dies with it).
+  sandbox_spec("/proc/" + std::to_string(getpid()) + "/ns/net");
+  CHECK(PinnedPodNetnsPath(agent_bundle, annotations, net.get()).empty());
+  sandbox_spec("/proc/self/ns/net");
   // Another netns than the one opened, no such file, no pod id, a pod id that is a path: nothing.
   UniqueFd mnt(open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC));
   CHECK(PinnedPodNetnsPath(agent_bundle, annotations, mnt.get()).empty());

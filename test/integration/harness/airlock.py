@@ -9,6 +9,7 @@ policy/net/README.md), all of which must be gone after `ctr task delete`:
   al<12 hex><s|h|u>                       the uplink veth ends (host: h, upstream netns: u)
   nft table ip airlock-<sandbox name>     nat uplinks only
   /run/airlock/ipforward/<sandbox name>   nat uplinks only
+  /run/airlock/pod-netns/<namespace>/<id> `uplink: pod` only: the pod's netns, for a crash cleanup
 The audit log <audit_dir>/<namespace>/<id>.jsonl stays: it is the record.
 
 The sandbox name is derived from the container id by the shim; the checks discover it while
