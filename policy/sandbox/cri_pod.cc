@@ -62,6 +62,13 @@ bool CgroupNamesPod(absl::string_view cgroup_text, absl::string_view pod_id) {
   return false;
 }
 
+bool ProcessInPod(int pid, absl::string_view pod_id) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/cgroup"));
+  std::stringstream cgroup;
+  cgroup << in.rdbuf();
+  return in && CgroupNamesPod(cgroup.str(), pod_id);
+}
+
 namespace {
 
 bool SameFile(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
@@ -88,13 +95,8 @@ absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec, const std::map
   int pid = ProcPid(path);
   if (pid == 0 || pod == annotations.end() || pod->second.empty()) return fd;
   // The process must be the pod's (in its cgroup), and still the one whose netns we hold.
-  std::string cgroup_path = absl::StrCat("/proc/", pid, "/cgroup");
-  std::ifstream in(cgroup_path);
-  std::stringstream cgroup;
-  cgroup << in.rdbuf();
   struct stat again;
-  if (!in || !CgroupNamesPod(cgroup.str(), pod->second) || stat(path.c_str(), &again) != 0 ||
-      !SameFile(again, pod_ns)) {
+  if (!ProcessInPod(pid, pod->second) || stat(path.c_str(), &again) != 0 || !SameFile(again, pod_ns)) {
     return absl::FailedPreconditionError(absl::StrCat("setup uplink pod: ", path, " is not pod ", pod->second,
                                                       "'s (the process ", pid,
                                                       " is not in the pod's cgroup: its sandbox container is gone?)"));

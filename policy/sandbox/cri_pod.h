@@ -41,5 +41,7 @@ absl::StatusOr<UniqueFd> OpenPodNetns(const nlohmann::json& spec, const std::map
 // as a systemd scope's (.../cri-containerd-<id>.scope) in some line.
 int ProcPid(absl::string_view path);
 bool CgroupNamesPod(absl::string_view cgroup_text, absl::string_view pod_id);
+// CgroupNamesPod of /proc/<pid>/cgroup (false if unreadable).
+bool ProcessInPod(int pid, absl::string_view pod_id);
 
 }  // namespace airlock::sandbox

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -20,13 +19,6 @@ namespace {
 
 bool SafeName(const std::string& name) {
   return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
-}
-
-std::string ReadSmall(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace
@@ -77,7 +69,7 @@ absl::StatusOr<UniqueFd> ReopenPodNetns(const std::string& record) {
   }
   if (int pid = ProcPid(path); pid != 0) {
     struct stat again;
-    if (pod_id.empty() || !CgroupNamesPod(ReadSmall(absl::StrCat("/proc/", pid, "/cgroup")), pod_id) ||
+    if (pod_id.empty() || !ProcessInPod(pid, pod_id) ||
         stat(path.c_str(), &again) != 0 || again.st_dev != dev || again.st_ino != ino) {
       return absl::NotFoundError(absl::StrCat("the process behind ", path, " is not pod ", pod_id, "'s any more"));
     }

@@ -52,6 +52,27 @@ std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
   return out;
 }
 
+// `uplink: pod`: the pod's netns, opened and checked, and recorded for a crash cleanup (our NAT
+// table, veth end and ip_forward claim will live there) by the path that pins it for the pod's life.
+absl::StatusOr<UniqueFd> BorrowPodNetns(const nlohmann::json& spec, const std::map<std::string, std::string>& annotations,
+                                        const PrepareRequest& request, const std::string& record) {
+  absl::StatusOr<UniqueFd> netns = OpenPodNetns(spec, annotations);
+  if (!netns.ok()) return netns.status();
+  std::string path = PinnedPodNetnsPath(request.bundle, annotations, netns->get());
+  if (path.empty()) {
+    log::Warn("sandbox ", request.id, ": no pinned path of the pod's network namespace; a crash cleanup reaches it "
+              "only while the pod's sandbox container lives");
+    path = SpecNetnsPath(spec);
+  }
+  auto pod = annotations.find(std::string(kCriSandboxIdAnnotation));
+  if (absl::Status written =
+          WritePodNetnsRecord(record, path, netns->get(), pod == annotations.end() ? "" : pod->second);
+      !written.ok()) {
+    return written;
+  }
+  return netns;
+}
+
 void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
   timespec ts = absl::ToTimespec(t);
   out->set_seconds(ts.tv_sec);
@@ -223,25 +244,12 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     config.pool = net::Ipv4Prefix{host->nat_pool.address, host->nat_pool.prefix_length};
     UniqueFd pod_netns;
     if (uplink.kind == policy::UplinkKind::kPod) {
-      absl::StatusOr<UniqueFd> opened = OpenPodNetns(spec, annotations);
-      if (!opened.ok()) return rejected(opened.status());
-      pod_netns = *std::move(opened);
-      config.host_netns_fd = pod_netns.get();  // NAT there: the pod's address, the pod's rules
-      // Our NAT table, veth end and ip_forward claim are about to live in the pod's netns: recorded
-      // first, so a crash cleanup finds them (Destroy removes the record if this Create fails).
-      std::string pinned = PinnedPodNetnsPath(request.bundle, annotations, pod_netns.get());
-      if (pinned.empty()) {
-        log::Warn("sandbox ", s.id_, ": no pinned path of the pod's network namespace; a crash cleanup reaches it only "
-                  "while the pod's sandbox container lives");
-      }
-      auto pod_id = annotations.find(std::string(kCriSandboxIdAnnotation));
+      // Recorded before anything of ours is in there (Destroy removes the record if Create fails).
       s.pod_netns_record_ = PodNetnsRecordPath(env.run_dir, env.ns, request.id);
-      if (absl::Status written =
-              WritePodNetnsRecord(s.pod_netns_record_, pinned.empty() ? SpecNetnsPath(spec) : pinned, pod_netns.get(),
-                                  pod_id == annotations.end() ? "" : pod_id->second);
-          !written.ok()) {
-        return rejected(written);
-      }
+      absl::StatusOr<UniqueFd> borrowed = BorrowPodNetns(spec, annotations, request, s.pod_netns_record_);
+      if (!borrowed.ok()) return rejected(borrowed.status());
+      pod_netns = *std::move(borrowed);
+      config.host_netns_fd = pod_netns.get();  // NAT there: the pod's address, the pod's rules
     }
     absl::StatusOr<net::UplinkInfo> info = s.network_->AddUplink(config);
     if (!info.ok()) {
