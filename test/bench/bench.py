@@ -40,7 +40,8 @@ sys.path.insert(0, HERE)
 
 from harness import mounts, procs  # noqa: E402
 from harness.airlock import RUNTIME as AIRLOCK_RUNTIME, host_links, policy_yaml, veth_name  # noqa: E402
-from harness.containerd import Containerd  # noqa: E402
+from harness.containerd import CRI_NAMESPACE, Containerd  # noqa: E402
+from harness.cri import Cri, CriError  # noqa: E402
 from harness.upstream import Upstream  # noqa: E402
 
 import measure  # noqa: E402
@@ -464,6 +465,82 @@ class Bench:
         self.add("concurrent_teardown", v.name, time.perf_counter() - t1)
         self.assert_clean(cids, f"{n} concurrent {v.name}")
 
+    def pods(self):
+        """One-shot pods through the CRI, as a kubelet runs them: RunPodSandbox, CreateContainer
+        /bin/true, StartContainer, wait for its exit, RemoveContainer, StopPodSandbox,
+        RemovePodSandbox (a node-network pod: no CNI; the full policy still makes its own netns and
+        uplink). A second private containerd with the CRI plugin, one runtime handler per variant;
+        each call is a cri_client process, the same for every variant."""
+        client = os.path.join(self.args.build, "bin", "cri_client")
+        pause = os.path.join(self.args.build, "images", "pause-oci.tar")
+        for path in (client, pause):
+            if not os.path.exists(path):
+                self.failures.append(f"pods: {path} missing (make build image)")
+                return
+        ctrd = Containerd(bin_dir=os.path.join(self.args.build, "bin"), log_level="info")
+        repo = os.path.join(ctrd.repos_root, "bench-pod-repo")
+        os.makedirs(repo, mode=0o755)
+        full_policy = os.path.join(ctrd.airlock_dir, "bench-full.yaml")
+        with open(full_policy, "w") as f:
+            f.write(policy_yaml(uplink=f"netns:{self.upstream.path}", setup=["/bin/true"], timeout="60s",
+                                rootfs_setup="writable"))
+        handlers = {
+            "runc-v2": {"type": RUNC_RUNTIME, "options": {"Root": ctrd.runc_state_dir()}},
+            "airlock-passthrough": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": ctrd.passthrough_policy}},
+            "airlock-full": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": full_policy},
+                             "container_annotations": ["airlock.dev/repo"]},
+        }
+        names = [name for name in self.variants if name in handlers]
+        ctrd.set_cri_runtimes({name: handlers[name] for name in names})
+        cri = Cri(ctrd, client)
+        try:
+            ctrd.start()
+            for archive in (self.args.image, pause):
+                ctrd.ctr("-n", CRI_NAMESPACE, "images", "import", archive, timeout=120, check=True, namespaced=False)
+            budget_end = self.deadline.left() - 20
+            for i in range(max(5, self.args.iterations // 2)):
+                if self.deadline.left() < budget_end and i >= 5:
+                    log(f"pods: budget reached after {i} iterations")
+                    break
+                for name in self.order(i):
+                    if name in names:
+                        self.pod_once(cri, name, repo)
+        except (CriError, AssertionError, subprocess.SubprocessError) as e:
+            self.failures.append(f"pods: {e}")
+        finally:
+            for pod in list(cri.pods):
+                try:
+                    cri.remove_pod(pod)
+                except (CriError, AssertionError, subprocess.SubprocessError) as e:
+                    self.failures.append(f"pods: removing {pod}: {e}")
+            left = [pid for pid in procs.pids() if procs.is_shim_of(procs.cmdline(pid), ctrd.sock)]
+            self.checks["nothing left after the pods"] = "yes" if not left else f"NO: shims {left}"
+            problems = ctrd.teardown()
+            if problems:
+                self.failures.append(f"pods teardown: {problems}")
+
+    def pod_once(self, cri, name, repo):
+        t0 = time.perf_counter()
+        pod, config = cri.run_pod(name, "bench")
+        annotations = {"airlock.dev/repo": repo} if self.variants[name].sealed else {}
+        cid = cri.create(pod, config, "main", ["/bin/true"], annotations=annotations)
+        cri.call("StartContainer", {"container_id": cid})
+        exited = cri.wait_state(cid, "CONTAINER_EXITED", timeout=60, interval=0.01)
+        cri.call("RemoveContainer", {"container_id": cid})
+        cri.remove_pod(pod)
+        seconds = time.perf_counter() - t0
+        if exited.get("exit_code", 0) != 0:
+            self.failures.append(f"pods {name}: /bin/true exited {exited.get('exit_code')}")
+            return
+        if self.variants[name].sealed:
+            audit = os.path.join(cri.ctrd.audit_dir, CRI_NAMESPACE, f"{cid}.jsonl")
+            with open(audit) as f:
+                seals = [e for e in map(json.loads, f) if e.get("event") == "seal"]
+            if not seals or not seals[0].get("verified"):
+                self.failures.append(f"pods {name} {cid}: not sealed and verified: {seals}")
+                return
+        self.add("pod_lifecycle", name, seconds * 1000)
+
     # --- results -------------------------------------------------------------------------
 
     def results(self):
@@ -495,6 +572,8 @@ class Bench:
             row("private_dirty_n", f"shim Private_Dirty per sandbox, {n} alive", "MiB", "value"),
             row("rss_1", "shim RSS, 1 alive", "MiB", "value"),
             row("threads_1", "shim threads, 1 alive", "threads", "value"),
+            row("pod_lifecycle", "pod of /bin/true through the CRI (RunPodSandbox .. RemovePodSandbox)", "ms",
+                "latency", note="a node-network pod; each CRI call a cri_client process, alike for all"),
             row("concurrent_wall", f"{n} sandboxes started at once (ctr run -d), wall", "s", "value",
                 targets={"airlock-passthrough": 1.0, "airlock-full": 1.0}),
             row("concurrent_failures", f"{n} started at once: failures", "count", "value"),
@@ -556,7 +635,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="rounds of the concurrent start per variant")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
-    ap.add_argument("--only", default="lifecycle,exec,memory,concurrent", help="phases to run")
+    ap.add_argument("--only", default="lifecycle,exec,memory,pods,concurrent", help="phases to run")
     ap.add_argument("--variants", default="", help="comma-separated subset of the variants (for profiling one)")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
                     help="also bench another airlock shim binary (passthrough and full), e.g. an older build")
@@ -584,12 +663,12 @@ def main():
     try:
         bench.start()
         bench.smoke()
-        for phase in ("lifecycle", "exec", "memory", "concurrent"):
+        for phase in ("lifecycle", "exec", "memory", "pods", "concurrent"):
             if phase not in phases:
                 continue
             log(f"{phase} ({bench.deadline.elapsed():.0f}s so far)")
             {"lifecycle": bench.lifecycle, "exec": bench.exec_latency, "memory": bench.memory_one,
-             "concurrent": bench.concurrent}[phase]()
+             "pods": bench.pods, "concurrent": bench.concurrent}[phase]()
     finally:
         problems = bench.teardown()
     results = bench.results()

@@ -16,7 +16,6 @@ own network get it from harness/cni_plugin.py: a veth into an upstream netns the
 bundled busybox that only sleeps.
 """
 
-import base64
 import json
 import os
 import secrets
@@ -33,6 +32,7 @@ from harness.airlock import (IPFORWARD_DIR, PROBE_FN, VERIFY_PROBES, assert_upst
                              host_links, link_names, nft_tables, policy_yaml, read_probes, sandbox_name,
                              setup_fetch_script, sha256_file, veth_name, wait_probes)
 from harness.containerd import CRI_NAMESPACE, Containerd
+from harness.cri import Cri, CriError
 from harness.cni_plugin import pod_addresses, upstream_link
 from harness.upstream import Upstream
 
@@ -45,96 +45,12 @@ CLIENT = os.path.join(BUILD, "bin", "cri_client")
 CLI = os.path.join(BUILD, "bin", "airlock")
 EXAMPLES = os.path.join(REPO, "examples", "kubernetes")
 PAUSE_IMAGE = os.environ.get("AIRLOCK_IT_PAUSE_IMAGE") or os.path.join(BUILD, "images", "pause-oci.tar")
-BUSYBOX = "localhost/airlock/busybox:latest"
 AIRLOCK_TASKS_DIR = "/run/airlock/tasks"
 POD_NETNS_RECORDS = "/run/airlock/pod-netns"  # uplink: pod's record of the pod's netns, per task
 AIRLOCK_RUNC_DIR = "/run/airlock/runc"
 
 pytestmark = pytest.mark.skipif(AIRLOCK_RUNTIME not in RUNTIMES,
                                 reason=f"{AIRLOCK_RUNTIME} not in AIRLOCK_IT_RUNTIMES")
-
-
-class CriError(AssertionError):
-    def __init__(self, method, error):
-        super().__init__(f"CRI {method}: {error.get('name')}: {error.get('message')}")
-        self.method, self.code, self.name, self.message = (method, error.get("code"), error.get("name"),
-                                                           error.get("message", ""))
-
-
-class Cri:
-    """The kubelet's side: one cri_client call per method; every pod made is tracked so the
-    fixture can stop and remove what a failed test left."""
-
-    def __init__(self, ctrd):
-        self.ctrd = ctrd
-        self.pods = []
-        self.logs = os.path.join(ctrd.base, "pod-logs")
-
-    def call(self, method, request=None, timeout=120):
-        argv = [CLIENT, "--address", self.ctrd.sock, "--timeout", str(timeout), method,
-                json.dumps(request or {})]
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
-        if p.returncode not in (0, 1) or not p.stdout.strip():
-            raise AssertionError(f"cri_client {method} failed: rc={p.returncode} {p.stderr}")
-        reply = json.loads(p.stdout)
-        if "error" in reply:
-            raise CriError(method, reply["error"])
-        return reply
-
-    def pod_config(self, name, annotations=None, network="NODE"):
-        uid = f"{name}-{secrets.token_hex(4)}"
-        return {"metadata": {"name": name, "uid": uid, "namespace": "airlock-it"},
-                "log_directory": os.path.join(self.logs, uid),
-                "annotations": annotations or {},
-                # Under the harness's cgroup, so its teardown finds whatever a failure leaves.
-                "linux": {"cgroup_parent": f"/{self.ctrd.namespace}",
-                          "security_context": {"namespace_options": {"network": network}}}}
-
-    def run_pod(self, handler, name, annotations=None, network="NODE"):
-        config = self.pod_config(name, annotations, network)
-        os.makedirs(config["log_directory"], exist_ok=True)
-        pod = self.call("RunPodSandbox", {"config": config, "runtime_handler": handler})["pod_sandbox_id"]
-        self.pods.append(pod)
-        return pod, config
-
-    def create(self, pod, pod_config, name, command, envs=None, mounts=None, annotations=None, image=BUSYBOX):
-        config = {"metadata": {"name": name}, "image": {"image": image}, "command": list(command),
-                  "envs": [{"key": k, "value": v} for k, v in (envs or {}).items()],
-                  "mounts": mounts or [], "annotations": annotations or {},
-                  "log_path": f"{name}.log",
-                  # The kubelet's default: a pid namespace of the container's own (no shareProcessNamespace).
-                  "linux": {"security_context": {"namespace_options": {"pid": "CONTAINER"}}}}
-        return self.call("CreateContainer", {"pod_sandbox_id": pod, "config": config,
-                                             "sandbox_config": pod_config})["container_id"]
-
-    def status(self, cid):
-        return self.call("ContainerStatus", {"container_id": cid})["status"]
-
-    def wait_state(self, cid, state, timeout=30.0):
-        seen = {}
-
-        def reached():
-            seen["status"] = self.status(cid)
-            return seen["status"].get("state", "CONTAINER_CREATED") == state
-        assert procs.wait_until(reached, timeout, interval=0.1), \
-            f"container {cid} not {state} within {timeout}s: {seen.get('status')}"
-        return seen["status"]
-
-    def exec_sync(self, cid, cmd, timeout=20):
-        reply = self.call("ExecSync", {"container_id": cid, "cmd": list(cmd), "timeout": timeout},
-                          timeout=timeout + 30)
-        return (reply.get("exit_code", 0), base64.b64decode(reply.get("stdout", "")).decode(errors="replace"),
-                base64.b64decode(reply.get("stderr", "")).decode(errors="replace"))
-
-    def remove_pod(self, pod):
-        self.call("StopPodSandbox", {"pod_sandbox_id": pod})
-        self.call("RemovePodSandbox", {"pod_sandbox_id": pod})
-        if pod in self.pods:
-            self.pods.remove(pod)
-
-    def containers(self, pod):
-        reply = self.call("ListContainers", {"filter": {"pod_sandbox_id": pod}})
-        return [c["id"] for c in reply.get("containers", [])]
 
 
 def _log_lines(path):
@@ -223,7 +139,7 @@ def cri():
     example["options"]["ConfigPath"] = os.path.join(EXAMPLES, "agent-policy.yaml")
     runtimes["airlock-pod"] = example
     c.set_cri_runtimes(runtimes, cni_upstream=network.name)
-    session = Cri(c)
+    session = Cri(c, CLIENT)
     session.agent_policy = policies["agent"]
     session.network = network
     try:
