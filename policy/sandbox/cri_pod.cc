@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "shim/base/errno_status.h"
+#include "shim/task/spec_facts.h"
 
 namespace airlock::sandbox {
 
@@ -22,16 +23,10 @@ bool IsPodSandboxContainer(const std::map<std::string, std::string>& annotations
 }
 
 std::string SpecNetnsPath(const nlohmann::json& spec) {
-  auto linux_spec = spec.find("linux");
-  if (linux_spec == spec.end() || !linux_spec->is_object()) return "";
-  auto namespaces = linux_spec->find("namespaces");
-  if (namespaces == linux_spec->end() || !namespaces->is_array()) return "";
-  for (const nlohmann::json& ns : *namespaces) {
-    if (!ns.is_object() || ns.value("type", nlohmann::json()) != "network") continue;
-    auto path = ns.find("path");
-    return path != ns.end() && path->is_string() ? path->get<std::string>() : "";
-  }
-  return "";
+  const nlohmann::json* network = task::SpecNamespace(spec, "network");
+  if (network == nullptr) return "";
+  auto path = network->find("path");
+  return path != network->end() && path->is_string() ? path->get<std::string>() : "";
 }
 
 int ProcPid(absl::string_view path) {

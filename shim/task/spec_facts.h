@@ -17,6 +17,9 @@ struct SpecFacts {
   bool poststart_hooks = true;
 };
 
+// The spec's linux.namespaces entry of `type` (the first), or nullptr: none, or a malformed list.
+const nlohmann::json* SpecNamespace(const nlohmann::json& spec, const std::string& type);
+
 // An unreadable spec gets the careful answers; runc will say what is wrong with it.
 SpecFacts SpecFactsOf(const nlohmann::json& spec);
 SpecFacts ReadSpecFacts(const std::string& bundle);

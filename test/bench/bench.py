@@ -99,10 +99,11 @@ class Bench:
         self.upstream = Upstream().start()
         self.repo = os.path.join(self.ctrd.repos_root, "bench-repo")
         os.makedirs(self.repo, mode=0o755)
+        self.full_policy_text = policy_yaml(uplink=f"netns:{self.upstream.path}", setup=["/bin/true"], timeout="60s",
+                                            rootfs_setup="writable")
         full_policy = os.path.join(self.ctrd.airlock_dir, "bench-full.yaml")
         with open(full_policy, "w") as f:
-            f.write(policy_yaml(uplink=f"netns:{self.upstream.path}", setup=["/bin/true"], timeout="60s",
-                                rootfs_setup="writable"))
+            f.write(self.full_policy_text)
         passthrough = ["--runtime-config-path", self.ctrd.passthrough_policy]
         full = ["--runtime-config-path", full_policy, "--annotation", f"airlock.dev/repo={self.repo}"]
         self.variants = {
@@ -482,8 +483,7 @@ class Bench:
         os.makedirs(repo, mode=0o755)
         full_policy = os.path.join(ctrd.airlock_dir, "bench-full.yaml")
         with open(full_policy, "w") as f:
-            f.write(policy_yaml(uplink=f"netns:{self.upstream.path}", setup=["/bin/true"], timeout="60s",
-                                rootfs_setup="writable"))
+            f.write(self.full_policy_text)
         handlers = {
             "runc-v2": {"type": RUNC_RUNTIME, "options": {"Root": ctrd.runc_state_dir()}},
             "airlock-passthrough": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": ctrd.passthrough_policy}},

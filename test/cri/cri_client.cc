@@ -22,6 +22,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <nlohmann/json.hpp>
 
 #include "cri_subset.pb.h"
 #include "test/tools/grpc_code_name.h"
@@ -78,24 +79,6 @@ const std::map<std::string, Method>& Methods() {
 [[noreturn]] void UsageError(const std::string& message) {
   std::cerr << "cri_client: " << message << "\n" << kUsage;
   std::exit(2);
-}
-
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      static const char kHex[] = "0123456789abcdef";
-      out += "\\u00";
-      out += kHex[(c >> 4) & 0xf];
-      out += kHex[c & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 grpc::Status Call(const std::string& address, long timeout_seconds, const std::string& method_path,
@@ -176,8 +159,10 @@ int main(int argc, char** argv) {
   std::string path = "/runtime.v1." + std::string(method.service) + "/" + method_name;
   grpc::Status status = Call(address, timeout_seconds, path, *request, response.get());
   if (!status.ok()) {
-    std::cout << "{\"error\":{\"code\":" << static_cast<int>(status.error_code()) << ",\"name\":\""
-              << airlock::test::GrpcCodeName(status.error_code()) << "\",\"message\":" << JsonString(status.error_message()) << "}}"
+    nlohmann::json error = {{"code", static_cast<int>(status.error_code())},
+                            {"name", airlock::test::GrpcCodeName(status.error_code())},
+                            {"message", status.error_message()}};
+    std::cout << nlohmann::json{{"error", error}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << std::endl;
     return 1;
   }

@@ -28,9 +28,9 @@ import tomllib
 import pytest
 
 from harness import procs
-from harness.airlock import (IPFORWARD_DIR, PROBE_FN, VERIFY_PROBES, assert_upstream_clean, field,
-                             host_links, link_names, nft_tables, policy_yaml, read_probes, sandbox_name,
-                             setup_fetch_script, sha256_file, veth_name, wait_probes)
+from harness.airlock import (POD_NETNS_DIR, PROBE_FN, VERIFY_PROBES, assert_upstream_clean, field,
+                             host_leftovers, link_names, policy_yaml, sandbox_name, setup_fetch_script, sha256_file,
+                             wait_probes)
 from harness.containerd import CRI_NAMESPACE, Containerd
 from harness.cri import Cri, CriError
 from harness.cni_plugin import pod_addresses, upstream_link
@@ -45,8 +45,6 @@ CLIENT = os.path.join(BUILD, "bin", "cri_client")
 CLI = os.path.join(BUILD, "bin", "airlock")
 EXAMPLES = os.path.join(REPO, "examples", "kubernetes")
 PAUSE_IMAGE = os.environ.get("AIRLOCK_IT_PAUSE_IMAGE") or os.path.join(BUILD, "images", "pause-oci.tar")
-AIRLOCK_TASKS_DIR = "/run/airlock/tasks"
-POD_NETNS_RECORDS = "/run/airlock/pod-netns"  # uplink: pod's record of the pod's netns, per task
 AIRLOCK_RUNC_DIR = "/run/airlock/runc"
 
 pytestmark = pytest.mark.skipif(AIRLOCK_RUNTIME not in RUNTIMES,
@@ -84,18 +82,10 @@ def _leftovers(ctrd, ids):
     for cid in ids:
         if cid in mountinfo:
             problems.append(f"a mount mentions {cid}")
-        for path in (os.path.join(ctrd.runc_state_dir(), cid), os.path.join(AIRLOCK_RUNC_DIR, CRI_NAMESPACE, cid),
-                     os.path.join(AIRLOCK_TASKS_DIR, CRI_NAMESPACE, cid),
-                     os.path.join(POD_NETNS_RECORDS, CRI_NAMESPACE, cid),
-                     os.path.join("/run/airlock/workspaces", sandbox_name(CRI_NAMESPACE, cid))):
+        for path in (os.path.join(ctrd.runc_state_dir(), cid), os.path.join(AIRLOCK_RUNC_DIR, CRI_NAMESPACE, cid)):
             if os.path.lexists(path):
                 problems.append(f"remains: {path}")
-        name = sandbox_name(CRI_NAMESPACE, cid)
-        veths = {veth_name(name, side) for side in "shu"}
-        problems += [f"veth remains: {link}" for link in host_links() if link in veths]
-        problems += [f"nft table remains: {f} {t}" for f, t in nft_tables() if t == f"airlock-{name}"]
-        for dirpath, dirs, files in os.walk(IPFORWARD_DIR):
-            problems += [f"ip_forward claim remains: {os.path.join(dirpath, n)}" for n in dirs + files if name in n]
+        problems += host_leftovers(CRI_NAMESPACE, cid, {sandbox_name(CRI_NAMESPACE, cid)})
     for path in ctrd.cgroup_dirs():
         for dirpath, _, _ in os.walk(path):
             if any(cid in dirpath for cid in ids):
@@ -120,7 +110,7 @@ def cri():
             pytest.fail(f"{path} missing: run `make build image`", pytrace=False)
     network = Upstream().start()  # the "cluster network" CNI connects pods to
     c = Containerd(bin_dir=os.path.join(BUILD, "bin"), keep_log_dir=os.path.join(BUILD, "integration-logs"),
-                   log_level=os.environ.get("AIRLOCK_IT_LOG_LEVEL", "debug"), cri_runtimes={})
+                   log_level=os.environ.get("AIRLOCK_IT_LOG_LEVEL", "debug"))
     policies = {"agent": os.path.join(c.airlock_dir, "cri-agent.yaml"),
                 "broken": os.path.join(c.airlock_dir, "cri-broken.yaml")}
     with open(policies["agent"], "w") as f:
@@ -417,7 +407,7 @@ def test_a_crashed_shim_leaves_nothing_in_the_pod_netns(cri):
         assert procs.wait_until(lambda: pod_netns_state() == (True, "1"), 15, 0.1), pod_netns_state()
 
         # The record names the netns by the path containerd pinned it at, not by the pause's pid.
-        record = os.path.join(POD_NETNS_RECORDS, CRI_NAMESPACE, cid)
+        record = os.path.join(POD_NETNS_DIR, CRI_NAMESPACE, cid)
         with open(record) as f:
             recorded_path = f.readline().strip()
         assert recorded_path.startswith(cri.ctrd.state) and "/proc/" not in recorded_path, recorded_path
@@ -504,13 +494,16 @@ def _pod_task_pid(ctrd, pod):
 
 
 def _in_netns(pid, *argv):
-    p = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", *argv], capture_output=True, text=True, timeout=20)
-    return p.returncode, p.stdout + p.stderr
+    return _nsenter(f"/proc/{pid}/ns/net", argv)
 
 
 def _in_fd_netns(fd, *argv):
-    p = subprocess.run(["nsenter", f"--net=/proc/self/fd/{fd}", *argv], capture_output=True, text=True, timeout=20,
-                       pass_fds=(fd,))
+    return _nsenter(f"/proc/self/fd/{fd}", argv, pass_fds=(fd,))
+
+
+def _nsenter(netns_path, argv, pass_fds=()):
+    p = subprocess.run(["nsenter", f"--net={netns_path}", *argv], capture_output=True, text=True, timeout=20,
+                       pass_fds=pass_fds)
     return p.returncode, p.stdout + p.stderr
 
 

@@ -72,7 +72,8 @@ std::vector<SecretFinding> ScanForSecrets(const std::vector<Secret>& secrets, co
   for (const Secret& secret : secrets) {
     if (secret.value.empty()) continue;
     size_t before = findings.size();
-    for (const SecretForm& form : SearchForms(secret.value)) {
+    const std::vector<SecretForm> forms = SearchForms(secret.value);
+    for (const SecretForm& form : forms) {
       std::string how = form.encoding.empty() ? "" : " (" + form.encoding + ")";
       for (const ScanInput& file : files) {
         if (absl::StrContains(file.path, form.needle)) add(secret.name, "a file name: " + file.path + how);
@@ -82,7 +83,7 @@ std::vector<SecretFinding> ScanForSecrets(const std::vector<Secret>& secrets, co
     // Whatever else the patch carries (commit message, a value split by the diff's own lines is
     // caught in the file contents above).
     if (findings.size() == before) {
-      for (const SecretForm& form : SearchForms(secret.value)) {
+      for (const SecretForm& form : forms) {
         if (absl::StrContains(patch_text, form.needle)) {
           add(secret.name, "the patch" + (form.encoding.empty() ? "" : " (" + form.encoding + ")"));
           break;

@@ -32,6 +32,7 @@ RUN_DIR = "/run/airlock"
 NETNS_DIR = os.path.join(RUN_DIR, "netns")
 TASKS_DIR = os.path.join(RUN_DIR, "tasks")
 IPFORWARD_DIR = os.path.join(RUN_DIR, "ipforward")
+POD_NETNS_DIR = os.path.join(RUN_DIR, "pod-netns")
 MNT_DETACH = 2
 
 # The probes `airlock verify` must report (AIRLOCK_POLICY_DESIGN.md, "Shim integration contracts").
@@ -128,6 +129,27 @@ def read_record(namespace, cid):
             return f.read().strip()
     except OSError:
         return None
+
+
+def host_leftovers(namespace, cid, names):
+    """The airlock's host state for container `cid` of `namespace` (sandbox names `names`) that
+    is still there: task and pod-netns records, the staged repository, veth ends, nft tables,
+    ip_forward claims. Empty when clean."""
+    problems = []
+    for what, path in (("task record", os.path.join(TASKS_DIR, namespace, cid)),
+                       ("pod netns record", os.path.join(POD_NETNS_DIR, namespace, cid)),
+                       ("staged repository", os.path.join(RUN_DIR, "workspaces", sandbox_name(namespace, cid)))):
+        if os.path.lexists(path):
+            problems.append(f"{what} remains: {path}")
+    veths = {veth_name(n, side) for n in names for side in "shu"}
+    problems += [f"veth remains in the host netns: {link}" for link in host_links() if link in veths]
+    for family, table in nft_tables():
+        if table.startswith("airlock-") and (cid in table or table[len("airlock-"):] in names):
+            problems.append(f"nft table remains: {family} {table}")
+    for dirpath, dirs, files in os.walk(IPFORWARD_DIR):
+        problems += [f"ip_forward claim remains: {os.path.join(dirpath, n)}"
+                     for n in dirs + files if n in names or cid in n]
+    return problems
 
 
 # --- the per-test helper -------------------------------------------------------
@@ -297,32 +319,11 @@ class AirlockSession:
 
     def airlock_leftovers(self, cid):
         """What the airlock left of a deleted container on the host; empty when clean."""
-        problems = []
-        for name in netns_entries(cid):
-            problems.append(f"sandbox netns remains: {os.path.join(NETNS_DIR, name)}")
-        record = os.path.join(TASKS_DIR, self.ctrd.namespace, cid)
-        if os.path.lexists(record):
-            problems.append(f"task record remains: {record}")
+        problems = [f"sandbox netns remains: {os.path.join(NETNS_DIR, name)}" for name in netns_entries(cid)]
+        problems += host_leftovers(self.ctrd.namespace, cid, self.sandbox_names(cid))
         address = self.seen.get(cid, {}).get("address")
         if address and address.startswith("unix://") and os.path.lexists(address[7:]):
             problems.append(f"shim socket remains: {address[7:]}")
-        veths = {veth_name(n, side) for n in self.sandbox_names(cid) for side in "shu"}
-        for link in host_links():
-            if link in veths:
-                problems.append(f"veth remains in the host netns: {link}")
-        names = self.sandbox_names(cid)
-        for family, table in nft_tables():
-            if table.startswith("airlock-") and (cid in table or table[len("airlock-"):] in names):
-                problems.append(f"nft table remains: {family} {table}")
-        staged = os.path.join(RUN_DIR, "workspaces", sandbox_name(self.ctrd.namespace, cid))
-        if os.path.lexists(staged):
-            problems.append(f"staged repository remains: {staged}")
-        try:
-            for name in os.listdir(IPFORWARD_DIR):
-                if cid in name or name in names:
-                    problems.append(f"ip_forward claim remains: {os.path.join(IPFORWARD_DIR, name)}")
-        except OSError:
-            pass
         for m in mounts.mounts():
             if cid in m.line:
                 problems.append(f"mount mentions {cid}: {m.line.strip()[:300]}")

@@ -77,16 +77,10 @@ def overlay_works(scratch):
 
 
 class Containerd:
-    def __init__(self, bin_dir=None, keep_log_dir=None, log_level="debug", cri_runtimes=None,
-                 _stale=None):
+    def __init__(self, bin_dir=None, keep_log_dir=None, log_level="debug", _stale=None):
         """A new private containerd (not started yet). `_stale` is for reap_stale() only:
-        the owner record of a crashed session's directory to clean up.
-
-        `cri_runtimes` ({handler: {"type": runtime_type, "options": {...}, "pod_annotations": [...],
-        "container_annotations": [...]}}) turns the CRI plugin on with those runtime handlers (the first is the default), the
-        pause image PAUSE_IMAGE_NAME, no CNI (an empty config dir: only pods with the node's
-        network) and the stream server on loopback."""
-        self.cri_runtimes = cri_runtimes
+        the owner record of a crashed session's directory to clean up."""
+        self.cri_runtimes = None  # set_cri_runtimes()
         if _stale:
             self.base, self.namespace = _stale["base"], _stale["namespace"]
         else:
@@ -210,7 +204,9 @@ disabled_plugins = [{disabled}]
             f.write(config)
 
     def set_cri_runtimes(self, runtimes, cni_upstream=None):
-        """Turns the CRI plugin on with these runtime handlers (see __init__); before start().
+        """Turns the CRI plugin on, before start(): `runtimes` ({handler: {"type": runtime_type,
+        "options": {...}, "pod_annotations": [...], "container_annotations": [...]}}; the first is
+        the default), the pause image PAUSE_IMAGE_NAME, the stream server on loopback.
 
         `cni_upstream` (a netns name under /run/netns): pods with their own network get one from
         harness/cni_plugin.py, a veth into that netns; without it only node-network pods run."""
