@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "policy/parse_fields.h"
 #include "policy/path_rules.h"
@@ -56,6 +57,7 @@ class HostConfigReader {
                                }}},
                              errors_);
              }},
+            {"run", [&](const Field& f) { RunLimitsSection(f); }},
         },
         errors_);
     if (is_map && !have_version) errors_.At(document.Mark(), "version", "missing (want \"version: 1\")");
@@ -99,6 +101,40 @@ class HostConfigReader {
       return;
     }
     c_.nat_pool = *cidr;
+  }
+
+  void RunLimitsSection(const Field& field) {
+    RunLimits& limits = c_.run_limits;
+    yaml::ReadMap(field,
+                  {
+                      {"max_files", [&](const Field& f) { Count(f, limits.max_files); }},
+                      {"max_file_size", [&](const Field& f) { Size(f, limits.max_file_size); }},
+                      {"max_total_size", [&](const Field& f) { Size(f, limits.max_total_size); }},
+                  },
+                  errors_);
+  }
+
+  // A whole number > 0 (no unit: a count, not bytes).
+  void Count(const Field& field, uint64_t& out) {
+    const std::string text = field.value.IsScalar() ? field.value.Scalar() : "";
+    uint64_t value = 0;
+    if (!field.value.IsScalar() || text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+      errors_.At(field, absl::StrCat("want a whole number, e.g. 10000, got ", yaml::Describe(field.value)));
+      return;
+    }
+    if (!absl::SimpleAtoi(text, &value)) {
+      errors_.At(field, absl::StrCat("number \"", text, "\" too large"));
+      return;
+    }
+    if (value == 0) {
+      errors_.At(field, "must be more than 0");
+      return;
+    }
+    out = value;
+  }
+
+  void Size(const Field& field, uint64_t& out) {
+    if (std::optional<uint64_t> size = yaml::ReadByteSize(field, errors_)) out = *size;
   }
 
   void Path(const Field& field, std::string& out) {

@@ -128,6 +128,14 @@ struct Ipv4Cidr {
 };
 std::string ToString(const Ipv4Cidr& cidr);  // "198.18.0.0/16"
 
+// `airlock run`'s bounds on a change set (section run:), each > 0; its flags can change them per run.
+struct RunLimits {
+  uint64_t max_files = 10000;            // changed paths in one change set
+  uint64_t max_file_size = 64 * kMiB;    // bytes of one changed file
+  uint64_t max_total_size = 256 * kMiB;  // bytes of all changed files together
+  bool operator==(const RunLimits&) const = default;
+};
+
 struct HostConfig {
   std::vector<std::string> allowed_repo_roots;  // none: no repository may be mounted
   Ipv4Cidr nat_pool = {0xC6120000u, 16};        // 198.18.0.0/16 (RFC 2544 benchmarking range)
@@ -136,6 +144,7 @@ struct HostConfig {
   std::string audit_dir = "/var/log/airlock";
   std::string runtime_binary = "runc";          // a name looked up in PATH, or an absolute path
   bootstrap::Protocol shim_protocol = bootstrap::Protocol::kAuto;
+  RunLimits run_limits;
   bool operator==(const HostConfig&) const = default;
 };
 

@@ -79,8 +79,11 @@ def story(ctrd, mirror, repo, task_id, policy, token, build, keep):
     say("                                 a disposable workspace from the repository's HEAD")
     say("  2. setup, network   [setup]    ./setup.sh fetches greetlib from the mirror with MIRROR_TOKEN")
     say("  3. sealed           [seal]     network gone (verified), rootfs read-only, secrets gone;")
-    say("                      [agent]    then the agent runs, and [check] the tests, sealed")
-    say("  4. review           [changes] [scan] [review]  a branch and a patch, scanned for the token")
+    say("                      [agent]    then the agent runs, sealed; its sandbox is destroyed when it ends")
+    say("  4. review           [changes] [scan]  the change set, found by airlock's own walk (no git on")
+    say("                                 the workspace), scanned for the token, fixed as one tree;")
+    say("                      [check]    the tests in a fresh sealed sandbox on exactly that tree;")
+    say("                      [review]   a branch and a patch of that tree")
     say("  5. destroyed        [stop] [destroy]  container, snapshot, lease gone, and checked on the host")
 
     command = [os.path.join(build, "bin", "airlock"), "run",
@@ -123,7 +126,7 @@ def story(ctrd, mirror, repo, task_id, policy, token, build, keep):
     fetched = [r for r in mirror.requests() if r[1] == "GET"]
     say(f"the mirror saw {len(fetched)} request(s): "
         + ", ".join(f"{path} from {client} ({status})" for client, _, path, status in fetched)
-        + " - setup's fetch; nothing from the agent")
+        + " - setup's fetches (the agent's sandbox and the check's); nothing from the agent")
     if keep:
         kept = os.path.join(os.path.dirname(repo), os.path.basename(patch))
         shutil.copyfile(patch, kept)

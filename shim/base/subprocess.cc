@@ -113,6 +113,7 @@ absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options) {
   if (absl::Status started = child->Start(do_spawn); !started.ok()) return started;
   child->out_ = std::move(out_read);
   child->err_ = std::move(err_read);
+  child->max_capture_bytes_ = options.max_capture_bytes;
   return child;
 }
 
@@ -177,7 +178,9 @@ absl::StatusOr<ChildResult> Child::Wait(absl::Duration timeout) {
   absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
   ChildResult result;
   bool timed_out = false;
+  const char* overflowed = nullptr;  // the first stream past max_capture_bytes_
   // Drain both pipes until EOF so a chatty child never blocks on a full pipe.
+  bool out_over = false, err_over = false;
   while (out_ || err_) {
     struct pollfd pfds[2];
     int n = 0;
@@ -201,17 +204,24 @@ absl::StatusOr<ChildResult> Child::Wait(absl::Duration timeout) {
       break;
     }
     char buf[16384];
-    auto pump = [&](int index, UniqueFd& fd, std::string& sink) {
+    auto pump = [&](int index, UniqueFd& fd, std::string& sink, bool& over, const char* name) {
       if (index < 0 || !(pfds[index].revents & (POLLIN | POLLHUP | POLLERR))) return;
       ssize_t got = ::read(fd.get(), buf, sizeof buf);
       if (got > 0) {
-        if (sink.size() < (16u << 20)) sink.append(buf, static_cast<size_t>(got));
+        if (over) return;  // past the limit: read on to EOF, keep nothing
+        if (static_cast<size_t>(got) > max_capture_bytes_ - sink.size()) {
+          over = true;
+          if (overflowed == nullptr) overflowed = name;
+          std::string().swap(sink);
+          return;
+        }
+        sink.append(buf, static_cast<size_t>(got));
       } else if (got == 0 || errno != EINTR) {
         fd.reset();
       }
     };
-    pump(out_index, out_, result.out);
-    pump(err_index, err_, result.err);
+    pump(out_index, out_, result.out, out_over, "stdout");
+    pump(err_index, err_, result.err, err_over, "stderr");
   }
   if (timed_out) {
     ::kill(pid_, SIGKILL);
@@ -229,6 +239,9 @@ absl::StatusOr<ChildResult> Child::Wait(absl::Duration timeout) {
     return exit.status();
   }
   reaped_ = true;
+  if (overflowed != nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(overflowed, " over ", max_capture_bytes_, " bytes"));
+  }
   result.exit = *exit;
   return result;
 }

@@ -32,6 +32,9 @@ struct SpawnOptions {
   bool capture_stdout = false;
   bool capture_stderr = false;
   bool new_session = false;
+  // A captured stream longer than this is drained to its end (the child never blocks on it) and
+  // Wait() fails with ResourceExhausted: a cut-off result could be taken for the whole.
+  size_t max_capture_bytes = 16u << 20;
 };
 
 struct ChildResult {
@@ -49,7 +52,8 @@ class Child {
   pid_t pid() const { return pid_; }
 
   // Collects captured output and waits for the exit. Past `timeout` the child is SIGKILLed and the
-  // result says DeadlineExceeded.
+  // result says DeadlineExceeded. A captured stream over SpawnOptions::max_capture_bytes gives
+  // ResourceExhausted once the child is reaped, never a partial result.
   absl::StatusOr<ChildResult> Wait(absl::Duration timeout = absl::InfiniteDuration());
 
  private:
@@ -71,6 +75,7 @@ class Child {
   std::shared_ptr<Shared> shared_;
   UniqueFd out_;
   UniqueFd err_;
+  size_t max_capture_bytes_ = 16u << 20;
 };
 
 absl::StatusOr<std::unique_ptr<Child>> Spawn(const SpawnOptions& options);

@@ -69,6 +69,7 @@ class Runner:
             argv += ["--setup", setup]
         if check:
             argv += ["--check", check]
+            self.airlock.track(cid + "-check")  # the check's own sandbox
         for name in secrets_:
             argv += ["--secret", name]
         if json_:
@@ -142,7 +143,9 @@ def test_branch_and_patch_hold_exactly_the_agents_edits(runner, upstream, tmp_pa
     s = r.summary
     branch = f"airlock/{cid}"
     assert s["branch"] == branch and s["exit_code"] == 0 and s["destroyed"] and s["leftovers"] == [], r
-    assert [p["exit_code"] for p in s["phases"]] == [0, 0, 0], s["phases"]
+    # The check ran in a sandbox of its own, made from the same image, policy and setup.
+    assert [(p["name"], p["exit_code"]) for p in s["phases"]] == [
+        ("setup", 0), ("agent", 0), ("check-setup", 0), ("check", 0)], s["phases"]
     assert r.output("agent") == ["agent-start", "agent-done"], r
     assert r.output("check") == ["check-ok"], r
     assert [e["state"] for e in r.phase("seal")] == ["ok"] and r.phase("seal")[0]["verified"], r
@@ -167,8 +170,10 @@ def test_branch_and_patch_hold_exactly_the_agents_edits(runner, upstream, tmp_pa
     finally:
         git(repo, "worktree", "remove", "--force", str(check))
     os.unlink(patch)
-    # Setup reached the upstream; nothing else did.
-    assert [req[2] for req in upstream.requests()] == ["/pkg?from=setup"], upstream.requests()
+    # The check ran on exactly the branch's tree.
+    assert s["tree"] == s["check_tree"] == git(repo, "rev-parse", f"{branch}^{{tree}}").strip(), s
+    # Setup reached the upstream (once per sandbox: the agent's and the check's); nothing else did.
+    assert [req[2] for req in upstream.requests()] == ["/pkg?from=setup"] * 2, upstream.requests()
     assert not os.path.exists(os.path.join(runner.work_dir, cid)), "the workspace is gone"
     runner.airlock.assert_no_leftovers(cid)
 
@@ -265,7 +270,8 @@ def test_sigint_destroys_everything(runner, tmp_path, moment):
     try:
         _read_events_until(proc, lambda e: e.get("event") == "output" and e.get("phase") == moment
                            and e.get("line") == "started", 60)
-        assert cid in runner.ctrd.containers()
+        # The check runs in a sandbox of its own; the agent's is gone by then.
+        assert (cid + "-check" if moment == "check" else cid) in runner.ctrd.containers()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -280,10 +286,11 @@ def test_sigint_destroys_everything(runner, tmp_path, moment):
     assert s["failed_phase"] == "interrupted" and s["branch"] is None and s["patch"] is None, s
     assert s["destroyed"] and s["leftovers"] == [], s
     assert refs(repo) == refs_before and git(repo, "status", "--porcelain") == ""
-    assert cid not in runner.ctrd.containers()
+    assert cid not in runner.ctrd.containers() and cid + "-check" not in runner.ctrd.containers()
     assert not os.path.exists(os.path.join(runner.work_dir, cid))
     assert not os.path.exists(os.path.join(runner.work_dir, f"{cid}.patch"))
     runner.airlock.assert_no_leftovers(cid)
+    runner.airlock.assert_no_leftovers(cid + "-check")
 
 
 def test_an_agent_crash_destroys_the_sandbox_and_keeps_only_a_patch(runner, tmp_path):
@@ -403,7 +410,8 @@ def test_make_demo_script_tells_the_story_and_cleans_up(airlock):
                    "MIRROR_TOKEN=<not set: secrets stay in setup>", "tests: all passed",
                    "no secret value in the change set", "destroyed, nothing left",
                    "src/greet.sh | ", "main is untouched",
-                   "setup's fetch; nothing from the agent",
+                   "setup's fetches (the agent's sandbox and the check's); nothing from the agent",
+                   "the check ran on that tree, in a sandbox of its own",
                    "Demo done: a reviewable branch and patch; the sandbox destroyed, nothing left."):
         assert needle in out, f"{needle!r} not in the demo's output:\n{out[-6000:]}"
     assert _tree_digest(demo_repo) == before, "examples/demo-repo was modified"

@@ -28,6 +28,12 @@ TEST_CASE("host config defaults", "[policy][host_config]") {
   CHECK(config->audit_dir == "/var/log/airlock");
   CHECK(config->runtime_binary == "runc");
   CHECK(config->shim_protocol == airlock::bootstrap::Protocol::kAuto);
+  CHECK(config->run_limits.max_files == 10000);
+  CHECK(config->run_limits.max_file_size == 64 * kMiB);
+  CHECK(config->run_limits.max_total_size == 256 * kMiB);
+  // An empty section, or one with some keys, keeps the other defaults.
+  CHECK(ParseHostConfig("version: 1\nrun: {}\n", "c")->run_limits == RunLimits{});
+  CHECK(ParseHostConfig("version: 1\nrun: {max_files: 5}\n", "c")->run_limits == RunLimits{5, 64 * kMiB, 256 * kMiB});
 }
 
 TEST_CASE("host config with every key", "[policy][host_config]") {
@@ -39,6 +45,10 @@ default_policy: /opt/airlock/policy.yaml
 audit_dir: /data/audit
 runtime: {binary: /usr/local/bin/crun}
 shim: {protocol: grpc}
+run:
+  max_files: 20
+  max_file_size: 1048576
+  max_total_size: 2Gi
 )",
                                                       "config.yaml");
   REQUIRE(config.ok());
@@ -49,6 +59,7 @@ shim: {protocol: grpc}
   CHECK(config->audit_dir == "/data/audit");
   CHECK(config->runtime_binary == "/usr/local/bin/crun");
   CHECK(config->shim_protocol == airlock::bootstrap::Protocol::kGrpc);
+  CHECK(config->run_limits == RunLimits{20, kMiB, 2 * kGiB});
   CHECK(ParseHostConfig("version: 1\nruntime: {binary: crun}\n", "c")->runtime_binary == "crun");
 }
 
@@ -56,7 +67,7 @@ TEST_CASE("host config errors name position and key", "[policy][host_config][err
   CHECK(Error("allowed_repo_roots: []\n") == "config.yaml:1:1: version: missing (want \"version: 1\")");
   CHECK(Error("version: 1\nroots: [/srv]\n") ==
         "config.yaml:2:1: roots: unknown key (want version, allowed_repo_roots, nat, profiles_dir, default_policy, "
-        "audit_dir, runtime or shim)");
+        "audit_dir, runtime, shim or run)");
   CHECK(Error("version: 1\nallowed_repo_roots: /srv/repos\n") ==
         "config.yaml:2:21: allowed_repo_roots: want a list of absolute directories, got \"/srv/repos\"");
   CHECK(Error("version: 1\nallowed_repo_roots: [srv/repos]\n") ==
@@ -86,6 +97,24 @@ TEST_CASE("host config errors name position and key", "[policy][host_config][err
         "config.yaml:2:19: runtime.binary: path \"bin/runc\" is not absolute (want an absolute path without \"..\")");
   CHECK(Error("version: 1\nruntime: {binary: \"..\"}\n") ==
         "config.yaml:2:19: runtime.binary: want a program name (runc, crun) or an absolute path");
+  CHECK(Error("version: 1\nrun:\n  max_files: 0\n") == "config.yaml:3:14: run.max_files: must be more than 0");
+  CHECK(Error("version: 1\nrun:\n  max_files: -1\n") ==
+        "config.yaml:3:14: run.max_files: want a whole number, e.g. 10000, got \"-1\"");
+  CHECK(Error("version: 1\nrun:\n  max_files: 10Ki\n") ==
+        "config.yaml:3:14: run.max_files: want a whole number, e.g. 10000, got \"10Ki\"");
+  CHECK(Error("version: 1\nrun:\n  max_files: [1]\n") ==
+        "config.yaml:3:14: run.max_files: want a whole number, e.g. 10000, got a list");
+  CHECK(Error("version: 1\nrun:\n  max_files: 99999999999999999999\n") ==
+        "config.yaml:3:14: run.max_files: number \"99999999999999999999\" too large");
+  CHECK(Error("version: 1\nrun:\n  max_file_size: 0\n") == "config.yaml:3:18: run.max_file_size: size must be more than 0");
+  CHECK(Error("version: 1\nrun:\n  max_file_size: 64MB\n") ==
+        "config.yaml:3:18: run.max_file_size: bad size \"64MB\": no B suffix: Mi means MiB (want bytes or a number with "
+        "Ki, Mi, Gi or Ti, e.g. 512Mi)");
+  CHECK(Error("version: 1\nrun: {max_total_size: 0Gi}\n") ==
+        "config.yaml:2:23: run.max_total_size: size must be more than 0");
+  CHECK(Error("version: 1\nrun:\n  max_files: 10\n  max_size: 1Mi\n") ==
+        "config.yaml:4:3: run.max_size: unknown key (want max_files, max_file_size or max_total_size)");
+  CHECK(Error("version: 1\nrun: 10000\n") == "config.yaml:2:6: run: want a map, got \"10000\"");
   CHECK(Error("version: 1\nprofiles_dir: policies\n") ==
         "config.yaml:2:15: profiles_dir: path \"policies\" is not absolute (want an absolute path without \"..\")");
 }

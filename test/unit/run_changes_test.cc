@@ -1,13 +1,23 @@
 // airlock run's repository side against real git repositories in a temp dir: checks on the
-// user's repository, the disposable workspace, the change set, the branch; and the secret scan.
+// user's repository, the workspace airlock writes itself, the change set its own walk finds (compared
+// with what `git add --all` makes of the same edits in a trusted copy), the refusals (.git entries,
+// submodule paths), the limits, the check's workspace reset, the branch.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 
+#include "absl/strings/match.h"
+#include "cmd/airlock/run/change_walk.h"
 #include "cmd/airlock/run/git.h"
 #include "cmd/airlock/run/secret_scan.h"
 #include "cmd/airlock/run/workspace.h"
@@ -19,6 +29,11 @@ namespace fs = std::filesystem;
 
 bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+void WriteFile(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+}
+
 struct TempRepo {
   fs::path root;
   std::string repo;
@@ -28,23 +43,66 @@ struct TempRepo {
     repo = (root / "src").string();
     Write("a.txt", "alpha\n");
     Write("dir/b.txt", "beta\n");
-    Write(".gitignore", "vendor/\n");
+    Write("dir/sub/c.txt", "gamma\n");
+    Write("tool.sh", "#!/bin/sh\necho tool\n");
+    fs::permissions(fs::path(repo) / "tool.sh", fs::perms::owner_exec, fs::perm_options::add);
+    Write("same.txt", "12345\n");
+    Write("gone/x.txt", "x\n");
+    Write("becomes-dir", "file\n");
+    Write("becomes-file/y.txt", "y\n");
+    Write("vendor-tracked/keep.txt", "tracked though ignored\n");
+    Write(".gitignore", "vendor/\n*.log\n!important.log\nvendor-tracked/\n");
+    fs::create_symlink("a.txt", fs::path(repo) / "link");
     GitOk({"init", "-q", "-b", "main"});
-    GitOk({"add", "-A"});
+    GitOk({"add", "-A", "-f"});
     GitOk({"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init"});
   }
   ~TempRepo() { fs::remove_all(root); }
-  void Write(const std::string& rel, const std::string& text, const std::string& base = "") const {
-    fs::path p = fs::path(base.empty() ? repo : base) / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-  }
-  std::string GitOk(const std::vector<std::string>& args) const {
-    absl::StatusOr<std::string> out = Git(args, {.cwd = repo});
+  void Write(const std::string& rel, const std::string& text) const { WriteFile(fs::path(repo) / rel, text); }
+  std::string GitOk(const std::vector<std::string>& args, const std::string& cwd = "") const {
+    absl::StatusOr<std::string> out = Git(args, {.cwd = cwd.empty() ? repo : cwd});
+    INFO((out.ok() ? std::string() : std::string(out.status().message())));
     REQUIRE(out.ok());
     return *out;
   }
+  // A trusted twin of the workspace: a clone whose `git add -A; git write-tree` is the reference.
+  std::string Twin(const std::string& name) const {
+    std::string path = (root / name).string();
+    GitOk({"clone", "-q", repo, path}, root.string());
+    return path;
+  }
 };
+
+// The run's private repository and one workspace from it.
+struct Stage {
+  TempRepo t;
+  SourceRepo repo;
+  std::unique_ptr<RunRepository> run_repo;
+  std::optional<Workspace> ws;
+  Stage() {
+    absl::StatusOr<SourceRepo> r = InspectRepo(t.repo);
+    REQUIRE(r.ok());
+    repo = *r;
+    fs::create_directories(t.root / "task");
+    absl::StatusOr<std::unique_ptr<RunRepository>> rr = RunRepository::Create(repo, (t.root / "task" / "git").string());
+    REQUIRE(rr.ok());
+    run_repo = *std::move(rr);
+    absl::StatusOr<Workspace> w = Workspace::Create(*run_repo, (t.root / "task" / "repo").string(), {});
+    REQUIRE(w.ok());
+    ws = *std::move(w);
+  }
+  fs::path W() const { return ws->dir(); }
+  absl::StatusOr<ChangeSet> Collect(const ChangeLimits& limits = {}, const std::vector<Secret>& secrets = {}) {
+    SecretScanner scanner(secrets);
+    return ws->Collect(limits, scanner, "airlock run test\n", "airlock/test");
+  }
+};
+
+std::string Statuses(const ChangeSet& c) {
+  std::string out;
+  for (const ChangedFile& f : c.files) out += std::string(1, f.status) + " " + f.path + "\n";
+  return out;
+}
 
 }  // namespace
 
@@ -73,82 +131,315 @@ TEST_CASE("source repository: inspected, uncommitted paths found, branch collisi
   CHECK(Has(std::string(InspectRepo((t.root / "empty").string()).status().message()), "no commits yet"));
 }
 
-TEST_CASE("workspace: HEAD without .git, change set of exactly the edits, branch only in the user's repo", "[run][git]") {
+TEST_CASE("workspace: the base's bytes, modes and symlinks, no .git, no filter of any kind", "[run][git]") {
   TempRepo t;
-  SourceRepo repo = *InspectRepo(t.repo);
-  std::string head_before = t.GitOk({"rev-parse", "main"});
-  fs::create_directories(t.root / "task");
-  absl::StatusOr<Workspace> ws = Workspace::Create(repo, (t.root / "task").string(), "airlock/t1");
-  REQUIRE(ws.ok());
-  CHECK(fs::exists(fs::path(ws->dir()) / "a.txt"));
-  CHECK(fs::exists(fs::path(ws->dir()) / "dir" / "b.txt"));
-  CHECK_FALSE(fs::exists(fs::path(ws->dir()) / ".git"));
-
-  // The sandbox's edits: a change, a new file, a deletion, an ignored file, hooks it cannot plant.
-  t.Write("a.txt", "alpha\nmore\n", ws->dir());
-  t.Write("new.txt", "new\n", ws->dir());
-  fs::remove(fs::path(ws->dir()) / "dir" / "b.txt");
-  t.Write("vendor/dep", "fetched by setup\n", ws->dir());
-  t.Write(".git/hooks/pre-commit", "#!/bin/sh\ntouch /tmp/airlock-run-test-hook-ran\nexit 1\n", ws->dir());
-  fs::permissions(fs::path(ws->dir()) / ".git/hooks/pre-commit", fs::perms::owner_all);
-
-  absl::StatusOr<ChangeSet> changes = ws->Collect("airlock run t1\n");
-  REQUIRE(changes.ok());
-  REQUIRE(changes->files.size() == 3);
-  CHECK(changes->files[0].status == 'M');
-  CHECK(changes->files[0].path == "a.txt");
-  CHECK(changes->files[1].status == 'D');
-  CHECK(changes->files[1].path == "dir/b.txt");
-  CHECK(changes->files[2].status == 'A');
-  CHECK(changes->files[2].path == "new.txt");
-  CHECK(changes->insertions == 2);
-  CHECK(changes->deletions == 1);
-  CHECK(Has(changes->patch, "Subject: [PATCH] airlock run t1"));
-  CHECK(Has(changes->patch, "+more"));
-  CHECK_FALSE(Has(changes->patch, "vendor/dep"));
-  CHECK(*ws->BlobBytes(changes->files[2].new_blob) == "new\n");
-  CHECK_FALSE(fs::exists("/tmp/airlock-run-test-hook-ran"));
-
-  REQUIRE(PublishBranch(repo, *ws, "airlock/t1").ok());
-  CHECK(t.GitOk({"rev-parse", "airlock/t1"}) == changes->commit + "\n");
-  CHECK(t.GitOk({"rev-parse", "main"}) == head_before);
-  CHECK(t.GitOk({"status", "--porcelain"}).empty());
-  CHECK(t.GitOk({"rev-parse", "--abbrev-ref", "HEAD"}) == "main\n");
-  // The branch holds exactly the workspace's edits on top of HEAD.
-  CHECK(t.GitOk({"diff", "--name-status", "main", "airlock/t1"}) == "M\ta.txt\nD\tdir/b.txt\nA\tnew.txt\n");
-  CHECK(t.GitOk({"rev-parse", "airlock/t1^"}) == head_before);
-}
-
-TEST_CASE("workspace: no edits, no commit", "[run][git]") {
-  TempRepo t;
+  // Attributes that would make git convert on checkout; airlock writes the blobs as they are.
+  t.Write(".gitattributes", "*.txt text eol=crlf ident\n");
+  t.Write("ident.txt", "$Id$\nline\n");
+  t.GitOk({"add", "-A"});
+  t.GitOk({"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "attrs"});
   SourceRepo repo = *InspectRepo(t.repo);
   fs::create_directories(t.root / "task");
-  absl::StatusOr<Workspace> ws = Workspace::Create(repo, (t.root / "task").string(), "airlock/t2");
+  std::unique_ptr<RunRepository> rr = *RunRepository::Create(repo, (t.root / "task" / "git").string());
+  absl::StatusOr<Workspace> ws = Workspace::Create(*rr, (t.root / "task" / "repo").string(), {});
   REQUIRE(ws.ok());
-  t.Write("vendor/only-ignored", "x\n", ws->dir());
-  absl::StatusOr<ChangeSet> changes = ws->Collect("nothing\n");
-  REQUIRE(changes.ok());
-  CHECK(changes->commit.empty());
-  CHECK(changes->files.empty());
+  fs::path w = ws->dir();
+  CHECK_FALSE(fs::exists(w / ".git"));
+  std::ifstream in(w / "ident.txt", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(text == "$Id$\nline\n");
+  CHECK((fs::status(w / "tool.sh").permissions() & fs::perms::owner_exec) != fs::perms::none);
+  CHECK((fs::status(w / "a.txt").permissions() & fs::perms::owner_exec) == fs::perms::none);
+  CHECK(fs::is_symlink(w / "link"));
+  CHECK(fs::read_symlink(w / "link") == "a.txt");
+  CHECK(fs::exists(w / "vendor-tracked" / "keep.txt"));
+  // Nothing changed: nothing to commit.
+  SecretScanner scanner({});
+  absl::StatusOr<ChangeSet> none = ws->Collect({}, scanner, "m\n", "airlock/x");
+  REQUIRE(none.ok());
+  CHECK(none->commit.empty());
 }
 
-TEST_CASE("diff-tree parsing", "[run][git]") {
-  std::string raw;
-  for (const char* field : {":100644 100644 aaa bbb M", "a b.txt", ":000000 120000 000 ccc A", "link",
-                            ":100644 000000 ddd 000 D", "gone"}) {
-    raw += field;
-    raw.push_back('\0');
+TEST_CASE("change set: equal to git's for the same edits, made without git reading the workspace", "[run][git]") {
+  Stage s;
+  std::string twin = s.t.Twin("twin");
+  auto edit = [](const fs::path& w) {
+    WriteFile(w / "a.txt", "alpha\nmore\n");                // modified
+    WriteFile(w / "same.txt", "54321\n");                   // same size, other bytes
+    WriteFile(w / "new dir/with space.txt", "new\n");       // added
+    WriteFile(w / std::string("odd\nname\xff\tx"), "odd\n");  // a name with a newline, 0xff and a tab
+    fs::remove(w / "dir" / "b.txt");                        // deleted
+    fs::remove_all(w / "gone");                             // a whole directory deleted
+    fs::remove(w / "becomes-dir");                          // file -> directory
+    WriteFile(w / "becomes-dir" / "inner.txt", "inner\n");
+    fs::remove_all(w / "becomes-file");                     // directory -> file
+    WriteFile(w / "becomes-file", "now a file\n");
+    fs::remove(w / "link");                                 // symlink retargeted
+    fs::create_symlink("dir/sub/c.txt", w / "link");
+    fs::create_symlink("/etc/shadow", w / "abs-link");      // a symlink is data, never followed
+    fs::permissions(w / "tool.sh", fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                    fs::perm_options::remove);               // mode change only
+    fs::permissions(w / "dir" / "sub" / "c.txt", fs::perms::owner_exec, fs::perm_options::add);
+    WriteFile(w / "vendor" / "dep.js", "installed\n");      // ignored
+    WriteFile(w / "build.log", "ignored\n");                // ignored by *.log
+    WriteFile(w / "important.log", "kept\n");               // re-included by !important.log
+    WriteFile(w / "vendor-tracked" / "keep.txt", "tracked, changed\n");  // tracked inside an ignored dir
+    WriteFile(w / "vendor-tracked" / "new.txt", "untracked in an ignored dir\n");
+    WriteFile(w / "dir" / ".gitignore", "*.tmp\n");        // a nested .gitignore
+    WriteFile(w / "dir" / "scratch.tmp", "ignored below\n");
+    // Touched but unchanged: not a change.
+    fs::last_write_time(w / "dir" / "sub", fs::file_time_type::clock::now());
+  };
+  edit(s.W());
+  edit(twin);
+  s.t.GitOk({"add", "--all"}, twin);
+  std::string want_tree = s.t.GitOk({"write-tree"}, twin);
+  want_tree.pop_back();
+
+  absl::StatusOr<ChangeSet> c = s.Collect();
+  INFO((c.ok() ? Statuses(*c) : std::string(c.status().message())));
+  REQUIRE(c.ok());
+  CHECK(c->tree == want_tree);
+  CHECK(Has(Statuses(*c), "M a.txt\n"));
+  CHECK(Has(Statuses(*c), "M same.txt\n"));
+  CHECK(Has(Statuses(*c), "D gone/x.txt\n"));
+  CHECK(Has(Statuses(*c), "D becomes-dir\n"));
+  CHECK(Has(Statuses(*c), "A becomes-dir/inner.txt\n"));
+  CHECK(Has(Statuses(*c), "D becomes-file/y.txt\n"));
+  CHECK(Has(Statuses(*c), "A becomes-file\n"));
+  CHECK(Has(Statuses(*c), "M tool.sh\n"));
+  CHECK(Has(Statuses(*c), "A abs-link\n"));
+  CHECK_FALSE(Has(Statuses(*c), "vendor/"));
+  CHECK_FALSE(Has(Statuses(*c), "build.log"));
+  CHECK_FALSE(Has(Statuses(*c), "scratch.tmp"));
+  CHECK_FALSE(Has(Statuses(*c), "vendor-tracked/new.txt"));
+  CHECK(Has(Statuses(*c), "M vendor-tracked/keep.txt\n"));
+
+  // The branch: exactly that commit on top of HEAD; the user's checkout untouched.
+  std::string head_before = s.t.GitOk({"rev-parse", "main"});
+  REQUIRE(PublishBranch(s.repo, *s.run_repo, "airlock/test").ok());
+  CHECK(s.t.GitOk({"rev-parse", "airlock/test^{tree}"}) == want_tree + "\n");
+  CHECK(s.t.GitOk({"rev-parse", "airlock/test^"}) == head_before);
+  CHECK(s.t.GitOk({"rev-parse", "main"}) == head_before);
+  CHECK(s.t.GitOk({"status", "--porcelain"}).empty());
+}
+
+TEST_CASE("change set: a .git entry anywhere is refused, in every spelling git refuses", "[run][git][hostile]") {
+  const std::string canary = (fs::temp_directory_path() / ("airlock-canary-" + std::to_string(getpid()))).string();
+  struct Case {
+    std::string name;
+    std::function<void(const fs::path&)> plant;
+    std::string named;
+  };
+  const std::string payload = "!touch " + canary;
+  std::vector<Case> cases = {
+      {"nested repository", [&](const fs::path& w) {
+         WriteFile(w / "dir/sub/.git/HEAD", "ref: refs/heads/nope\n");
+         WriteFile(w / "dir/sub/.git/config", "[core]\n\tfsmonitor = " + payload + "\n[filter \"x\"]\n\tclean = sh -c 'touch " + canary + "; cat'\n");
+         WriteFile(w / "dir/sub/.gitattributes", "* filter=x\n");
+       }, "dir/sub/.git"},
+      {".git directory at the top", [&](const fs::path& w) { WriteFile(w / ".git/config", "[core]\n\thooksPath = /tmp\n"); }, ".git"},
+      {".git file with gitdir", [&](const fs::path& w) { WriteFile(w / "dir/.git", "gitdir: /root\n"); }, "dir/.git"},
+      {".git symlink", [&](const fs::path& w) { fs::create_symlink("/", w / "dir/sub/.git"); }, "dir/sub/.git"},
+      {"upper case", [&](const fs::path& w) { WriteFile(w / ".GIT/config", "x"); }, ".GIT"},
+      {"mixed case file", [&](const fs::path& w) { WriteFile(w / "dir/.Git", "gitdir: /\n"); }, "dir/.Git"},
+      {"NTFS short name", [&](const fs::path& w) { WriteFile(w / "git~1/config", "x"); }, "git~1"},
+      {"trailing dot and space", [&](const fs::path& w) { WriteFile(w / ".git. /config", "x"); }, ".git. "},
+      {"HFS ignorable", [&](const fs::path& w) { WriteFile(w / ".g\xe2\x80\x8cit/config", "x"); }, ".g"},
+      {"inside an ignored-but-tracked directory", [&](const fs::path& w) { WriteFile(w / "vendor-tracked/.git/config", "x"); },
+       "vendor-tracked/.git"},
+      {"symlinked .gitmodules", [&](const fs::path& w) { fs::create_symlink("/etc/passwd", w / ".gitmodules"); }, ".gitmodules"},
+  };
+  for (const Case& k : cases) {
+    DYNAMIC_SECTION(k.name) {
+      Stage s;
+      WriteFile(s.W() / "fine.txt", "a legitimate edit\n");
+      k.plant(s.W());
+      absl::StatusOr<ChangeSet> c = s.Collect();
+      REQUIRE_FALSE(c.ok());
+      INFO(c.status().message());
+      CHECK(absl::IsPermissionDenied(c.status()));
+      CHECK(Has(std::string(c.status().message()), k.named));
+      CHECK(Has(std::string(c.status().message()), "refused"));
+      CHECK_FALSE(fs::exists(canary));
+    }
   }
-  absl::StatusOr<std::vector<ChangedFile>> files = ParseDiffTree(raw);
-  REQUIRE(files.ok());
-  REQUIRE(files->size() == 3);
-  CHECK((*files)[0].path == "a b.txt");
-  CHECK((*files)[0].new_blob == "bbb");
-  CHECK((*files)[1].new_mode == "120000");
-  CHECK((*files)[2].status == 'D');
-  CHECK((*files)[2].new_blob.empty());
-  CHECK_FALSE(ParseDiffTree(std::string("garbage\0x\0", 10)).ok());
-  CHECK(ParseDiffTree("")->empty());
+  // An ignored directory is never entered: what it holds never leaves the sandbox either.
+  Stage s;
+  WriteFile(s.W() / "vendor/pkg/.git/config", "[core]\n\tfsmonitor = " + payload + "\n");
+  absl::StatusOr<ChangeSet> ignored = s.Collect();
+  REQUIRE(ignored.ok());
+  CHECK(ignored->commit.empty());
+}
+
+TEST_CASE("change set: a submodule path must stay the empty directory it was", "[run][git][hostile]") {
+  TempRepo t;
+  std::string head = t.GitOk({"rev-parse", "HEAD"});
+  head.pop_back();
+  t.GitOk({"update-index", "--add", "--cacheinfo", "160000," + head + ",lib/sub"});
+  t.Write(".gitmodules", "[submodule \"sub\"]\n\tpath = lib/sub\n\turl = https://example.invalid/sub\n");
+  t.GitOk({"add", ".gitmodules"});
+  t.GitOk({"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "submodule"});
+  SourceRepo repo = *InspectRepo(t.repo);
+  int n = 0;
+  for (const char* how : {"untouched", "rewritten .gitmodules", "file", "symlink", "contents", "removed", "nested repo"}) {
+    DYNAMIC_SECTION(how) {
+      fs::path task = t.root / ("task" + std::to_string(n++));
+      fs::create_directories(task);
+      std::unique_ptr<RunRepository> rr = *RunRepository::Create(repo, (task / "git").string());
+      absl::StatusOr<Workspace> ws = Workspace::Create(*rr, (task / "repo").string(), {});
+      REQUIRE(ws.ok());
+      fs::path w = ws->dir();
+      REQUIRE(fs::is_directory(w / "lib/sub"));
+      REQUIRE(fs::is_empty(w / "lib/sub"));
+      if (how == std::string("rewritten .gitmodules")) {
+        WriteFile(w / ".gitmodules", "[submodule \"sub\"]\n\tpath = lib/sub\n\turl = ext::sh -c touch% /tmp/x\n\tupdate = !sh\n");
+      } else if (how == std::string("file")) {
+        fs::remove(w / "lib/sub");
+        WriteFile(w / "lib/sub", "not a submodule\n");
+      } else if (how == std::string("symlink")) {
+        fs::remove(w / "lib/sub");
+        fs::create_symlink("/etc", w / "lib/sub");
+      } else if (how == std::string("contents")) {
+        WriteFile(w / "lib/sub/file.txt", "x\n");
+      } else if (how == std::string("removed")) {
+        fs::remove(w / "lib/sub");
+      } else if (how == std::string("nested repo")) {
+        WriteFile(w / "lib/sub/.git/HEAD", "ref: refs/heads/x\n");
+      }
+      SecretScanner scanner({});
+      absl::StatusOr<ChangeSet> c = ws->Collect({}, scanner, "m\n", "airlock/x");
+      if (how == std::string("untouched")) {
+        REQUIRE(c.ok());
+        CHECK(c->commit.empty());
+      } else if (how == std::string("rewritten .gitmodules")) {
+        REQUIRE(c.ok());  // data: the review shows it
+        REQUIRE(c->files.size() == 1);
+        CHECK(c->files[0].path == ".gitmodules");
+      } else {
+        REQUIRE_FALSE(c.ok());
+        INFO(c.status().message());
+        CHECK(absl::IsPermissionDenied(c.status()));
+        CHECK(Has(std::string(c.status().message()), "lib/sub"));
+      }
+    }
+  }
+}
+
+TEST_CASE("change set: fifos, sockets are left out and said; a fifo never blocks the walk", "[run][git]") {
+  Stage s;
+  REQUIRE(mkfifo((s.W() / "pipe").c_str(), 0644) == 0);
+  int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string sock_path = (s.W() / "sock").string();
+  REQUIRE(sock_path.size() < sizeof addr.sun_path);
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
+  REQUIRE(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  close(sock);
+  WriteFile(s.W() / "real.txt", "x\n");
+  absl::StatusOr<ChangeSet> c = s.Collect();
+  REQUIRE(c.ok());
+  REQUIRE(c->files.size() == 1);
+  CHECK(c->files[0].path == "real.txt");
+  REQUIRE(c->skipped.size() == 2);
+  CHECK(c->skipped[0] == "pipe (fifo)");
+  CHECK(c->skipped[1] == "sock (socket)");
+}
+
+TEST_CASE("change set: limits refuse before anything is stored", "[run][git][limits]") {
+  SECTION("files") {
+    Stage s;
+    for (int i = 0; i < 4; ++i) WriteFile(s.W() / ("n" + std::to_string(i)), "x\n");
+    absl::StatusOr<ChangeSet> c = s.Collect({.max_files = 3});
+    REQUIRE(absl::IsResourceExhausted(c.status()));
+    CHECK(Has(std::string(c.status().message()), "more than 3 files changed (--max-files)"));
+    CHECK(s.Collect({.max_files = 4}).ok());
+  }
+  SECTION("one file's size") {
+    Stage s;
+    WriteFile(s.W() / "big.bin", std::string(2048, 'b'));
+    absl::StatusOr<ChangeSet> c = s.Collect({.max_file_size = 2047});
+    REQUIRE(absl::IsResourceExhausted(c.status()));
+    CHECK(Has(std::string(c.status().message()), "big.bin has 2048 bytes"));
+    CHECK(Has(std::string(c.status().message()), "--max-file-size"));
+  }
+  SECTION("the total") {
+    Stage s;
+    WriteFile(s.W() / "one", std::string(600, '1'));
+    WriteFile(s.W() / "two", std::string(600, '2'));
+    absl::StatusOr<ChangeSet> c = s.Collect({.max_total_size = 1024});
+    REQUIRE(absl::IsResourceExhausted(c.status()));
+    CHECK(Has(std::string(c.status().message()), "--max-total-size"));
+  }
+  SECTION("entries looked at, depth, a huge .gitignore") {
+    Stage s;
+    for (int i = 0; i < 50; ++i) WriteFile(s.W() / "vendor" / ".." / ("x" + std::to_string(i) + ".log"), "");
+    absl::StatusOr<ChangeSet> many = s.Collect({.max_entries = 20});
+    REQUIRE(absl::IsResourceExhausted(many.status()));
+    CHECK(Has(std::string(many.status().message()), "entries"));
+    fs::path deep = s.W();
+    for (int i = 0; i < 12; ++i) deep /= "d";
+    WriteFile(deep / "f", "x");
+    absl::StatusOr<ChangeSet> too_deep = s.Collect({.max_depth = 8});
+    REQUIRE(absl::IsResourceExhausted(too_deep.status()));
+    CHECK(Has(std::string(too_deep.status().message()), "deeper than 8"));
+    WriteFile(s.W() / "dir" / ".gitignore", std::string(5000, '#'));
+    absl::StatusOr<ChangeSet> big_ignore = s.Collect({.max_gitignore_bytes = 4096});
+    REQUIRE(absl::IsResourceExhausted(big_ignore.status()));
+    CHECK(Has(std::string(big_ignore.status().message()), "dir/.gitignore"));
+  }
+}
+
+TEST_CASE("change set: every byte of every changed file is scanned, whatever its size", "[run][git][scan]") {
+  Stage s;
+  std::string big(17u << 20, 'p');
+  big += "tok-after-the-padding-42";
+  WriteFile(s.W() / "big.txt", big);
+  absl::StatusOr<ChangeSet> c = s.Collect({}, {{"TOKEN", "tok-after-the-padding-42"}});
+  REQUIRE(c.ok());
+  REQUIRE(c->leaks.size() == 1);
+  CHECK(c->leaks[0].secret == "TOKEN");
+  CHECK(c->leaks[0].where == "big.txt");
+}
+
+TEST_CASE("check workspace: reset to the change set's tree after setup, without following what setup planted", "[run][git][hostile]") {
+  Stage s;
+  WriteFile(s.W() / "a.txt", "agent's edit\n");
+  WriteFile(s.W() / "dir" / "sub" / "new.txt", "agent's file\n");
+  fs::remove(s.W() / "gone" / "x.txt");
+  absl::StatusOr<ChangeSet> c = s.Collect();
+  REQUIRE(c.ok());
+  REQUIRE_FALSE(c->tree.empty());
+
+  // The check's workspace from the same base; setup then plants things.
+  absl::StatusOr<Workspace> check = Workspace::Create(*s.run_repo, (s.t.root / "task" / "check").string(), {});
+  REQUIRE(check.ok());
+  fs::path w = check->dir();
+  fs::path outside = s.t.root / "outside";
+  fs::create_directories(outside);
+  WriteFile(outside / "victim.txt", "host file\n");
+  fs::remove_all(w / "dir");
+  fs::create_symlink(outside, w / "dir");                  // the tree's directory as a symlink out
+  WriteFile(w / "setup-generated.txt", "not ignored\n");   // not in the tree: goes
+  WriteFile(w / "vendor" / "installed.js", "kept\n");      // ignored: stays
+  WriteFile(w / "a.txt", "setup rewrote it\n");
+  absl::StatusOr<size_t> reset = check->ResetTo(c->tree, {});
+  INFO((reset.ok() ? std::string() : std::string(reset.status().message())));
+  REQUIRE(reset.ok());
+  CHECK(*reset > 0);
+  CHECK_FALSE(fs::is_symlink(w / "dir"));
+  CHECK(fs::is_regular_file(w / "dir" / "sub" / "new.txt"));
+  CHECK(fs::exists(outside / "victim.txt"));
+  CHECK_FALSE(fs::exists(outside / "sub"));
+  CHECK_FALSE(fs::exists(w / "setup-generated.txt"));
+  CHECK(fs::exists(w / "vendor" / "installed.js"));
+  CHECK_FALSE(fs::exists(w / "gone" / "x.txt"));
+  // A second collection of the check's workspace gives the same tree.
+  SecretScanner scanner({});
+  absl::StatusOr<ChangeSet> again = check->Collect({}, scanner, "again\n", "airlock/again");
+  REQUIRE(again.ok());
+  CHECK(again->tree == c->tree);
 }
 
 TEST_CASE("secret scan: contents, file names, the patch; names only, each place once", "[run][scan]") {

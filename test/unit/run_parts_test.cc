@@ -72,9 +72,60 @@ TEST_CASE("run args: usage errors say what is wrong", "[run][args]") {
   std::string problem;
   REQUIRE(ParseRunArgs({"--help"}, &help, &problem));
   CHECK(help.help);
+  CHECK(Has(RunUsage(), "change-set limits (defaults from the host config's run: section)"));
+  CHECK(Has(RunUsage(), "--max-files N          changed paths (built-in default 10000)\n"));
+  CHECK(Has(RunUsage(), "--max-file-size SIZE   bytes of one changed file (built-in default 64Mi; SIZE: bytes, 512Ki, 2Gi)\n"));
+  CHECK(Has(RunUsage(), "--max-total-size SIZE  bytes of all changed files together (built-in default 256Mi)\n"));
   CHECK(IsEnvName("_A1"));
   CHECK_FALSE(IsEnvName(""));
   CHECK_FALSE(IsEnvName("A=B"));
+}
+
+TEST_CASE("run args: change-set limits, counts and sizes, absent means the host config's", "[run][args]") {
+  const std::vector<std::string> base = {"--repo", "/r", "--image", "i"};
+  auto parse = [&](std::vector<std::string> flags, RunArgs* out) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {"--", "agent"});
+    std::string problem;
+    bool ok = ParseRunArgs(args, out, &problem);
+    if (!ok) FAIL_CHECK(problem);
+    return ok;
+  };
+  RunArgs none;
+  REQUIRE(parse({}, &none));
+  CHECK_FALSE(none.max_files.has_value());
+  CHECK_FALSE(none.max_file_size.has_value());
+  CHECK_FALSE(none.max_total_size.has_value());
+  RunArgs set;
+  REQUIRE(parse({"--max-files", "20000", "--max-file-size", "2Gi", "--max-total-size=1048576"}, &set));
+  CHECK(set.max_files == std::optional<uint64_t>(20000));
+  CHECK(set.max_file_size == std::optional<uint64_t>(uint64_t{2} << 30));
+  CHECK(set.max_total_size == std::optional<uint64_t>(1048576));
+  RunArgs units;
+  REQUIRE(parse({"--max-files=1", "--max-file-size=64Ki", "--max-total-size", "1Ti"}, &units));
+  CHECK(units.max_files == std::optional<uint64_t>(1));
+  CHECK(units.max_file_size == std::optional<uint64_t>(64 * 1024));
+  CHECK(units.max_total_size == std::optional<uint64_t>(uint64_t{1} << 40));
+
+  auto problem = [&](std::vector<std::string> flags) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {"--", "agent"});
+    return Problem(args);
+  };
+  CHECK(problem({"--max-files", "0"}) == "--max-files 0: must be more than 0");
+  CHECK(problem({"--max-files", "-5"}) == "--max-files -5: want a whole number of files, e.g. 20000");
+  CHECK(problem({"--max-files", "10Ki"}) == "--max-files 10Ki: want a whole number of files, e.g. 20000");
+  CHECK(problem({"--max-files", "99999999999999999999"}) == "--max-files 99999999999999999999: too large");
+  CHECK(problem({"--max-file-size", "0Mi"}) == "--max-file-size 0Mi: must be more than 0");
+  CHECK(problem({"--max-total-size", "0"}) == "--max-total-size 0: must be more than 0");
+  CHECK(Has(problem({"--max-file-size", "2G"}), "--max-file-size: bad size \"2G\": decimal units are ambiguous"));
+  CHECK(Has(problem({"--max-total-size", "1GB"}), "--max-total-size: bad size \"1GB\": no B suffix"));
+  CHECK(Has(problem({"--max-total-size", "lots"}), "--max-total-size: bad size \"lots\""));
+  CHECK(problem({"--max-file-size="}) == "--max-file-size needs a non-empty value");
+  CHECK(Problem({"--repo", "r", "--image", "i", "--max-files"}) == "--max-files needs a value");
+  CHECK(problem({"--max-files", "1", "--max-files", "2"}) == "--max-files given twice");
 }
 
 TEST_CASE("exit codes: one per phase, distinct, documented, first failure wins but cleanup", "[run][exit]") {
@@ -87,7 +138,7 @@ TEST_CASE("exit codes: one per phase, distinct, documented, first failure wins b
     CHECK(&InfoOf(info.code) == &info);
   }
   for (const char* phase : {"ok", "usage", "input", "containerd", "sandbox", "setup", "seal", "agent", "check", "changes",
-                            "secret-leak", "cleanup", "interrupted"}) {
+                            "secret-leak", "cleanup", "limit", "refused", "interrupted"}) {
     CHECK(names.count(phase) == 1);
   }
   CHECK(static_cast<int>(RunExit::kUsage) == 2);  // as every airlock subcommand
@@ -100,6 +151,12 @@ TEST_CASE("exit codes: one per phase, distinct, documented, first failure wins b
   CHECK(CombineExit(RunExit::kCleanup, RunExit::kInterrupted) == RunExit::kCleanup);
   CHECK(Has(RunUsage(), "exit codes:"));
   CHECK(Has(RunUsage(), " 11  secret-leak"));
+  CHECK(static_cast<int>(RunExit::kLimit) == 13);
+  CHECK(static_cast<int>(RunExit::kRefused) == 14);
+  CHECK(Has(help, " 13  limit        the change set is over a limit (files, bytes of one file, bytes in all): nothing "
+                  "was written; raise with --max-files / --max-file-size / --max-total-size\n"));
+  CHECK(Has(help, " 14  refused      the change set holds what airlock never carries out (a .git entry, a changed "
+                  "submodule path): nothing was written\n"));
 }
 
 TEST_CASE("container spec: ctr's defaults with our process, cgroup, annotations", "[run][spec]") {

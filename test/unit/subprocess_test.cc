@@ -147,3 +147,43 @@ TEST_CASE("Watch after the exit still gets it (unclaimed exits are kept)", "[rea
   REQUIRE(got.has_value());
   CHECK(got->status == 42);
 }
+
+TEST_CASE("Run refuses captured output over max_capture_bytes, draining it so the child exits", "[subprocess]") {
+  // 17 MiB through a 64 KiB pipe: the child finishes only if the pipe is read to its end.
+  absl::Time started = absl::Now();
+  auto result = Run({.argv = {"/bin/sh", "-c", "head -c 17825792 /dev/zero; echo done >&2"},
+                     .capture_stdout = true,
+                     .capture_stderr = true,
+                     .max_capture_bytes = 16u << 20},
+                    absl::Seconds(60));
+  INFO(result.status().ToString());
+  CHECK(absl::IsResourceExhausted(result.status()));
+  CHECK(std::string(result.status().message()).find("stdout over 16777216 bytes") != std::string::npos);
+  CHECK(absl::Now() - started < absl::Seconds(60));
+
+  auto err = Run({.argv = {"/bin/sh", "-c", "head -c 1001 /dev/zero >&2"}, .capture_stderr = true, .max_capture_bytes = 1000},
+                 absl::Seconds(10));
+  CHECK(absl::IsResourceExhausted(err.status()));
+  CHECK(std::string(err.status().message()).find("stderr over 1000 bytes") != std::string::npos);
+}
+
+TEST_CASE("Run returns output up to max_capture_bytes complete", "[subprocess]") {
+  auto result = Run({.argv = {"/bin/sh", "-c", "head -c 3145728 /dev/zero; exit 4"}, .capture_stdout = true},
+                    absl::Seconds(30));
+  REQUIRE(result.ok());
+  CHECK(result->exit.status == 4);
+  CHECK(result->out.size() == 3145728u);
+  auto exact = Run({.argv = {"/bin/sh", "-c", "head -c 1000 /dev/zero"}, .capture_stdout = true, .max_capture_bytes = 1000},
+                   absl::Seconds(10));
+  REQUIRE(exact.ok());
+  CHECK(exact->out.size() == 1000u);
+}
+
+TEST_CASE("With the reaper running, an over-limit child is still reaped before the error", "[subprocess][reaper]") {
+  ReapingReactor rr;
+  int fds_before = OpenFdCount();
+  auto result = Run({.argv = {"/bin/sh", "-c", "head -c 200000 /dev/zero"}, .capture_stdout = true, .max_capture_bytes = 100000},
+                    absl::Seconds(30));
+  CHECK(absl::IsResourceExhausted(result.status()));
+  CHECK(OpenFdCount() == fds_before);
+}

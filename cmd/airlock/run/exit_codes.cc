@@ -1,6 +1,6 @@
 #include "cmd/airlock/run/exit_codes.h"
 
-#include <cstdio>
+#include "absl/strings/str_format.h"
 
 namespace airlock::run {
 
@@ -19,6 +19,12 @@ const std::vector<RunExitInfo>& RunExitTable() {
       {RunExit::kChanges, "changes", "collecting the change set or writing the branch or patch failed"},
       {RunExit::kSecretLeak, "secret-leak", "a secret's value is in the change set: branch and patch blocked"},
       {RunExit::kCleanup, "cleanup", "the sandbox was not destroyed completely: something is left (listed)"},
+      {RunExit::kLimit, "limit",
+       "the change set is over a limit (files, bytes of one file, bytes in all): nothing was written; raise with "
+       "--max-files / --max-file-size / --max-total-size"},
+      {RunExit::kRefused, "refused",
+       "the change set holds what airlock never carries out (a .git entry, a changed submodule path): nothing was "
+       "written"},
       {RunExit::kInterrupted, "interrupted", "interrupted (Ctrl-C, SIGTERM, SIGHUP): destroyed, nothing kept"},
   };
   return table;
@@ -34,9 +40,7 @@ const RunExitInfo& InfoOf(RunExit code) {
 std::string RunExitHelp() {
   std::string out;
   for (const RunExitInfo& info : RunExitTable()) {
-    char line[256];
-    std::snprintf(line, sizeof line, "  %3d  %-12s %s\n", static_cast<int>(info.code), info.name, info.meaning);
-    out += line;
+    absl::StrAppendFormat(&out, "  %3d  %-12s %s\n", static_cast<int>(info.code), info.name, info.meaning);
   }
   return out;
 }

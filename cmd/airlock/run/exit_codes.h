@@ -21,6 +21,8 @@ enum class RunExit : int {
   kChanges = 10,        // collecting the change set or writing branch/patch failed
   kSecretLeak = 11,     // a secret's value is in the change set: branch and patch blocked
   kCleanup = 12,        // the sandbox could not be destroyed completely: something is left
+  kLimit = 13,          // the change set is over a limit (files, bytes of one file, bytes in all)
+  kRefused = 14,        // the change set holds what is never carried out (.git entry, changed submodule)
   kInterrupted = 130,   // Ctrl-C (SIGINT) or SIGTERM/SIGHUP: destroyed, nothing kept
 };
 

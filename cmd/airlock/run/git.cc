@@ -34,14 +34,10 @@ std::vector<std::string> GitEnvironment(const std::vector<std::string>& extra) {
 
 absl::StatusOr<GitResult> RunGit(const std::vector<std::string>& args, const GitOptions& options) {
   SpawnOptions spawn;
-  spawn.argv = {"git"};
+  // No fsmonitor daemon or hook is started for airlock's few calls (a user's config may name one;
+  // `git fetch` and `git status` would run it).
+  spawn.argv = {"git", "-c", "core.fsmonitor=false"};
   if (!options.cwd.empty()) spawn.argv.insert(spawn.argv.end(), {"-C", options.cwd});
-  if (!options.git_dir.empty()) {
-    spawn.argv.push_back("--git-dir=" + options.git_dir);
-    // The private repository's work tree came out of the sandbox.
-    spawn.argv.insert(spawn.argv.end(), {"-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"});
-  }
-  if (!options.work_tree.empty()) spawn.argv.push_back("--work-tree=" + options.work_tree);
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.env = GitEnvironment(options.env);
   spawn.capture_stdout = true;

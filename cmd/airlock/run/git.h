@@ -1,7 +1,8 @@
-// Running git for `airlock run`, with an environment the caller controls: no GIT_* variables of
-// the user's shell leak in, output is in the C locale, and for the private repository of a run
-// hooks and fsmonitor are off (the work tree was written by the sandbox: nothing in it may make
-// the host run code).
+// Running git for `airlock run` on the USER's repository only (inspection, and the one fetch of the
+// finished branch), with an environment the caller controls: no GIT_* variables of the user's shell
+// leak in, output is in the C locale. git never runs on a workspace or with one as its work tree:
+// what a sandbox wrote is read by airlock's own code (change_walk.h) and stored with libgit2
+// (git_store.h).
 #pragma once
 
 #include <string>
@@ -14,8 +15,6 @@ namespace airlock::run {
 
 struct GitOptions {
   std::string cwd;        // -C
-  std::string git_dir;    // --git-dir (the run's private repository)
-  std::string work_tree;  // --work-tree
   // Extra NAME=value for the environment (GIT_AUTHOR_NAME, ...).
   std::vector<std::string> env;
   absl::Duration timeout = absl::Minutes(5);

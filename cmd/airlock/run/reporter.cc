@@ -2,12 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "cmd/airlock/run/terminal_text.h"
 
 namespace airlock::run {
 namespace {
 
 constexpr size_t kMaxLineBytes = 64 * 1024;  // a "line" without newline is cut here
+// Ends a human piece of a line that was cut (the JSON form says "continued": true).
+constexpr absl::string_view kContinuesMark = " [line continues]";
 
 const char* StateWord(PhaseState state) {
   switch (state) {
@@ -20,14 +25,63 @@ const char* StateWord(PhaseState state) {
   return "info";
 }
 
+// Multi-line text made by airlock (that may quote the sandbox): each line escaped, '\n' kept.
+std::string EscapeLines(absl::string_view text) {
+  std::string out;
+  for (size_t start = 0;;) {
+    size_t nl = text.find('\n', start);
+    out += EscapeForTerminal(text.substr(start, nl == absl::string_view::npos ? nl : nl - start), /*keep_tab=*/false);
+    if (nl == absl::string_view::npos) return out;
+    out += '\n';
+    start = nl + 1;
+  }
+}
+
+// Where to cut a full line: before a UTF-8 sequence the cut would split, so that it is shown whole
+// in the next piece rather than as stray bytes in two.
+size_t CutPoint(const std::string& line) {
+  size_t size = line.size();
+  for (size_t back = 1; back <= 3 && back <= size; ++back) {
+    auto byte = static_cast<unsigned char>(line[size - back]);
+    if (byte < 0x80) break;
+    if (byte < 0xc0) continue;  // a continuation byte: look further back for the lead
+    size_t expected = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+    return expected > back && back < size ? size - back : size;
+  }
+  return size;
+}
+
+void WriteLine(std::FILE* out, absl::string_view line) {
+  std::fwrite(line.data(), 1, line.size(), out);
+  std::fputc('\n', out);
+  std::fflush(out);
+}
+
 }  // namespace
 
 Reporter::Reporter(bool json, absl::Time started) : json_(json), tty_(!json && isatty(STDOUT_FILENO)), started_(started) {}
 
 double Reporter::ElapsedSeconds() const { return absl::ToDoubleSeconds(absl::Now() - started_); }
 
+std::string Reporter::RedactText(std::string text) const {
+  for (const auto& [name, value] : redactions_) {
+    if (value.empty()) continue;
+    const std::string mark = "<secret " + name + ">";
+    // The value as it is, and as JSON writes it (a value holding '"', '\\' or controls).
+    std::string json_form = nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    json_form = json_form.substr(1, json_form.size() - 2);
+    for (const std::string* form : {&value, static_cast<const std::string*>(&json_form)}) {
+      for (size_t at = text.find(*form); at != std::string::npos; at = text.find(*form, at + mark.size())) {
+        text.replace(at, form->size(), mark);
+      }
+    }
+  }
+  return text;
+}
+
 void Reporter::PrintJson(const nlohmann::json& event) {
-  std::string text = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Names and messages can quote what the sandbox wrote: a secret's value in a file name too.
+  std::string text = RedactText(event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   std::fprintf(stdout, "%s\n", text.c_str());
   std::fflush(stdout);
 }
@@ -52,9 +106,9 @@ void Reporter::Phase(const std::string& phase, PhaseState state, const std::stri
   char head[64];
   std::snprintf(head, sizeof head, "[%7.2fs] ", elapsed);
   char name[32];
-  std::snprintf(name, sizeof name, "%-9s", phase.c_str());
-  std::fprintf(stdout, "%s%s%s%s %s%s%s\n", head, bold, name, reset, colour, message.c_str(), *colour ? reset : "");
-  std::fflush(stdout);
+  std::snprintf(name, sizeof name, "%-9s", EscapeForTerminal(phase, false).c_str());
+  WriteLine(stdout, absl::StrCat(head, bold, name, reset, " ", colour, EscapeForTerminal(RedactText(message), /*keep_tab=*/false),
+                                 *colour ? reset : ""));
 }
 
 void Reporter::SetRedactions(std::vector<std::pair<std::string, std::string>> redactions) {
@@ -62,58 +116,115 @@ void Reporter::SetRedactions(std::vector<std::pair<std::string, std::string>> re
   redactions_ = std::move(redactions);
 }
 
-void Reporter::EmitLine(const std::string& phase, containerd::OutputStream stream, const std::string& raw) {
-  std::string line = raw;
+void Reporter::Pass(const std::string& phase, containerd::OutputStream stream, StreamState& state, bool final) {
+  const std::string& raw = state.raw;
+  // Every occurrence of every value (they may overlap), and the bytes already known to be secret.
+  struct Span {
+    size_t begin, end;
+    const std::string* name;  // null: the rest of a secret whose marker is already out
+  };
+  std::vector<Span> spans;
+  if (state.covered > 0) spans.push_back({0, state.covered, nullptr});
+  size_t keep = 0;  // the longest tail a value could still begin with: later bytes decide
   for (const auto& [name, value] : redactions_) {
     if (value.empty()) continue;
-    for (size_t at = line.find(value); at != std::string::npos; at = line.find(value, at)) {
-      std::string mark = "<secret " + name + ">";
-      line.replace(at, value.size(), mark);
-      at += mark.size();
+    for (size_t at = raw.find(value); at != std::string::npos; at = raw.find(value, at + 1)) {
+      spans.push_back({at, at + value.size(), &name});
+    }
+    for (size_t k = std::min(value.size() - 1, raw.size()); !final && k > keep; --k) {
+      if (raw.compare(raw.size() - k, k, value, 0, k) == 0) {
+        keep = k;
+        break;
+      }
     }
   }
-  bool is_err = stream == containerd::OutputStream::kStderr;
-  if (json_) {
-    PrintJson({{"event", "output"}, {"phase", phase}, {"stream", is_err ? "stderr" : "stdout"}, {"line", line}});
+  std::stable_sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  size_t end = raw.size() - keep;
+  if (end == 0) return;
+  size_t at = 0, covered = 0;
+  for (size_t i = 0; i < spans.size();) {
+    // Overlapping occurrences are one secret run with one marker.
+    size_t run_end = spans[i].end;
+    size_t j = i + 1;
+    for (; j < spans.size() && spans[j].begin < run_end; ++j) run_end = std::max(run_end, spans[j].end);
+    if (spans[i].begin >= end) break;  // in the held-back tail: found again next time
+    AppendToLines(phase, stream, state, absl::string_view(raw).substr(at, spans[i].begin - at), false);
+    if (spans[i].name != nullptr) AppendToLines(phase, stream, state, absl::StrCat("<secret ", *spans[i].name, ">"), true);
+    at = std::min(run_end, end);
+    if (run_end > end) covered = run_end - end;
+    i = j;
+  }
+  if (at < end) AppendToLines(phase, stream, state, absl::string_view(raw).substr(at, end - at), false);
+  state.raw.erase(0, end);
+  state.covered = covered;
+}
+
+void Reporter::AppendToLines(const std::string& phase, containerd::OutputStream stream, StreamState& state,
+                             absl::string_view text, bool whole) {
+  std::string& line = state.line;
+  if (whole) {  // a redaction marker: never cut in two
+    line.append(text.data(), text.size());
+    if (line.size() >= kMaxLineBytes) {
+      EmitLine(phase, stream, line, /*continues=*/true);
+      line.clear();
+    }
     return;
   }
-  std::FILE* out = is_err ? stderr : stdout;
+  for (char c : text) {
+    if (c == '\n') {
+      EmitLine(phase, stream, line, /*continues=*/false);
+      line.clear();
+      continue;
+    }
+    line.push_back(c);
+    if (line.size() >= kMaxLineBytes) {
+      size_t cut = CutPoint(line);
+      EmitLine(phase, stream, line.substr(0, cut), /*continues=*/true);
+      line.erase(0, cut);
+    }
+  }
+}
+
+void Reporter::EmitLine(const std::string& phase, containerd::OutputStream stream, const std::string& line,
+                        bool continues) {
+  bool is_err = stream == containerd::OutputStream::kStderr;
+  if (json_) {
+    nlohmann::json event = {{"event", "output"}, {"phase", phase}, {"stream", is_err ? "stderr" : "stdout"}};
+    SetJsonText(event, "line", line);
+    if (continues) event["continued"] = true;
+    PrintJson(event);
+    return;
+  }
   char prefix[32];
-  std::snprintf(prefix, sizeof prefix, "%11s%-6s| ", "", phase.c_str());
-  std::fprintf(out, "%s%s\n", prefix, line.c_str());
-  std::fflush(out);
+  std::snprintf(prefix, sizeof prefix, "%11s%-6s| ", "", EscapeForTerminal(phase, false).c_str());
+  WriteLine(is_err ? stderr : stdout,
+            absl::StrCat(prefix, EscapeForTerminal(line, /*keep_tab=*/true), continues ? kContinuesMark : ""));
 }
 
 void Reporter::Output(const std::string& phase, containerd::OutputStream stream, absl::string_view bytes) {
   std::lock_guard lock(mu_);
-  std::string& partial = partial_[{phase, static_cast<int>(stream)}];
-  for (char c : bytes) {
-    if (c == '\n') {
-      EmitLine(phase, stream, partial);
-      partial.clear();
-      continue;
-    }
-    partial.push_back(c);
-    if (partial.size() >= kMaxLineBytes) {
-      EmitLine(phase, stream, partial);
-      partial.clear();
-    }
-  }
+  StreamState& state = streams_[{phase, static_cast<int>(stream)}];
+  state.raw.append(bytes.data(), bytes.size());
+  Pass(phase, stream, state, /*final=*/false);
 }
 
 void Reporter::FlushOutput(const std::string& phase) {
   std::lock_guard lock(mu_);
-  for (auto& [key, partial] : partial_) {
-    if (key.first != phase || partial.empty()) continue;
-    EmitLine(phase, static_cast<containerd::OutputStream>(key.second), partial);
-    partial.clear();
+  for (auto& [key, state] : streams_) {
+    if (key.first != phase) continue;
+    auto stream = static_cast<containerd::OutputStream>(key.second);
+    Pass(phase, stream, state, /*final=*/true);
+    if (state.line.empty()) continue;
+    EmitLine(phase, stream, state.line, /*continues=*/false);
+    state.line.clear();
   }
 }
 
 void Reporter::Text(const std::string& text) {
   if (json_) return;
   std::lock_guard lock(mu_);
-  std::fputs(text.c_str(), stdout);
+  std::string shown = EscapeLines(RedactText(text));
+  std::fwrite(shown.data(), 1, shown.size(), stdout);
   std::fflush(stdout);
 }
 
@@ -125,15 +236,15 @@ void Reporter::Summary(const nlohmann::json& summary, const std::string& human_t
     PrintJson(event);
     return;
   }
-  std::fputs(human_text.c_str(), stdout);
+  std::string shown = EscapeLines(RedactText(human_text));
+  std::fwrite(shown.data(), 1, shown.size(), stdout);
   std::fflush(stdout);
 }
 
 void Reporter::Error(const std::string& message) {
   std::lock_guard lock(mu_);
   if (json_) PrintJson({{"event", "error"}, {"message", message}});
-  std::fprintf(stderr, "airlock run: %s\n", message.c_str());
-  std::fflush(stderr);
+  WriteLine(stderr, absl::StrCat("airlock run: ", EscapeForTerminal(RedactText(message), /*keep_tab=*/false)));
 }
 
 }  // namespace airlock::run

@@ -5,7 +5,12 @@
 //   {"event":"output","phase":"agent","stream":"stdout","line":"..."}
 //   {"event":"summary",...}
 // Human progress goes to stdout; the container's stderr lines go to stderr. On a terminal the
-// phase words are bold and the verdicts coloured; in a log they are plain.
+// phase words are bold and the verdicts coloured; in a log they are plain. Those are the only
+// escape sequences it prints: every human line is passed through EscapeForTerminal first (the
+// sandbox's output, and names and messages that quote it, must not drive the terminal). A line
+// longer than the limit comes in pieces, each but the last marked ("continued": true in JSON).
+// Secret values are redacted on the raw stream before it is cut into lines, so a value holding a
+// newline or lying across a piece boundary is still caught.
 #pragma once
 
 #include <cstdio>
@@ -46,18 +51,32 @@ class Reporter {
   void SetRedactions(std::vector<std::pair<std::string, std::string>> redactions);
 
   bool json() const { return json_; }
+  // Every secret value in `text` (as it is, and as JSON escapes it) replaced by "<secret NAME>".
+  std::string RedactText(std::string text) const;
   double ElapsedSeconds() const;
 
  private:
-  void EmitLine(const std::string& phase, containerd::OutputStream stream, const std::string& line);
+  // One stream of one phase on its way to lines.
+  struct StreamState {
+    std::string raw;      // not redacted yet: its end may be the start of a secret value
+    size_t covered = 0;   // leading bytes of `raw` inside a secret whose marker is already out
+    std::string line;     // redacted, waiting for its newline
+  };
+  // Redacts what of `state.raw` no later byte can change (all of it when `final`) and passes it
+  // on to the lines.
+  void Pass(const std::string& phase, containerd::OutputStream stream, StreamState& state, bool final);
+  // Adds redacted text to the line being collected; `whole` text (a marker) is never cut.
+  void AppendToLines(const std::string& phase, containerd::OutputStream stream, StreamState& state,
+                     absl::string_view text, bool whole);
+  void EmitLine(const std::string& phase, containerd::OutputStream stream, const std::string& line, bool continues);
   void PrintJson(const nlohmann::json& event);
 
   const bool json_;
   const bool tty_;
   const absl::Time started_;
   std::mutex mu_;
-  std::map<std::pair<std::string, int>, std::string> partial_;
-  std::vector<std::pair<std::string, std::string>> redactions_;  // (phase, stream) -> unfinished line
+  std::map<std::pair<std::string, int>, StreamState> streams_;  // (phase, stream) -> its state
+  std::vector<std::pair<std::string, std::string>> redactions_;
 };
 
 }  // namespace airlock::run

@@ -3,8 +3,11 @@
 #include <functional>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cmd/airlock/run/exit_codes.h"
+#include "policy/duration_size.h"
+#include "policy/model.h"
 
 namespace airlock::run {
 
@@ -18,6 +21,25 @@ bool IsEnvName(const std::string& name) {
   return true;
 }
 
+namespace {
+
+// The value of a change-set limit flag: a count (--max-files) or a byte size as in the host config.
+bool ParseLimit(const std::string& flag, const std::string& value, bool is_size, uint64_t* out, std::string* problem) {
+  if (is_size) {
+    absl::StatusOr<uint64_t> size = policy::ParseByteSize(value);
+    if (!size.ok()) return *problem = absl::StrCat(flag, ": ", size.status().message()), false;
+    *out = *size;
+  } else if (value.find_first_not_of("0123456789") != std::string::npos) {
+    return *problem = absl::StrCat(flag, " ", value, ": want a whole number of files, e.g. 20000"), false;
+  } else if (!absl::SimpleAtoi(value, out)) {
+    return *problem = absl::StrCat(flag, " ", value, ": too large"), false;
+  }
+  if (*out == 0) return *problem = absl::StrCat(flag, " ", value, ": must be more than 0"), false;
+  return true;
+}
+
+}  // namespace
+
 bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::string* problem) {
   RunArgs parsed;
   std::map<std::string, std::string*> values = {
@@ -26,6 +48,13 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
       {"--namespace", &parsed.name_space}, {"--snapshotter", &parsed.snapshotter},
       {"--work-dir", &parsed.work_dir}, {"--id", &parsed.id},
   };
+  struct Limit {
+    std::optional<uint64_t>* target;
+    bool is_size;
+  };
+  std::map<std::string, Limit> limits = {{"--max-files", {&parsed.max_files, false}},
+                                         {"--max-file-size", {&parsed.max_file_size, true}},
+                                         {"--max-total-size", {&parsed.max_total_size, true}}};
   std::map<std::string, bool*> switches = {
       {"--allow-dirty", &parsed.allow_dirty}, {"--json", &parsed.json}, {"--help", &parsed.help}, {"-h", &parsed.help}};
   bool saw_separator = false;
@@ -52,7 +81,7 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
       continue;
     }
     std::string value;
-    bool is_value_flag = values.count(arg) > 0 || arg == "--secret";
+    bool is_value_flag = values.count(arg) > 0 || limits.count(arg) > 0 || arg == "--secret";
     if (!is_value_flag) {
       *problem = arg.rfind('-', 0) == 0 ? absl::StrCat("unknown flag ", arg)
                                         : absl::StrCat("unexpected argument \"", arg, "\" (the agent command goes after --)");
@@ -73,6 +102,13 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
       continue;
     }
     if (value.empty()) return *problem = absl::StrCat(arg, " needs a non-empty value"), false;
+    if (auto it = limits.find(arg); it != limits.end()) {
+      if (it->second.target->has_value()) return *problem = absl::StrCat(arg, " given twice"), false;
+      uint64_t limit = 0;
+      if (!ParseLimit(arg, value, it->second.is_size, &limit, problem)) return false;
+      *it->second.target = limit;
+      continue;
+    }
     std::string* target = values[arg];
     if (!target->empty()) return *problem = absl::StrCat(arg, " given twice"), false;
     *target = value;
@@ -88,10 +124,12 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
 }
 
 std::string RunUsage() {
+  const policy::RunLimits builtin;
   return absl::StrCat(
       "usage: airlock run --repo PATH --image REF [--setup CMD] [--check CMD] [--secret NAME]...\n"
       "                   [--policy FILE] [--address SOCK] [--namespace NS] [--snapshotter NAME]\n"
-      "                   [--work-dir DIR] [--id ID] [--allow-dirty] [--json] -- AGENT [ARGS...]\n"
+      "                   [--work-dir DIR] [--id ID] [--max-files N] [--max-file-size SIZE]\n"
+      "                   [--max-total-size SIZE] [--allow-dirty] [--json] -- AGENT [ARGS...]\n"
       "\n"
       "  One task from a repository to a reviewable branch, in a fresh disposable airlock sandbox:\n"
       "    1. workspace  a disposable checkout of the repository's HEAD (the checkout and its\n"
@@ -115,6 +153,13 @@ std::string RunUsage() {
       "  --id ID           the task id (default: run-<date>-<time>-<random>)\n"
       "  --allow-dirty     run although the repository has uncommitted changes (they stay out)\n"
       "  --json            one JSON object per line on stdout (progress, output, summary)\n"
+      "\n"
+      "  change-set limits (defaults from the host config's run: section); over one, nothing is written:\n"
+      "  --max-files N          changed paths (built-in default ", builtin.max_files, ")\n"
+      "  --max-file-size SIZE   bytes of one changed file (built-in default ",
+      policy::FormatByteSize(builtin.max_file_size), "; SIZE: bytes, 512Ki, 2Gi)\n"
+      "  --max-total-size SIZE  bytes of all changed files together (built-in default ",
+      policy::FormatByteSize(builtin.max_total_size), ")\n"
       "\n"
       "  The image needs `sleep` (it keeps the sandbox open between the agent and the check).\n"
       "\n"

@@ -1,6 +1,8 @@
 // The command line of `airlock run` (pure parsing; nothing is looked up here).
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,10 @@ struct RunArgs {
   std::string snapshotter;           // --snapshotter NAME ("" = default)
   std::string work_dir;              // --work-dir DIR ("" = default)
   std::string id;                    // --id ID ("" = generated)
+  // Change-set limits; absent: the host config's run: section (policy::RunLimits). Each > 0.
+  std::optional<uint64_t> max_files;       // --max-files N
+  std::optional<uint64_t> max_file_size;   // --max-file-size SIZE (bytes, or 64Mi, 2Gi, ...)
+  std::optional<uint64_t> max_total_size;  // --max-total-size SIZE
   bool allow_dirty = false;          // --allow-dirty
   bool json = false;                 // --json
   bool help = false;                 // -h / --help

@@ -18,6 +18,7 @@
 #include "cmd/airlock/containerd/image_resolver.h"
 #include "cmd/airlock/control_client.h"
 #include "cmd/airlock/run/audit_excerpt.h"
+#include "cmd/airlock/run/fs_beneath.h"
 #include "cmd/airlock/run/interrupt.h"
 #include "cmd/airlock/run/leftovers.h"
 #include "cmd/airlock/run/oci_spec.h"
@@ -26,6 +27,7 @@
 #include "cmd/airlock/run/run_summary.h"
 #include "cmd/airlock/run/sandbox_session.h"
 #include "cmd/airlock/run/secret_scan.h"
+#include "cmd/airlock/run/terminal_text.h"
 #include "cmd/airlock/run/workspace.h"
 #include "cmd/airlock/sandbox_args.h"
 #include "cmd/airlock/sandbox_view.h"
@@ -41,6 +43,9 @@ constexpr char kDefaultPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 // for the agent and the check, which run as execs.
 const std::vector<std::string> kIdleCommand = {"sleep", "2147483647"};
 constexpr size_t kAuditExcerptLines = 14;
+// The check runs in a sandbox of its own: container <id>-check, workspace <task dir>/check.
+constexpr char kCheckSuffix[] = "-check";
+constexpr size_t kPatchScanChunk = 1 << 20;
 
 std::string Short(const std::string& commit) { return commit.substr(0, 12); }
 
@@ -79,18 +84,17 @@ std::string FormatSeconds(absl::Duration d) {
   return text;
 }
 
-// lchown of `root` and everything under it (symlinks themselves, never their targets).
-absl::Status ChownTree(const std::string& root, uint32_t uid, uint32_t gid) {
-  if (lchown(root.c_str(), uid, gid) != 0) return absl::InternalError(absl::StrCat("chown ", root, ": ", strerror(errno)));
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(root, ec); !ec && it != std::filesystem::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (lchown(it->path().c_str(), uid, gid) != 0) {
-      return absl::InternalError(absl::StrCat("chown ", it->path().string(), ": ", strerror(errno)));
-    }
-  }
-  if (ec) return absl::InternalError(absl::StrCat("chown ", root, ": ", ec.message()));
-  return absl::OkStatus();
+// The exit code a change-set error stands for (WalkChanges' status codes).
+RunExit ExitForChanges(const absl::Status& s) {
+  if (absl::IsPermissionDenied(s)) return RunExit::kRefused;
+  if (absl::IsResourceExhausted(s)) return RunExit::kLimit;
+  return RunExit::kChanges;
+}
+
+const char* PhaseForChanges(const absl::Status& s) {
+  if (absl::IsPermissionDenied(s)) return "refused";
+  if (absl::IsResourceExhausted(s)) return "limit";
+  return "changes";
 }
 
 // Everything one run holds; the steps below fill it in order.
@@ -101,6 +105,21 @@ class Run {
   RunExit Execute();
 
  private:
+  // One sandbox of the run: the agent's, and (with --check) the check's, each from the same image,
+  // policy and setup, each with a workspace of its own.
+  struct Box {
+    std::string id;
+    std::string dir;                  // the workspace
+    std::string io_dir;
+    std::string setup_phase, seal_phase;
+    bool is_agent = true;
+    PhaseRecord* setup = nullptr;
+    std::optional<Workspace> workspace;
+    std::unique_ptr<SandboxSession> session;
+    std::vector<std::string> destroy_problems;
+    bool stopped = false;
+  };
+
   RunExit Fail(RunExit code, const std::string& message) {
     if (exit_ == RunExit::kOk || code == RunExit::kCleanup) summary_.failure = message;
     exit_ = CombineExit(exit_, code);
@@ -110,14 +129,20 @@ class Run {
 
   // Step 0: inputs. Nothing is created before all of them are fine.
   bool CheckInputs();
-  // Steps 1-4.
-  bool MakeWorkspace();
-  bool CreateSandbox();
-  bool SetupAndSeal();
-  void RunAgentAndCheck();
-  // Step 5 and the end.
-  void StopSandbox();
-  void Review();
+  // The private repository, then per sandbox: workspace, container, setup and seal.
+  bool MakeRunRepository();
+  bool PrepareBox(Box& box);
+  bool SetupAndSeal(Box& box);
+  // The agent in its sandbox; then that sandbox is destroyed and checked gone before anything of
+  // its workspace is read.
+  void RunAgent();
+  bool StopBox(Box& box, bool verify_now);
+  // The change set of the agent's workspace: walk, limits, store, scan, commit, patch.
+  bool Collect();
+  // The check, in a fresh sandbox whose workspace is made to hold exactly the change set's tree.
+  void RunCheck();
+  // The branch; then the end.
+  void Publish();
   void DestroyAndVerify();
   void Finish();
 
@@ -130,18 +155,20 @@ class Run {
 
   std::vector<Secret> secrets_;
   policy::HostConfig host_;
+  ChangeLimits limits_;
   SourceRepo repo_;
   ChosenPolicy policy_;
   std::string id_, branch_, work_dir_, task_dir_;
   std::unique_ptr<containerd::Connection> connection_;
   containerd::ResolvedImage image_;
   std::string snapshotter_;
-  std::pair<uint32_t, uint32_t> user_{0, 0};
-  std::optional<Workspace> workspace_;
-  std::unique_ptr<SandboxSession> sandbox_;
+  Owner user_;
+  std::unique_ptr<RunRepository> run_repo_;
   std::vector<std::string> container_env_;
-  PhaseRecord setup_{"setup"}, agent_{"agent"}, check_{"check"};
-  std::vector<std::string> destroy_problems_;
+  PhaseRecord setup_{"setup"}, agent_{"agent"}, check_setup_{"check-setup"}, check_{"check"};
+  Box agent_box_, check_box_;
+  std::optional<ChangeSet> changes_;
+  std::string patch_tmp_;  // written, scanned, then moved to its place
 };
 
 RunExit Run::Execute() {
@@ -170,9 +197,24 @@ RunExit Run::Execute() {
     }
     return exit_;
   }
-  if (MakeWorkspace() && CreateSandbox() && SetupAndSeal()) RunAgentAndCheck();
-  StopSandbox();
-  Review();
+  agent_box_.id = id_;
+  agent_box_.setup_phase = "setup";
+  agent_box_.seal_phase = "seal";
+  agent_box_.setup = &setup_;
+  check_box_.id = id_ + kCheckSuffix;
+  check_box_.setup_phase = "check-setup";
+  check_box_.seal_phase = "check-seal";
+  check_box_.is_agent = false;
+  check_box_.setup = &check_setup_;
+  if (MakeRunRepository() && PrepareBox(agent_box_) && SetupAndSeal(agent_box_)) RunAgent();
+  bool clean = StopBox(agent_box_, /*verify_now=*/true);
+  if (!clean && agent_.ran) {
+    summary_.changes_note = "not collected: the agent's sandbox was not completely destroyed";
+    Fail(RunExit::kCleanup, "the agent's sandbox was not completely destroyed: its workspace is not read");
+  }
+  if (clean && agent_.ran && !Interrupted() && Collect()) RunCheck();
+  StopBox(check_box_, false);
+  Publish();
   DestroyAndVerify();
   Finish();
   return exit_;
@@ -214,12 +256,17 @@ bool Run::CheckInputs() {
   }
 
   id_ = args_.id.empty() ? NewTaskId() : args_.id;
-  if (!cli::IsValidIdentifier(id_)) {
-    return Fail(RunExit::kBadInput, absl::StrCat("--id ", id_, ": letters and digits joined by . _ - (at most 76)")), false;
+  // The check's sandbox is <id>-check: both must be valid container ids.
+  if (!cli::IsValidIdentifier(id_) || !cli::IsValidIdentifier(id_ + kCheckSuffix)) {
+    return Fail(RunExit::kBadInput, absl::StrCat("--id ", id_, ": letters and digits joined by . _ - (at most 70)")), false;
   }
   summary_.id = id_;
   branch_ = "airlock/" + id_;
   if (absl::Status s = CheckBranchAbsent(repo_, branch_); !s.ok()) return Fail(RunExit::kBadInput, std::string(s.message())), false;
+
+  limits_.max_files = args_.max_files.value_or(host_.run_limits.max_files);
+  limits_.max_file_size = args_.max_file_size.value_or(host_.run_limits.max_file_size);
+  limits_.max_total_size = args_.max_total_size.value_or(host_.run_limits.max_total_size);
 
   absl::StatusOr<ChosenPolicy> policy = ChooseRunPolicy(args_.policy, host_, args_.secrets);
   if (!policy.ok()) return Fail(RunExit::kBadInput, std::string(policy.status().message())), false;
@@ -275,13 +322,13 @@ bool Run::CheckInputs() {
   }
   absl::StatusOr<std::pair<uint32_t, uint32_t>> user = ParseImageUser(image_.config.user);
   if (!user.ok()) return Fail(RunExit::kBadInput, std::string(user.status().message())), false;
-  user_ = *user;
+  user_ = Owner{user->first, user->second};
   if (Interrupted()) return Fail(RunExit::kInterrupted, "interrupted before anything was created"), false;
   return true;
 }
 
-bool Run::MakeWorkspace() {
-  reporter_.Text(absl::StrCat("airlock run ", id_, ": ", JoinArgv(args_.agent), "\n"));
+bool Run::MakeRunRepository() {
+  reporter_.Text(absl::StrCat("airlock run ", id_, ": ", EscapeForTerminal(JoinArgv(args_.agent), false), "\n"));
   reporter_.Phase("task", PhaseState::kInfo,
                   absl::StrCat(id_, " | image ", image_.name, " | policy: ", policy_.description),
                   {{"id", id_}, {"image", image_.name}, {"policy", policy_.description}, {"namespace", connection_->name_space()}});
@@ -291,80 +338,86 @@ bool Run::MakeWorkspace() {
     task_dir_.clear();  // not ours: never removed
     return Fail(RunExit::kBadInput, absl::StrCat("task directory ", work_dir_, "/", id_, ": ", strerror(errno))), false;
   }
-  absl::StatusOr<Workspace> workspace = Workspace::Create(repo_, task_dir_, branch_);
-  if (!workspace.ok()) return Fail(RunExit::kInternal, absl::StrCat("workspace: ", workspace.status().message())), false;
-  workspace_ = *std::move(workspace);
-  if (user_.first != 0) {
-    // The image's user must be able to edit its workspace.
-    if (absl::Status s = ChownTree(workspace_->dir(), user_.first, user_.second); !s.ok()) {
-      return Fail(RunExit::kInternal, std::string(s.message())), false;
-    }
-  }
-  absl::StatusOr<std::string> checked = policy::ResolveRepoPath(workspace_->dir(), host_.allowed_repo_roots);
-  if (!checked.ok()) {
-    return Fail(RunExit::kBadInput, absl::StrCat("the workspace ", workspace_->dir(), " would be refused by the shim: ",
-                                                 checked.status().message())), false;
-  }
+  absl::StatusOr<std::unique_ptr<RunRepository>> run_repo = RunRepository::Create(repo_, task_dir_ + "/git");
+  if (!run_repo.ok()) return Fail(RunExit::kInternal, absl::StrCat("private repository: ", run_repo.status().message())), false;
+  run_repo_ = *std::move(run_repo);
   if (policy_.builtin) {
     policy_.path = task_dir_ + "/policy.yaml";
     std::ofstream out(policy_.path);
     out << policy_.builtin_yaml;
     if (!out) return Fail(RunExit::kInternal, absl::StrCat("cannot write ", policy_.path)), false;
   }
-  if (absl::Status s = MakeDirs(task_dir_ + "/io"); !s.ok()) return Fail(RunExit::kInternal, std::string(s.message())), false;
-  reporter_.Phase("workspace", PhaseState::kOk,
-                  absl::StrCat(workspace_->dir(), " from ", Short(repo_.head_commit), " (", repo_.head_name, ") of ",
-                               repo_.toplevel),
-                  {{"workspace", workspace_->dir()}, {"base", repo_.head_commit}});
-  return true;
-}
-
-bool Run::CreateSandbox() {
-  if (Interrupted()) return Fail(RunExit::kInterrupted, "interrupted"), false;
   std::vector<std::string> image_env = image_.config.env.empty() ? std::vector<std::string>{kDefaultPath} : image_.config.env;
   std::vector<std::string> secret_env;
   for (const Secret& s : secrets_) secret_env.push_back(s.name + "=" + s.value);
   container_env_ = MergeEnv(image_env, secret_env);
+  return true;
+}
+
+bool Run::PrepareBox(Box& box) {
+  if (Interrupted()) return Fail(RunExit::kInterrupted, "interrupted"), false;
+  box.dir = absl::StrCat(task_dir_, "/", box.is_agent ? "repo" : "check");
+  box.io_dir = absl::StrCat(task_dir_, "/", box.is_agent ? "io" : "check-io");
+  absl::StatusOr<Workspace> workspace = Workspace::Create(*run_repo_, box.dir, user_);
+  if (!workspace.ok()) return Fail(RunExit::kInternal, absl::StrCat("workspace: ", workspace.status().message())), false;
+  box.workspace = *std::move(workspace);
+  absl::StatusOr<std::string> checked = policy::ResolveRepoPath(box.dir, host_.allowed_repo_roots);
+  if (!checked.ok()) {
+    return Fail(RunExit::kBadInput, absl::StrCat("the workspace ", box.dir, " would be refused by the shim: ",
+                                                 checked.status().message())), false;
+  }
+  if (absl::Status s = MakeDirs(box.io_dir); !s.ok()) return Fail(RunExit::kInternal, std::string(s.message())), false;
+  if (box.is_agent) {
+    reporter_.Phase("workspace", PhaseState::kOk,
+                    absl::StrCat(box.dir, " from ", Short(repo_.head_commit), " (", repo_.head_name, ") of ", repo_.toplevel,
+                                 ", written by airlock (no .git)"),
+                    {{"workspace", box.dir}, {"base", repo_.head_commit}});
+  }
   ContainerSpec spec;
-  spec.id = id_;
+  spec.id = box.id;
   spec.name_space = connection_->name_space();
-  spec.process = {kIdleCommand, container_env_, policy_.policy.workspace.target, user_.first, user_.second};
-  spec.annotations[std::string(policy::kRepoAnnotation)] = workspace_->dir();
+  spec.process = {kIdleCommand, container_env_, policy_.policy.workspace.target, user_.uid, user_.gid};
+  spec.annotations[std::string(policy::kRepoAnnotation)] = box.dir;
   if (!args_.setup.empty()) spec.annotations[std::string(policy::kSetupAnnotation)] = args_.setup;
 
   SandboxPlan plan;
-  plan.id = id_;
+  plan.id = box.id;
   plan.snapshotter = snapshotter_;
   plan.image_name = image_.name;
   plan.chain_id = image_.chain_id;
   plan.policy_path = policy_.path;
   plan.spec_json = BuildSpecJson(spec);
-  plan.io_dir = task_dir_ + "/io";
+  plan.io_dir = box.io_dir;
+  plan.setup_phase = box.setup_phase;
   if (policy_.policy.network.setup.uplink.kind == policy::UplinkKind::kNetns) {
     plan.upstream_netns = policy_.policy.network.setup.uplink.netns_path;
   }
   plan.labels = {{"airlock.dev/run", id_}, {"airlock.dev/source", repo_.toplevel}};
-  sandbox_ = std::make_unique<SandboxSession>(*connection_, reporter_, std::move(plan));
-  absl::Status created = sandbox_->Create();
-  if (created.ok()) created = sandbox_->Start();
+  box.session = std::make_unique<SandboxSession>(*connection_, reporter_, std::move(plan));
+  const std::string phase = box.is_agent ? "sandbox" : "check-sandbox";
+  absl::Status created = box.session->Create();
+  if (created.ok()) created = box.session->Start();
   if (!created.ok()) {
     if (Interrupted() || absl::IsCancelled(created)) return Fail(RunExit::kInterrupted, "interrupted"), false;
-    reporter_.Phase("sandbox", PhaseState::kFailed, std::string(created.message()));
+    reporter_.Phase(phase, PhaseState::kFailed, std::string(created.message()));
     return Fail(RunExit::kSandbox, std::string(created.message())), false;
   }
-  reporter_.Phase("sandbox", PhaseState::kOk,
-                  absl::StrCat("container ", id_, " started: runtime ", kAirlockRuntime, ", snapshot on ",
-                               Short(image_.chain_id.substr(7)), " (", snapshotter_, "), lease ", sandbox_->traces().lease),
-                  {{"runtime", kAirlockRuntime}, {"snapshotter", snapshotter_}, {"lease", sandbox_->traces().lease}});
+  reporter_.Phase(phase, PhaseState::kOk,
+                  absl::StrCat("container ", box.id, " started: runtime ", kAirlockRuntime, ", snapshot on ",
+                               Short(image_.chain_id.substr(7)), " (", snapshotter_, "), lease ", box.session->traces().lease),
+                  {{"runtime", kAirlockRuntime}, {"snapshotter", snapshotter_}, {"lease", box.session->traces().lease}});
   return true;
 }
 
-bool Run::SetupAndSeal() {
+bool Run::SetupAndSeal(Box& box) {
+  PhaseRecord& setup_ = *box.setup;
+  const std::string& setup_phase = box.setup_phase;
+  const std::string& seal_phase = box.seal_phase;
   const policy::Policy& p = policy_.policy;
   std::string setup_command = !args_.setup.empty() ? args_.setup : JoinArgv(p.setup.command);
   std::string uplink = policy::ToString(p.network.setup.uplink);
   if (!setup_command.empty()) {
-    reporter_.Phase("setup", PhaseState::kStart,
+    reporter_.Phase(setup_phase, PhaseState::kStart,
                     absl::StrCat("running `", setup_command, "` with network (uplink ", uplink, "), timeout ",
                                  absl::FormatDuration(p.setup.timeout),
                                  secrets_.empty() ? "" : absl::StrCat(", secrets ", absl::StrJoin(args_.secrets, ", "))));
@@ -372,14 +425,14 @@ bool Run::SetupAndSeal() {
     setup_.note = "none (no setup command)";
   }
   absl::Time setup_started = absl::Now();
-  SealWait wait = sandbox_->WaitSealed(p.setup.timeout + absl::Seconds(60));
+  SealWait wait = box.session->WaitSealed(p.setup.timeout + absl::Seconds(60));
   const airlock::v1::SandboxStatus& st = wait.status;
   setup_.ran = st.setup_ran();
   setup_.duration = absl::Now() - setup_started;
   if (st.setup_ran() && (st.phase() == "sealed" || st.phase() == "failed" || wait.init_exit)) {
     setup_.exit_code = st.setup_exit_code();
   }
-  reporter_.FlushOutput("setup");
+  reporter_.FlushOutput(setup_phase);
   switch (wait.result) {
     case SealWait::Result::kSealed:
       break;
@@ -388,13 +441,13 @@ bool Run::SetupAndSeal() {
     case SealWait::Result::kSetupFailed: {
       int code = wait.init_exit ? static_cast<int>(*wait.init_exit) : st.setup_exit_code();
       setup_.exit_code = st.setup_exit_code();
-      reporter_.Phase("setup", PhaseState::kFailed, absl::StrCat("exit ", code, " in ", FormatSeconds(setup_.duration),
+      reporter_.Phase(setup_phase, PhaseState::kFailed, absl::StrCat("exit ", code, " in ", FormatSeconds(setup_.duration),
                                                                    ": the agent does not run"),
                       {{"exit_code", code}});
       return Fail(RunExit::kSetup, absl::StrCat("setup failed with exit code ", code)), false;
     }
     case SealWait::Result::kSetupTimedOut:
-      reporter_.Phase("setup", PhaseState::kFailed,
+      reporter_.Phase(setup_phase, PhaseState::kFailed,
                       absl::StrCat("did not finish within ", absl::FormatDuration(p.setup.timeout),
                                    ": the deadline sealed the sandbox and killed it; the agent does not run"));
       return Fail(RunExit::kSetup, "setup did not finish before its timeout"), false;
@@ -402,27 +455,31 @@ bool Run::SetupAndSeal() {
       std::string why = absl::StrCat("the container exited (", wait.init_exit ? absl::StrCat("status ", *wait.init_exit) : "?",
                                      ") before the seal", wait.message.empty() ? "" : ": " + wait.message);
       bool setup_failed = st.setup_ran() && st.setup_exit_code() != 0;
-      reporter_.Phase(setup_failed ? "setup" : "seal", PhaseState::kFailed, why);
+      reporter_.Phase(setup_failed ? setup_phase : seal_phase, PhaseState::kFailed, why);
       return Fail(setup_failed ? RunExit::kSetup : RunExit::kSeal, why), false;
     }
     default: {
       std::string why = wait.message.empty() ? std::string("the seal could not be verified") : wait.message;
-      reporter_.Phase("seal", PhaseState::kFailed, absl::StrCat(why, ": the agent does not run"));
+      reporter_.Phase(seal_phase, PhaseState::kFailed, absl::StrCat(why, ": the agent does not run"));
       return Fail(RunExit::kSeal, why), false;
     }
   }
   if (setup_.ran) {
-    reporter_.Phase("setup", PhaseState::kOk, absl::StrCat("exit ", st.setup_exit_code(), " in ", FormatSeconds(setup_.duration)),
+    reporter_.Phase(setup_phase, PhaseState::kOk, absl::StrCat("exit ", st.setup_exit_code(), " in ", FormatSeconds(setup_.duration)),
                     {{"exit_code", st.setup_exit_code()}, {"duration_s", absl::ToDoubleSeconds(setup_.duration)}});
   }
-  summary_.seal = cli::SealSummary(st);
-  summary_.seal_findings.assign(st.seal_findings().begin(), st.seal_findings().end());
+  std::string seal_summary = cli::SealSummary(st);
+  std::vector<std::string> seal_findings(st.seal_findings().begin(), st.seal_findings().end());
+  if (box.is_agent) {
+    summary_.seal = seal_summary;
+    summary_.seal_findings = seal_findings;
+  }
   // The probe battery, run inside the sandbox as the agent would run: the agent starts only when
   // every promise holds.
-  absl::StatusOr<airlock::v1::VerifyResponse> verify = sandbox_->Verify();
+  absl::StatusOr<airlock::v1::VerifyResponse> verify = box.session->Verify();
   if (!verify.ok()) {
     if (Interrupted()) return Fail(RunExit::kInterrupted, "interrupted during the seal"), false;
-    reporter_.Phase("seal", PhaseState::kFailed, absl::StrCat(summary_.seal, "; probes could not run: ", verify.status().message()));
+    reporter_.Phase(seal_phase, PhaseState::kFailed, absl::StrCat(seal_summary, "; probes could not run: ", verify.status().message()));
     return Fail(RunExit::kSeal, absl::StrCat("verification: ", verify.status().message())), false;
   }
   std::vector<std::string> broken;
@@ -432,32 +489,34 @@ bool Run::SetupAndSeal() {
   nlohmann::json probes = cli::VerifyJson(*verify)["probes"];
   if (!cli::VerifyHeld(*verify)) {
     std::string why = broken.empty() ? "no probes ran" : absl::StrJoin(broken, ", ");
-    reporter_.Phase("seal", PhaseState::kFailed, absl::StrCat(summary_.seal, "; airlock does NOT hold: ", why), {{"probes", probes}});
+    reporter_.Phase(seal_phase, PhaseState::kFailed, absl::StrCat(seal_summary, "; airlock does NOT hold: ", why), {{"probes", probes}});
     return Fail(RunExit::kSeal, absl::StrCat("the airlock does not hold: ", why)), false;
   }
-  summary_.verification = absl::StrCat(verify->probes_size(), " probes held inside the sandbox (network, sockets, namespaces, "
-                                       "mounts, read-only rootfs, capabilities, secrets gone, seccomp)");
-  std::string findings = absl::StrCat("; netns: ", NetnsFindingsSummary(summary_.seal_findings));
-  reporter_.Phase("seal", PhaseState::kOk,
-                  absl::StrCat(summary_.seal, "; ", verify->probes_size(), " probes held", findings),
+  if (box.is_agent) {
+    summary_.verification = absl::StrCat(verify->probes_size(), " probes held inside the sandbox (network, sockets, namespaces, "
+                                         "mounts, read-only rootfs, capabilities, secrets gone, seccomp)");
+  }
+  std::string findings = absl::StrCat("; netns: ", NetnsFindingsSummary(seal_findings));
+  reporter_.Phase(seal_phase, PhaseState::kOk,
+                  absl::StrCat(seal_summary, "; ", verify->probes_size(), " probes held", findings),
                   {{"trigger", st.seal_trigger()}, {"verified", st.verified()}, {"seal_latency_ns", st.seal_latency_ns()},
-                   {"findings", summary_.seal_findings}, {"probes", probes}});
+                   {"findings", seal_findings}, {"probes", probes}});
   return true;
 }
 
-void Run::RunAgentAndCheck() {
+void Run::RunAgent() {
   if (Interrupted()) return void(Fail(RunExit::kInterrupted, "interrupted"));
-  if (std::optional<uint32_t> exited = sandbox_->init_exit()) {
+  if (std::optional<uint32_t> exited = agent_box_.session->init_exit()) {
     std::string why = absl::StrCat("the container's own process (`", JoinArgv(kIdleCommand), "`) exited with ", *exited,
                                    " right after the seal: the image needs `sleep` to keep the sandbox open");
     reporter_.Phase("agent", PhaseState::kFailed, why);
     return void(Fail(RunExit::kSandbox, why));
   }
-  ProcessSpec process{args_.agent, EnvWithout(container_env_, args_.secrets), policy_.policy.workspace.target, user_.first,
-                      user_.second};
+  ProcessSpec process{args_.agent, EnvWithout(container_env_, args_.secrets), policy_.policy.workspace.target, user_.uid,
+                      user_.gid};
   reporter_.Phase("agent", PhaseState::kStart, absl::StrCat("running `", JoinArgv(args_.agent), "` sealed, in ",
                                                             policy_.policy.workspace.target));
-  absl::StatusOr<ProcessOutcome> agent = sandbox_->Exec("agent", "agent", BuildProcessJson(process));
+  absl::StatusOr<ProcessOutcome> agent = agent_box_.session->Exec("agent", "agent", BuildProcessJson(process));
   if (!agent.ok()) {
     if (Interrupted() || absl::IsCancelled(agent.status())) {
       agent_.note = "interrupted";
@@ -479,10 +538,158 @@ void Run::RunAgentAndCheck() {
   }
   reporter_.Phase("agent", PhaseState::kOk, absl::StrCat("exit 0 in ", FormatSeconds(agent->duration)),
                   {{"exit_code", 0}, {"duration_s", absl::ToDoubleSeconds(agent->duration)}});
-  if (args_.check.empty()) return;
-  process.args = {"sh", "-c", args_.check};
-  reporter_.Phase("check", PhaseState::kStart, absl::StrCat("running `", args_.check, "` in the same sealed sandbox"));
-  absl::StatusOr<ProcessOutcome> check = sandbox_->Exec("check", "check", BuildProcessJson(process));
+}
+
+bool Run::StopBox(Box& box, bool verify_now) {
+  if (!box.session || box.stopped) return true;
+  box.stopped = true;
+  const std::string phase = box.is_agent ? "stop" : "check-stop";
+  if (box.is_agent && box.session->created()) summary_.audit_excerpt = AuditExcerpt(box.session->AuditLines(), kAuditExcerptLines);
+  if (box.is_agent) {
+    std::string audit_dir = policy_.policy.audit.dir.empty() ? host_.audit_dir : policy_.policy.audit.dir;
+    summary_.audit_path = absl::StrCat(audit_dir, "/", connection_->name_space(), "/", id_, ".jsonl");
+  }
+  // Every process of the sandbox dies with it (its pid namespace and cgroup), before anything of
+  // its workspace is read: a daemon the agent left cannot touch the change set or the check.
+  box.destroy_problems = box.session->Destroy();
+  std::vector<std::string> left;
+  if (verify_now && box.destroy_problems.empty()) {
+    SandboxTraces traces = box.session->traces();
+    left = WaitForNoLeftovers(*connection_, traces, absl::Seconds(10));
+  }
+  if (!box.destroy_problems.empty() || !left.empty()) {
+    std::vector<std::string> all = box.destroy_problems;
+    all.insert(all.end(), left.begin(), left.end());
+    reporter_.Phase(phase, PhaseState::kFailed, absl::StrJoin(all, "; "));
+    return false;
+  }
+  reporter_.Phase(phase, PhaseState::kOk,
+                  verify_now ? "container killed, every process of it gone (checked); task, container, snapshot and lease deleted"
+                             : "container killed; task, container, snapshot and lease deleted");
+  return true;
+}
+
+bool Run::Collect() {
+  std::string message = absl::StrCat("airlock run ", id_, "\n\nAgent: ", JoinArgv(args_.agent), "\nImage: ", image_.name,
+                                     "\nBase: ", repo_.head_commit, "\nPolicy: ", policy_.description,
+                                     "\nSetup exit: ", setup_.exit_code ? std::to_string(*setup_.exit_code) : "-",
+                                     "\nAgent exit: ", agent_.exit_code ? std::to_string(*agent_.exit_code) : "-",
+                                     args_.check.empty() ? "" : absl::StrCat("\nCheck: ", args_.check),
+                                     "\n");
+  SecretScanner scanner(secrets_);
+  absl::StatusOr<ChangeSet> changes = agent_box_.workspace->Collect(limits_, scanner, message, branch_);
+  if (!changes.ok()) {
+    RunExit code = ExitForChanges(changes.status());
+    std::string why(changes.status().message());
+    if (code == RunExit::kLimit) why += ": nothing was written (raise the limit with the flag named to allow it)";
+    if (code == RunExit::kRefused) why += "; nothing was written";
+    reporter_.Phase(PhaseForChanges(changes.status()), PhaseState::kFailed, why);
+    summary_.changes_note = code == RunExit::kChanges ? "the change set could not be collected" : "refused: " + why;
+    Fail(code, code == RunExit::kChanges ? absl::StrCat("change set: ", why) : why);
+    return false;
+  }
+  changes_ = *std::move(changes);
+  summary_.files = changes_->files;
+  for (const std::string& s : changes_->skipped) summary_.skipped.push_back(s);
+  if (changes_->commit.empty()) {
+    summary_.changes_note = "the agent changed nothing";
+    reporter_.Phase("changes", PhaseState::kOk,
+                    changes_->skipped.empty() ? std::string("no changes: no branch, no patch")
+                                              : absl::StrCat("no changes: no branch, no patch (left out, not files: ",
+                                                             absl::StrJoin(changes_->skipped, ", "), ")"),
+                    {{"files", nlohmann::json::array()}});
+    if (!args_.check.empty() && agent_.exit_code == 0) check_.note = "skipped: the agent changed nothing";
+    return false;
+  }
+  summary_.tree = changes_->tree;
+  if (!changes_->leaks.empty()) {
+    std::vector<std::string> words;
+    for (const SecretFinding& leak : changes_->leaks) words.push_back(absl::StrCat("secret ", leak.secret, " in ", leak.where));
+    summary_.leaks = changes_->leaks;
+    summary_.changes_note = "blocked: a secret's value is in the change set";
+    reporter_.Phase("scan", PhaseState::kFailed, absl::StrCat("LEAK: ", absl::StrJoin(words, "; "), ": branch and patch blocked"));
+    if (!args_.check.empty()) check_.note = "skipped: a secret leaked";
+    Fail(RunExit::kSecretLeak, absl::StrCat("blocked: ", absl::StrJoin(words, "; ")));
+    return false;
+  }
+  // The patch, streamed from the private repository into the task directory; then read back and
+  // scanned as a whole (the commit message and whatever else it carries).
+  patch_tmp_ = task_dir_ + "/review.patch";
+  absl::StatusOr<PatchStats> stats = WriteReviewPatch(*run_repo_, changes_->commit, patch_tmp_);
+  if (!stats.ok()) {
+    patch_tmp_.clear();
+    reporter_.Phase("changes", PhaseState::kFailed, absl::StrCat("patch: ", stats.status().message()));
+    Fail(RunExit::kChanges, absl::StrCat("patch: ", stats.status().message()));
+    return false;
+  }
+  summary_.insertions = stats->insertions;
+  summary_.deletions = stats->deletions;
+  {
+    SecretScanner patch_scan(secrets_);
+    UniqueFd fd(open(patch_tmp_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return Fail(RunExit::kChanges, absl::StrCat("patch: open: ", strerror(errno))), false;
+    patch_scan.BeginFile("the patch");
+    std::string buf(kPatchScanChunk, '\0');
+    for (;;) {
+      ssize_t got = read(fd.get(), buf.data(), buf.size());
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Fail(RunExit::kChanges, absl::StrCat("patch: read: ", strerror(errno))), false;
+      if (got == 0) break;
+      patch_scan.Feed(absl::string_view(buf.data(), static_cast<size_t>(got)));
+    }
+    patch_scan.EndFile();
+    summary_.leaks = patch_scan.findings();
+  }
+  std::vector<std::string> file_lines = FileLines(changes_->files, 8);
+  std::string skipped = changes_->skipped.empty() ? ""
+                        : absl::StrCat("; left out, not files: ", absl::StrJoin(changes_->skipped, ", "));
+  reporter_.Phase("changes", PhaseState::kOk,
+                  absl::StrCat(changes_->files.size(), " file(s) changed (+", stats->insertions, " -", stats->deletions,
+                               ", ", changes_->bytes, " bytes): ", absl::StrJoin(file_lines, ", "), "; tree ",
+                               Short(changes_->tree), skipped),
+                  {{"files", SummaryJson(summary_)["files"]}, {"insertions", stats->insertions},
+                   {"deletions", stats->deletions}, {"tree", changes_->tree}, {"commit", changes_->commit},
+                   {"skipped", changes_->skipped}});
+  if (!summary_.leaks.empty()) {
+    summary_.changes_note = "blocked: a secret's value is in the change set";
+    reporter_.Phase("scan", PhaseState::kFailed, absl::StrCat("LEAK: secret ", summary_.leaks[0].secret, " in the patch: branch and patch blocked"));
+    if (!args_.check.empty()) check_.note = "skipped: a secret leaked";
+    Fail(RunExit::kSecretLeak, absl::StrCat("blocked: secret ", summary_.leaks[0].secret, " in the patch"));
+    return false;
+  }
+  reporter_.Phase("scan", PhaseState::kOk,
+                  secrets_.empty() ? "no secrets were given: nothing to look for"
+                                   : absl::StrCat("no secret value in the change set (", secrets_.size(),
+                                                  " secret(s) checked in every changed file, name and the patch)"));
+  return agent_.exit_code == 0 && !args_.check.empty();
+}
+
+void Run::RunCheck() {
+  if (Interrupted()) return;
+  reporter_.Phase("check", PhaseState::kInfo,
+                  absl::StrCat("the change set is fixed (tree ", Short(changes_->tree),
+                               "): the check runs in a fresh sandbox (same image, policy and setup) on exactly that tree"));
+  if (!PrepareBox(check_box_) || !SetupAndSeal(check_box_)) {
+    check_.note = "did not run: its sandbox failed";
+    return;
+  }
+  // Setup ran on the base, as the agent's did; now the workspace takes exactly the change set
+  // (setup's ignored installs stay), proven by a second walk.
+  absl::StatusOr<size_t> reset = check_box_.workspace->ResetTo(changes_->tree, limits_);
+  if (!reset.ok()) {
+    reporter_.Phase("check", PhaseState::kFailed, absl::StrCat("the check's workspace: ", reset.status().message()));
+    Fail(RunExit::kCheck, absl::StrCat("the check's workspace could not be made to hold tree ", Short(changes_->tree), ": ",
+                                       reset.status().message()));
+    return;
+  }
+  summary_.check_tree = changes_->tree;
+  ProcessSpec process{{"sh", "-c", args_.check}, EnvWithout(container_env_, args_.secrets), policy_.policy.workspace.target,
+                      user_.uid, user_.gid};
+  reporter_.Phase("check", PhaseState::kStart,
+                  absl::StrCat("running `", args_.check, "` sealed, on tree ", Short(changes_->tree), " (", *reset,
+                               " path(s) set after setup)"),
+                  {{"tree", changes_->tree}});
+  absl::StatusOr<ProcessOutcome> check = check_box_.session->Exec("check", "check", BuildProcessJson(process));
   if (!check.ok()) {
     if (Interrupted() || absl::IsCancelled(check.status())) {
       check_.note = "interrupted";
@@ -495,133 +702,82 @@ void Run::RunAgentAndCheck() {
   check_.exit_code = static_cast<int>(check->exit_code);
   check_.duration = check->duration;
   if (check->exit_code != 0) {
-    reporter_.Phase("check", PhaseState::kFailed, absl::StrCat("exit ", check->exit_code, " in ", FormatSeconds(check->duration)),
-                    {{"exit_code", check->exit_code}});
+    reporter_.Phase("check", PhaseState::kFailed,
+                    absl::StrCat("exit ", check->exit_code, " in ", FormatSeconds(check->duration), " on tree ",
+                                 Short(changes_->tree)),
+                    {{"exit_code", check->exit_code}, {"tree", changes_->tree}});
     Fail(RunExit::kCheck, absl::StrCat("the check exited with ", check->exit_code));
     return;
   }
-  reporter_.Phase("check", PhaseState::kOk, absl::StrCat("exit 0 in ", FormatSeconds(check->duration)),
-                  {{"exit_code", 0}, {"duration_s", absl::ToDoubleSeconds(check->duration)}});
+  reporter_.Phase("check", PhaseState::kOk,
+                  absl::StrCat("exit 0 in ", FormatSeconds(check->duration), " on tree ", Short(changes_->tree),
+                               ", the branch's tree"),
+                  {{"exit_code", 0}, {"duration_s", absl::ToDoubleSeconds(check->duration)}, {"tree", changes_->tree}});
 }
 
-void Run::StopSandbox() {
-  if (!sandbox_) return;
-  if (sandbox_->created()) summary_.audit_excerpt = AuditExcerpt(sandbox_->AuditLines(), kAuditExcerptLines);
-  std::string audit_dir = policy_.policy.audit.dir.empty() ? host_.audit_dir : policy_.policy.audit.dir;
-  summary_.audit_path = absl::StrCat(audit_dir, "/", connection_->name_space(), "/", id_, ".jsonl");
-  // Nothing may write into the workspace while the change set is read: the container goes first.
-  destroy_problems_ = sandbox_->Destroy();
-  reporter_.Phase("stop", destroy_problems_.empty() ? PhaseState::kOk : PhaseState::kFailed,
-                  destroy_problems_.empty() ? "container killed; task, container, snapshot and lease deleted"
-                                            : absl::StrJoin(destroy_problems_, "; "));
-}
-
-void Run::Review() {
-  if (!workspace_ || !agent_.ran || Interrupted()) return;
-  std::string message = absl::StrCat("airlock run ", id_, "\n\nAgent: ", JoinArgv(args_.agent), "\nImage: ", image_.name,
-                                     "\nBase: ", repo_.head_commit, "\nPolicy: ", policy_.description,
-                                     "\nSetup exit: ", setup_.exit_code ? std::to_string(*setup_.exit_code) : "-",
-                                     "\nAgent exit: ", agent_.exit_code ? std::to_string(*agent_.exit_code) : "-",
-                                     "\nCheck exit: ", check_.exit_code ? std::to_string(*check_.exit_code) : "-", "\n");
-  absl::StatusOr<ChangeSet> changes = workspace_->Collect(message);
-  if (!changes.ok()) {
-    reporter_.Phase("changes", PhaseState::kFailed, std::string(changes.status().message()));
-    Fail(RunExit::kChanges, absl::StrCat("change set: ", changes.status().message()));
+void Run::Publish() {
+  auto drop_patch = [&] {
+    if (patch_tmp_.empty()) return;
+    unlink(patch_tmp_.c_str());
+    patch_tmp_.clear();
+  };
+  if (!changes_ || changes_->commit.empty() || patch_tmp_.empty() || !summary_.leaks.empty() || Interrupted() ||
+      (exit_ != RunExit::kOk && exit_ != RunExit::kCheck && exit_ != RunExit::kAgent)) {
+    drop_patch();
     return;
   }
-  summary_.files = changes->files;
-  summary_.insertions = changes->insertions;
-  summary_.deletions = changes->deletions;
-  if (changes->commit.empty()) {
-    summary_.changes_note = "the agent changed nothing";
-    reporter_.Phase("changes", PhaseState::kOk, "no changes: no branch, no patch", {{"files", nlohmann::json::array()}});
-    return;
-  }
-  std::vector<std::string> file_lines = FileLines(changes->files, 8);
-  reporter_.Phase("changes", PhaseState::kOk,
-                  absl::StrCat(changes->files.size(), " file(s) changed (+", changes->insertions, " -", changes->deletions,
-                               "): ", absl::StrJoin(file_lines, ", ")),
-                  {{"files", SummaryJson(summary_)["files"]}, {"insertions", changes->insertions},
-                   {"deletions", changes->deletions}});
-  // Scan every new blob, every path and the patch for the secrets' values.
-  std::vector<ScanInput> inputs;
-  for (const ChangedFile& file : changes->files) {
-    ScanInput input{file.path, ""};
-    if (!file.new_blob.empty() && file.new_mode != "160000") {
-      absl::StatusOr<std::string> bytes = workspace_->BlobBytes(file.new_blob);
-      if (!bytes.ok()) {
-        reporter_.Phase("scan", PhaseState::kFailed, std::string(bytes.status().message()));
-        Fail(RunExit::kChanges, absl::StrCat("secret scan: ", bytes.status().message()));
-        return;
-      }
-      input.content = *std::move(bytes);
-    }
-    inputs.push_back(std::move(input));
-  }
-  summary_.leaks = ScanForSecrets(secrets_, inputs, changes->patch);
-  if (!summary_.leaks.empty()) {
-    std::vector<std::string> words;
-    for (const SecretFinding& leak : summary_.leaks) words.push_back(absl::StrCat("secret ", leak.secret, " in ", leak.where));
-    summary_.changes_note = "blocked: a secret's value is in the change set";
-    reporter_.Phase("scan", PhaseState::kFailed,
-                    absl::StrCat("LEAK: ", absl::StrJoin(words, "; "), ": branch and patch blocked"));
-    Fail(RunExit::kSecretLeak, absl::StrCat("blocked: ", absl::StrJoin(words, "; ")));
-    return;
-  }
-  reporter_.Phase("scan", PhaseState::kOk,
-                  secrets_.empty() ? "no secrets were given: nothing to look for"
-                                   : absl::StrCat("no secret value in the change set (", secrets_.size(), " secret(s) checked)"));
-  if (Interrupted()) return;
   std::string patch_path = absl::StrCat(work_dir_, "/", id_, ".patch");
-  {
-    std::ofstream out(patch_path, std::ios::binary | std::ios::trunc);
-    out << changes->patch;
-    if (!out) {
-      Fail(RunExit::kChanges, absl::StrCat("cannot write ", patch_path));
-      return;
-    }
+  if (rename(patch_tmp_.c_str(), patch_path.c_str()) != 0) {
+    Fail(RunExit::kChanges, absl::StrCat("cannot move the patch to ", patch_path, ": ", strerror(errno)));
+    drop_patch();
+    return;
   }
+  patch_tmp_.clear();
   summary_.patch_path = patch_path;
-  if (agent_.exit_code != 0) {  // ran (checked on entry), and failed
+  if (agent_.exit_code != 0) {  // ran, and failed
     summary_.changes_note = "the agent failed";
     reporter_.Phase("review", PhaseState::kInfo, absl::StrCat("no branch (the agent failed); patch kept: ", patch_path),
                     {{"patch", patch_path}});
     return;
   }
-  if (Interrupted()) {
-    std::error_code ec;
-    std::filesystem::remove(patch_path, ec);
-    summary_.patch_path.clear();
-    return;
-  }
-  if (absl::Status s = PublishBranch(repo_, *workspace_, branch_); !s.ok()) {
+  if (absl::Status s = PublishBranch(repo_, *run_repo_, branch_); !s.ok()) {
     reporter_.Phase("review", PhaseState::kFailed, std::string(s.message()));
     Fail(RunExit::kChanges, absl::StrCat("branch: ", s.message()));
     return;
   }
   summary_.branch = branch_;
-  summary_.commit = changes->commit;
+  summary_.commit = changes_->commit;
   reporter_.Phase("review", PhaseState::kOk,
-                  absl::StrCat("branch ", branch_, " (commit ", Short(changes->commit), ") in ", repo_.toplevel, "; patch ",
-                               patch_path),
-                  {{"branch", branch_}, {"commit", changes->commit}, {"patch", patch_path}});
+                  absl::StrCat("branch ", branch_, " (commit ", Short(changes_->commit), ", tree ", Short(changes_->tree),
+                               ") in ", repo_.toplevel, "; patch ", patch_path),
+                  {{"branch", branch_}, {"commit", changes_->commit}, {"tree", changes_->tree}, {"patch", patch_path}});
 }
 
 void Run::DestroyAndVerify() {
+  std::vector<std::string> problems;
+  for (Box* box : {&agent_box_, &check_box_}) problems.insert(problems.end(), box->destroy_problems.begin(), box->destroy_problems.end());
+  run_repo_.reset();
   if (!task_dir_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(task_dir_, ec);
-    if (ec) destroy_problems_.push_back(absl::StrCat("remove ", task_dir_, ": ", ec.message()));
+    if (ec) problems.push_back(absl::StrCat("remove ", task_dir_, ": ", ec.message()));
   }
-  if (!sandbox_) return;
-  SandboxTraces traces = sandbox_->traces();
-  traces.paths.push_back(task_dir_);
-  summary_.checked = CheckedPlaces(traces);
-  summary_.leftovers = WaitForNoLeftovers(*connection_, traces, absl::Seconds(10));
-  summary_.leftovers.insert(summary_.leftovers.end(), destroy_problems_.begin(), destroy_problems_.end());
+  if (!agent_box_.session) return;
+  std::vector<std::string> checked;
+  for (Box* box : {&agent_box_, &check_box_}) {
+    if (!box->session) continue;
+    SandboxTraces traces = box->session->traces();
+    traces.paths.push_back(task_dir_);
+    checked.push_back(CheckedPlaces(traces));
+    std::vector<std::string> left = WaitForNoLeftovers(*connection_, traces, absl::Seconds(10));
+    summary_.leftovers.insert(summary_.leftovers.end(), left.begin(), left.end());
+  }
+  summary_.checked = checked.front();
+  summary_.leftovers.insert(summary_.leftovers.end(), problems.begin(), problems.end());
   summary_.destroyed = true;
+  std::string which = check_box_.session ? "both sandboxes destroyed" : "destroyed";
   if (summary_.leftovers.empty()) {
-    reporter_.Phase("destroy", PhaseState::kOk, absl::StrCat("destroyed, nothing left (checked: ", summary_.checked, ")"),
+    reporter_.Phase("destroy", PhaseState::kOk, absl::StrCat(which, ", nothing left (checked: ", summary_.checked, ")"),
                     {{"leftovers", nlohmann::json::array()}});
   } else {
     reporter_.Phase("destroy", PhaseState::kFailed,
@@ -633,10 +789,13 @@ void Run::DestroyAndVerify() {
 
 void Run::Finish() {
   if (Interrupted()) Fail(RunExit::kInterrupted, "interrupted");
-  summary_.phases = {setup_, agent_, check_};
-  if (args_.check.empty()) summary_.phases.pop_back();
+  summary_.phases = {setup_, agent_};
+  if (!args_.check.empty()) {
+    if (check_setup_.ran || check_.ran) summary_.phases.push_back(check_setup_);
+    summary_.phases.push_back(check_);
+  }
   if (!agent_.ran && summary_.phases[1].note.empty()) summary_.phases[1].note = "did not run";
-  if (summary_.phases.size() > 2 && !check_.ran && summary_.phases[2].note.empty()) summary_.phases[2].note = "did not run";
+  if (!args_.check.empty() && !check_.ran && summary_.phases.back().note.empty()) summary_.phases.back().note = "did not run";
   if (summary_.changes_note.empty() && summary_.branch.empty()) summary_.changes_note = "the run did not get that far";
   summary_.exit = exit_;
   summary_.total = absl::Now() - started_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cmd/airlock/run/terminal_text.h"
 
 namespace airlock::run {
 namespace {
@@ -24,7 +25,10 @@ void Row(std::string& out, const char* label, const std::string& value) {
 
 std::vector<std::string> FileLines(const std::vector<ChangedFile>& files, size_t limit) {
   std::vector<std::string> lines;
-  for (size_t i = 0; i < files.size() && i < limit; ++i) lines.push_back(absl::StrCat(std::string(1, files[i].status), " ", files[i].path));
+  // The names are the agent's: quoted as git quotes them, and so that none passes for two entries.
+  for (size_t i = 0; i < files.size() && i < limit; ++i) {
+    lines.push_back(absl::StrCat(std::string(1, files[i].status), " ", QuotePathInList(files[i].path)));
+  }
   if (files.size() > limit) lines.push_back(absl::StrCat("... and ", files.size() - limit, " more"));
   return lines;
 }
@@ -38,7 +42,11 @@ nlohmann::json SummaryJson(const RunSummary& s) {
     phases.push_back(entry);
   }
   nlohmann::json files = nlohmann::json::array();
-  for (const ChangedFile& f : s.files) files.push_back({{"status", std::string(1, f.status)}, {"path", f.path}});
+  for (const ChangedFile& f : s.files) {
+    nlohmann::json entry = {{"status", std::string(1, f.status)}};
+    SetJsonText(entry, "path", f.path);  // "path_base64" too when the name is not UTF-8
+    files.push_back(std::move(entry));
+  }
   nlohmann::json leaks = nlohmann::json::array();
   for (const SecretFinding& l : s.leaks) leaks.push_back({{"secret", l.secret}, {"where", l.where}});
   const RunExitInfo& info = InfoOf(s.exit);
@@ -57,6 +65,9 @@ nlohmann::json SummaryJson(const RunSummary& s) {
       {"deletions", s.deletions},
       {"branch", s.branch.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.branch)},
       {"commit", s.commit.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.commit)},
+      {"tree", s.tree.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.tree)},
+      {"check_tree", s.check_tree.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.check_tree)},
+      {"skipped", s.skipped},
       {"patch", s.patch_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.patch_path)},
       {"changes_note", s.changes_note},
       {"secret_leaks", leaks},
@@ -95,6 +106,12 @@ std::string SummaryText(const RunSummary& s) {
   for (const std::string& line : FileLines(s.files, 20)) Row(out, "", line);
   if (!s.leaks.empty()) {
     for (const SecretFinding& l : s.leaks) Row(out, "LEAK", "secret " + l.secret + " found in " + l.where);
+  }
+  for (const std::string& skipped : s.skipped) Row(out, "left out", skipped + ": not a file, directory or symlink");
+  if (!s.tree.empty()) Row(out, "tree", s.tree);
+  if (!s.check_tree.empty()) {
+    Row(out, "checked", s.check_tree == s.tree ? "the check ran on that tree, in a sandbox of its own"
+                                               : "the check ran on tree " + s.check_tree);
   }
   Row(out, "branch", s.branch.empty() ? "none (" + s.changes_note + ")" : s.branch + " (commit " + s.commit.substr(0, 12) + ")");
   Row(out, "patch", s.patch_path.empty() ? "none" : s.patch_path);

@@ -33,8 +33,11 @@ struct RunSummary {
   std::vector<std::string> seal_findings;
   std::string verification;     // "13 probes held"
   std::vector<ChangedFile> files;
-  int insertions = 0;
-  int deletions = 0;
+  std::vector<std::string> skipped;  // fifos, sockets, devices left out (as git does), quoted
+  int64_t insertions = 0;
+  int64_t deletions = 0;
+  std::string tree;             // the change set's tree (the branch's), "" when none
+  std::string check_tree;       // the tree the check ran on, "" when no check ran
   std::string branch;           // "" when none was made
   std::string commit;
   std::string patch_path;       // "" when none was written

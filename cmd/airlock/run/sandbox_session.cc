@@ -95,7 +95,7 @@ absl::Status SandboxSession::Create() {
 
   absl::StatusOr<std::unique_ptr<containerd::ProcessIo>> io = containerd::ProcessIo::Create(
       plan_.io_dir, "init", [this](containerd::OutputStream stream, absl::string_view bytes) {
-        reporter_.Output("setup", stream, bytes);
+        reporter_.Output(plan_.setup_phase, stream, bytes);
       });
   if (!io.ok()) return io.status();
   init_io_ = *std::move(io);
@@ -319,7 +319,7 @@ std::vector<std::string> SandboxSession::Destroy() {
   }
   if (init_io_) {
     init_io_->Finish();
-    reporter_.FlushOutput("setup");
+    reporter_.FlushOutput(plan_.setup_phase);
     init_io_.reset();
   }
   if (container_created_) note(containerd::DeleteContainer(c_, plan_.id, kCleanupCall), "delete container");

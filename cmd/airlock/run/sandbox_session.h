@@ -40,6 +40,7 @@ struct SandboxPlan {
   std::string policy_path;
   std::string spec_json;
   std::string io_dir;  // for the fifos (exists)
+  std::string setup_phase = "setup";  // the phase the init's output (setup's) is reported under
   std::string upstream_netns;
   std::map<std::string, std::string> labels;
 };

@@ -1,28 +1,29 @@
 #include "cmd/airlock/run/workspace.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cmd/airlock/run/fs_beneath.h"
 #include "cmd/airlock/run/git.h"
+#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/errno_status.h"
 
 namespace airlock::run {
 namespace {
 
-constexpr char kAuthorName[] = "airlock run";
-constexpr char kAuthorEmail[] = "airlock@localhost";
-
 std::string Trimmed(const std::string& text) { return std::string(absl::StripAsciiWhitespace(text)); }
 
-std::vector<std::string> AuthorEnv() {
-  return {absl::StrCat("GIT_AUTHOR_NAME=", kAuthorName), absl::StrCat("GIT_AUTHOR_EMAIL=", kAuthorEmail),
-          absl::StrCat("GIT_COMMITTER_NAME=", kAuthorName), absl::StrCat("GIT_COMMITTER_EMAIL=", kAuthorEmail)};
+std::string ModeText(uint32_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%06o", mode);
+  return text;
 }
 
 }  // namespace
@@ -41,6 +42,12 @@ absl::StatusOr<SourceRepo> InspectRepo(const std::string& path) {
   absl::StatusOr<std::string> common = Git({"rev-parse", "--path-format=absolute", "--git-common-dir"}, {.cwd = repo.toplevel});
   if (!common.ok()) return common.status();
   repo.objects_dir = Trimmed(*common) + "/objects";
+  absl::StatusOr<GitResult> format = RunGit({"rev-parse", "--show-object-format"}, {.cwd = repo.toplevel});
+  if (!format.ok()) return format.status();
+  if (format->exit_code == 0 && Trimmed(format->out) != "sha1") {
+    return absl::FailedPreconditionError(absl::StrCat("repository ", repo.toplevel, " uses ", Trimmed(format->out),
+                                                      " object ids: airlock run supports SHA-1 repositories only"));
+  }
   absl::StatusOr<GitResult> head = RunGit({"rev-parse", "--verify", "--quiet", "HEAD^{commit}"}, {.cwd = repo.toplevel});
   if (!head.ok()) return head.status();
   if (head->exit_code != 0) {
@@ -55,7 +62,8 @@ absl::StatusOr<SourceRepo> InspectRepo(const std::string& path) {
 
 absl::StatusOr<std::vector<std::string>> UncommittedPaths(const SourceRepo& repo) {
   absl::StatusOr<std::string> out =
-      Git({"status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=dirty"}, {.cwd = repo.toplevel});
+      Git({"status", "--porcelain=v1", "-z", "--untracked-files=no", "--ignore-submodules=dirty"},
+          {.cwd = repo.toplevel});
   if (!out.ok()) return out.status();
   std::vector<std::string> paths;
   std::vector<std::string> entries = absl::StrSplit(*out, '\0', absl::SkipEmpty());
@@ -77,97 +85,140 @@ absl::Status CheckBranchAbsent(const SourceRepo& repo, const std::string& branch
   return absl::OkStatus();
 }
 
-absl::StatusOr<Workspace> Workspace::Create(const SourceRepo& repo, const std::string& task_dir, const std::string& branch) {
+absl::StatusOr<std::unique_ptr<RunRepository>> RunRepository::Create(const SourceRepo& repo, const std::string& git_dir) {
+  auto run_repo = std::make_unique<RunRepository>();
+  absl::StatusOr<std::unique_ptr<GitStore>> store = GitStore::Create(git_dir, repo.objects_dir);
+  if (!store.ok()) return store.status();
+  run_repo->store_ = *std::move(store);
+  run_repo->base_commit_ = repo.head_commit;
+  absl::StatusOr<git_oid> commit = ParseOid(repo.head_commit);
+  if (!commit.ok()) return commit.status();
+  absl::StatusOr<git_oid> tree = run_repo->store_->TreeOfCommit(*commit);
+  if (!tree.ok()) return tree.status();
+  absl::StatusOr<BaseTree> base = BaseTree::Load(*run_repo->store_, *tree);
+  if (!base.ok()) return base.status();
+  run_repo->base_ = *std::move(base);
+  return run_repo;
+}
+
+absl::StatusOr<Workspace> Workspace::Create(RunRepository& repo, const std::string& dir, const Owner& owner) {
+  if (mkdir(dir.c_str(), 0755) != 0) return ErrnoStatus(absl::StrCat("mkdir ", dir));
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(absl::StrCat("open ", dir));
   Workspace w;
-  w.git_dir_ = task_dir + "/git";
-  w.work_tree_ = task_dir + "/repo";
-  w.branch_ = branch;
-  w.base_commit_ = repo.head_commit;
-  if (absl::StatusOr<std::string> r = Git({"init", "--bare", "--quiet", w.git_dir_}, {}); !r.ok()) return r.status();
-  {
-    std::ofstream alternates(w.git_dir_ + "/objects/info/alternates");
-    alternates << repo.objects_dir << "\n";
-    if (!alternates) return absl::InternalError(absl::StrCat("cannot write ", w.git_dir_, "/objects/info/alternates"));
-  }
-  if (mkdir(w.work_tree_.c_str(), 0755) != 0) return absl::InternalError(absl::StrCat("mkdir ", w.work_tree_, ": ", strerror(errno)));
-  GitOptions in_private{.git_dir = w.git_dir_};
-  GitOptions with_tree{.git_dir = w.git_dir_, .work_tree = w.work_tree_};
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"update-ref", "refs/heads/" + branch, repo.head_commit},
-           {"symbolic-ref", "HEAD", "refs/heads/" + branch}}) {
-    if (absl::StatusOr<std::string> r = Git(args, in_private); !r.ok()) return r.status();
-  }
-  if (absl::StatusOr<std::string> r = Git({"read-tree", "-u", "--reset", "HEAD"}, with_tree); !r.ok()) return r.status();
+  w.repo_ = &repo;
+  w.dir_ = dir;
+  w.root_ = std::make_shared<UniqueFd>(fd);
+  w.owner_ = owner;
+  if (fchmod(fd, 0755) != 0) return ErrnoStatus(absl::StrCat("chmod ", dir));
+  if ((owner.uid != 0 || owner.gid != 0) && fchown(fd, owner.uid, owner.gid) != 0) return ErrnoStatus(absl::StrCat("chown ", dir));
+  absl::StatusOr<CheckoutStamps> stamps = CheckoutTree(repo.store(), repo.base(), fd, owner);
+  if (!stamps.ok()) return stamps.status();
+  w.stamps_ = *std::move(stamps);
   return w;
 }
 
-absl::StatusOr<ChangeSet> Workspace::Collect(const std::string& message) {
-  GitOptions with_tree{.git_dir = git_dir_, .work_tree = work_tree_, .env = AuthorEnv()};
+absl::StatusOr<ChangeSet> Workspace::Collect(const ChangeLimits& limits, SecretScanner& scanner, const std::string& message,
+                                             const std::string& branch) {
+  GitStore& store = repo_->store();
+  const int root = root_->get();
   ChangeSet changes;
-  changes.base_commit = base_commit_;
-  if (absl::StatusOr<std::string> r = Git({"add", "--all", "--", "."}, with_tree); !r.ok()) return r.status();
-  absl::StatusOr<GitResult> quiet = RunGit({"diff", "--cached", "--quiet"}, with_tree);
-  if (!quiet.ok()) return quiet.status();
-  if (quiet->exit_code == 0) return changes;  // nothing changed
-  if (absl::StatusOr<std::string> r = Git({"commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message}, with_tree);
-      !r.ok()) {
-    return r.status();
-  }
-  GitOptions in_private{.git_dir = git_dir_};
-  absl::StatusOr<std::string> head = Git({"rev-parse", "HEAD"}, in_private);
-  if (!head.ok()) return head.status();
-  changes.commit = Trimmed(*head);
-  absl::StatusOr<std::string> raw = Git({"diff-tree", "-r", "-z", "--no-renames", base_commit_, changes.commit}, in_private);
-  if (!raw.ok()) return raw.status();
-  absl::StatusOr<std::vector<ChangedFile>> files = ParseDiffTree(*raw);
-  if (!files.ok()) return files.status();
-  changes.files = *std::move(files);
-  absl::StatusOr<std::string> numstat = Git({"diff-tree", "-r", "--numstat", "--no-renames", base_commit_, changes.commit}, in_private);
-  if (!numstat.ok()) return numstat.status();
-  for (absl::string_view line : absl::StrSplit(*numstat, '\n', absl::SkipEmpty())) {
-    std::vector<absl::string_view> cols = absl::StrSplit(line, '\t');
-    int added = 0, removed = 0;
-    if (cols.size() >= 2 && absl::SimpleAtoi(cols[0], &added) && absl::SimpleAtoi(cols[1], &removed)) {
-      changes.insertions += added;
-      changes.deletions += removed;
+  changes.base_commit = repo_->base_commit();
+  changes.base_tree = OidHex(repo_->base().tree());
+  absl::StatusOr<WalkResult> walk = WalkChanges(root, repo_->base(), &stamps_, store, limits);
+  if (!walk.ok()) return walk.status();
+  changes.skipped = walk->skipped;
+  changes.bytes = walk->total_bytes;
+  if (walk->changes.empty()) return changes;
+
+  std::vector<TreeUpdate> removals, upserts;
+  for (const WalkChange& change : walk->changes) {
+    const std::string where = QuotePath(change.path);
+    ChangedFile file{.status = change.status, .path = change.path};
+    scanner.ScanName(change.path, where);
+    if (change.status == 'D') {
+      removals.push_back({.kind = TreeUpdate::Kind::kRemove, .path = change.path});
+      changes.files.push_back(std::move(file));
+      continue;
     }
+    absl::StatusOr<git_oid> blob;
+    scanner.BeginFile(where);
+    if (change.mode == kModeSymlink) {
+      scanner.Feed(change.link_target);
+      blob = store.WriteBlob(change.link_target);
+    } else {
+      absl::StatusOr<UniqueFd> fd = OpenBeneath(root, change.path, O_RDONLY | O_NONBLOCK);
+      if (!fd.ok()) {
+        scanner.EndFile();
+        return absl::Status(fd.status().code(), absl::StrCat(where, ": ", fd.status().message()));
+      }
+      struct stat st {};
+      if (fstat(fd->get(), &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != change.size) {
+        scanner.EndFile();
+        return absl::DataLossError(absl::StrCat(where, " changed while the workspace was read"));
+      }
+      blob = store.WriteBlobFromFd(fd->get(), change.size, [&](absl::string_view chunk) { scanner.Feed(chunk); });
+    }
+    scanner.EndFile();
+    if (!blob.ok()) return absl::Status(blob.status().code(), absl::StrCat(where, ": ", blob.status().message()));
+    upserts.push_back({.kind = TreeUpdate::Kind::kUpsert, .path = change.path, .blob = *blob, .mode = change.mode});
+    file.new_blob = OidHex(*blob);
+    file.new_mode = ModeText(change.mode);
+    changes.files.push_back(std::move(file));
   }
-  absl::StatusOr<std::string> patch = Git({"format-patch", "-1", "--stdout", "--binary", "--no-signature", changes.commit}, in_private);
-  if (!patch.ok()) return patch.status();
-  changes.patch = *std::move(patch);
+  changes.leaks = scanner.findings();
+  // Removals first, then additions: a path that changed between file and directory is never both
+  // in one tree update (libgit2 refuses that as a D/F conflict).
+  git_oid tree = repo_->base().tree();
+  for (const std::vector<TreeUpdate>* round : {&removals, &upserts}) {
+    if (round->empty()) continue;
+    absl::StatusOr<git_oid> next = store.UpdateTree(tree, *round);
+    if (!next.ok()) return next.status();
+    tree = *next;
+  }
+  changes.tree = OidHex(tree);
+  absl::StatusOr<git_oid> parent = ParseOid(repo_->base_commit());
+  if (!parent.ok()) return parent.status();
+  absl::StatusOr<git_oid> commit = store.Commit(tree, *parent, message, branch);
+  if (!commit.ok()) return commit.status();
+  changes.commit = OidHex(*commit);
   return changes;
 }
 
-absl::StatusOr<std::string> Workspace::BlobBytes(const std::string& blob) const {
-  return Git({"cat-file", "blob", blob}, {.git_dir = git_dir_});
+absl::StatusOr<size_t> Workspace::ResetTo(const std::string& tree_hex, const ChangeLimits& limits) {
+  absl::StatusOr<git_oid> tree = ParseOid(tree_hex);
+  if (!tree.ok()) return tree.status();
+  absl::StatusOr<BaseTree> target = BaseTree::Load(repo_->store(), *tree);
+  if (!target.ok()) return target.status();
+  return ResetToTree(repo_->store(), *target, root_->get(), owner_, limits, &stamps_);
 }
 
-absl::Status PublishBranch(const SourceRepo& repo, const Workspace& workspace, const std::string& branch) {
-  std::string ref = "refs/heads/" + branch;
-  absl::StatusOr<std::string> r =
-      Git({"fetch", "--quiet", "--no-tags", "--no-write-fetch-head", workspace.git_dir(), ref + ":" + ref}, {.cwd = repo.toplevel});
-  return r.status();
-}
-
-absl::StatusOr<std::vector<ChangedFile>> ParseDiffTree(const std::string& raw) {
-  std::vector<ChangedFile> files;
-  std::vector<std::string> fields = absl::StrSplit(raw, '\0');
-  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-    const std::string& meta = fields[i];
-    if (meta.empty()) break;
-    // ":100644 100644 <old> <new> M"
-    std::vector<std::string> parts = absl::StrSplit(meta, ' ');
-    if (meta[0] != ':' || parts.size() != 5 || parts[4].empty()) {
-      return absl::InternalError(absl::StrCat("git diff-tree: unexpected line \"", meta.substr(0, 120), "\""));
-    }
-    ChangedFile file;
-    file.status = parts[4][0];
-    file.path = fields[i + 1];
-    file.new_mode = parts[1];
-    if (file.status != 'D') file.new_blob = parts[3];
-    files.push_back(std::move(file));
+absl::StatusOr<PatchStats> WriteReviewPatch(RunRepository& repo, const std::string& commit, const std::string& path,
+                                            const PatchOptions& options) {
+  absl::StatusOr<git_oid> oid = ParseOid(commit);
+  if (!oid.ok()) return oid.status();
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(absl::StrCat("create ", path));
+  UniqueFd out(fd);
+  absl::StatusOr<PatchStats> stats = WritePatch(repo.store().repo(), *oid, fd, options);
+  if (stats.ok() && fsync(fd) != 0) stats = ErrnoStatus(absl::StrCat("write ", path));
+  if (!stats.ok()) {
+    unlink(path.c_str());
+    return stats.status();
   }
-  return files;
+  return stats;
+}
+
+absl::Status PublishBranch(const SourceRepo& repo, const RunRepository& run_repo, const std::string& branch) {
+  // The run's own objects (the changed blobs, the trees, the commit) are copied as they are; then
+  // one ref update that git refuses if the branch appeared meanwhile (the empty old value).
+  absl::StatusOr<git_oid> commit = run_repo.store().BranchCommit(branch);
+  if (!commit.ok()) return commit.status();
+  absl::StatusOr<size_t> copied = run_repo.store().CopyOwnObjectsTo(repo.objects_dir);
+  if (!copied.ok()) return copied.status();
+  absl::StatusOr<std::string> r =
+      Git({"update-ref", "-m", "airlock run: review branch", "refs/heads/" + branch, OidHex(*commit), ""}, {.cwd = repo.toplevel});
+  return r.status();
 }
 
 }  // namespace airlock::run

@@ -173,6 +173,14 @@ class AirlockSession:
         self.seen[cid] = {"names": set(), "address": None}
         return cid
 
+    def track(self, cid):
+        """Registers a container id made by something else (e.g. `airlock run`'s check sandbox
+        <cid>-check) for the leftover checks at teardown."""
+        if cid not in self.ids:
+            self.ids.append(cid)
+            self.seen[cid] = {"names": set(), "address": None}
+        return cid
+
     def repo(self, cid, files=None):
         """A repository directory under the harness's allowed root (repos_root/<cid>)."""
         path = os.path.join(self.ctrd.repos_root, cid)

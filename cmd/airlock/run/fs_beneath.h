@@ -1,0 +1,40 @@
+// Filesystem access inside a directory whose contents a sandbox wrote: every path is resolved by
+// the kernel beneath a directory fd without following any symlink (openat2 RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV), files are opened without
+// blocking on a fifo, and removal never leaves the tree. Names are bytes.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "shim/base/unique_fd.h"
+
+namespace airlock::run {
+
+// Opens `relative` ("" or "." for the directory itself) beneath `root_fd`; `flags` gets
+// O_CLOEXEC | O_NOFOLLOW added. ELOOP/EXDEV mean a symlink or a mount point was in the way.
+absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode = 0);
+
+// The entries of a directory (no "." or ".."), sorted bytewise. More than `max_entries` is an
+// error (ResourceExhausted), never a partial list.
+absl::StatusOr<std::vector<std::string>> ListDirectory(int dir_fd, size_t max_entries);
+
+// A regular file's bytes (`name` in `dir_fd`, not followed); nullopt when there is no such entry
+// or it is not a regular file; an error past `max_bytes`.
+absl::StatusOr<std::optional<std::string>> ReadRegularFile(int dir_fd, const std::string& name, uint64_t max_bytes);
+
+// Removes `name` in `dir_fd` and, for a directory, everything below it (never following a
+// symlink, never crossing a mount). Absent is fine. Bounded by `max_entries` removals.
+absl::Status RemoveEntry(int dir_fd, const std::string& name, size_t max_entries = 10'000'000);
+
+// All of `data` to `fd` (short writes and EINTR handled).
+absl::Status WriteAll(int fd, absl::string_view data);
+
+}  // namespace airlock::run
