@@ -196,7 +196,7 @@ void Reporter::EmitLine(const std::string& phase, containerd::OutputStream strea
     return;
   }
   char prefix[32];
-  std::snprintf(prefix, sizeof prefix, "%11s%-6s| ", "", EscapeForTerminal(phase, false).c_str());
+  std::snprintf(prefix, sizeof prefix, "%11s%-5s | ", "", EscapeForTerminal(phase, false).c_str());
   WriteLine(is_err ? stderr : stdout,
             absl::StrCat(prefix, EscapeForTerminal(line, /*keep_tab=*/true), continues ? kContinuesMark : ""));
 }
