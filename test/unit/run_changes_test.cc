@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,6 +19,9 @@
 
 #include "absl/strings/match.h"
 #include "cmd/airlock/run/change_walk.h"
+#include "cmd/airlock/run/fs_beneath.h"
+#include "cmd/airlock/run/git_names.h"
+#include "cmd/airlock/run/terminal_text.h"
 #include "cmd/airlock/run/git.h"
 #include "cmd/airlock/run/secret_scan.h"
 #include "cmd/airlock/run/workspace.h"
@@ -238,7 +242,13 @@ TEST_CASE("change set: a .git entry anywhere is refused, in every spelling git r
          WriteFile(w / "dir/sub/.git/config", "[core]\n\tfsmonitor = " + payload + "\n[filter \"x\"]\n\tclean = sh -c 'touch " + canary + "; cat'\n");
          WriteFile(w / "dir/sub/.gitattributes", "* filter=x\n");
        }, "dir/sub/.git"},
-      {".git directory at the top", [&](const fs::path& w) { WriteFile(w / ".git/config", "[core]\n\thooksPath = /tmp\n"); }, ".git"},
+      {".git file at the top", [&](const fs::path& w) { WriteFile(w / ".git", "gitdir: /root\n"); }, ".git"},
+      {".git symlink at the top", [&](const fs::path& w) { fs::create_symlink("/root", w / ".git"); }, ".git"},
+      {"NTFS backslash end", [&](const fs::path& w) { WriteFile(w / ".git .\\z", "x"); }, ".git ."},
+      {"NTFS short name with a stream", [&](const fs::path& w) { WriteFile(w / "GIT~1:x", "x"); }, "GIT~1"},
+      {"symlinked .gitmodules short name", [&](const fs::path& w) { fs::create_symlink("/etc/passwd", w / "gitmod~2"); }, "gitmod~2"},
+      {"symlinked .gitmodules fall-back short name", [&](const fs::path& w) { fs::create_symlink("/", w / "GI7EBA~1"); },
+       "GI7EBA~1"},
       {".git file with gitdir", [&](const fs::path& w) { WriteFile(w / "dir/.git", "gitdir: /root\n"); }, "dir/.git"},
       {".git symlink", [&](const fs::path& w) { fs::create_symlink("/", w / "dir/sub/.git"); }, "dir/sub/.git"},
       {"upper case", [&](const fs::path& w) { WriteFile(w / ".GIT/config", "x"); }, ".GIT"},
@@ -343,8 +353,15 @@ TEST_CASE("change set: fifos, sockets are left out and said; a fifo never blocks
   REQUIRE(c->files.size() == 1);
   CHECK(c->files[0].path == "real.txt");
   REQUIRE(c->skipped.size() == 2);
-  CHECK(c->skipped[0] == "pipe (fifo)");
-  CHECK(c->skipped[1] == "sock (socket)");
+  CHECK(c->skipped[0].path == "pipe");
+  CHECK(c->skipped[0].kind == "fifo");
+  CHECK(c->skipped[1].path == "sock");
+  CHECK(c->skipped[1].kind == "socket");
+  // Listed, and bounded: past the limit a refusal, not an ever longer list.
+  for (int i = 0; i < 5; ++i) REQUIRE(mkfifo((s.W() / ("p" + std::to_string(i))).c_str(), 0644) == 0);
+  absl::StatusOr<ChangeSet> many = s.Collect({.max_skipped = 4});
+  REQUIRE(absl::IsResourceExhausted(many.status()));
+  CHECK(Has(std::string(many.status().message()), "more than 4 fifos"));
 }
 
 TEST_CASE("change set: limits refuse before anything is stored", "[run][git][limits]") {
@@ -463,4 +480,140 @@ TEST_CASE("secret scan: contents, file names, the patch; names only, each place 
   CHECK(in_patch[0].where == "the patch");
   CHECK(ScanForSecrets(secrets, {{"a", "clean"}}, "clean").empty());
   CHECK(ScanForSecrets({}, files, "npm_s3cr3t").empty());
+}
+
+TEST_CASE("change set: the agent's own `git init` at the top is left out, never read", "[run][git][hostile]") {
+  Stage s;
+  WriteFile(s.W() / ".git/config", "[core]\n\tfsmonitor = touch /tmp/never\n");
+  WriteFile(s.W() / ".git/HEAD", "ref: refs/heads/main\n");
+  WriteFile(s.W() / "a.txt", "edited\n");
+  absl::StatusOr<ChangeSet> c = s.Collect();
+  REQUIRE(c.ok());
+  REQUIRE(c->files.size() == 1);
+  CHECK(c->files[0].path == "a.txt");
+  REQUIRE(c->left_out.size() == 1);
+  CHECK(Has(c->left_out[0], ".git (a repository made in the workspace"));
+}
+
+TEST_CASE("git names: the same names git refuses with protectNTFS and protectHFS", "[run][git][names]") {
+  TempRepo t;
+  std::string blob = *Git({"hash-object", "-w", "a.txt"}, {.cwd = t.repo});
+  blob.pop_back();
+  const std::vector<std::string> names = {
+      ".git", ".GIT", ".Git", "git~1", "GIT~1", ".git.", ".git ", ".git. .", ".git .\\z", "git~1 \\y", ".git:x", "git~1:y",
+      ".gitx", "x.git", ".gi", "git~2", "git~10", ".g\xe2\x80\x8cit", ".git\xe2\x80\x8c", "\xef\xbb\xbf.git", ".gi\xe2\x80\xaet",
+      "normal", ".gitignore", ".gitmodules", ".GITMODULES", ".gitmodules .", "gitmod~1", "gitmod~4", "gitmod~5", "gi7eba~1",
+      "gi7eba~9", "GI7EBA~2", "gi7ebb~1", ".gitmodules:x", ".gitmodulesx", ".g\xe2\x80\x8citmodules", "gitmodules"};
+  for (const std::string& name : names) {
+    INFO("name: " << QuotePath(name));
+    // git's verify_path on a directory component (any mode) and on a symlink's own name, each
+    // into an empty index (no other entry to conflict with).
+    REQUIRE(Git({"read-tree", "--empty"}, {.cwd = t.repo}).ok());
+    absl::StatusOr<GitResult> as_dir = RunGit({"-c", "core.protectNTFS=true", "-c", "core.protectHFS=true", "update-index",
+                                               "--add", "--cacheinfo", "100644," + blob + "," + name + "/f"},
+                                              {.cwd = t.repo});
+    REQUIRE(as_dir.ok());
+    CHECK(IsGitDirName(name) == (as_dir->exit_code != 0));
+    REQUIRE(Git({"read-tree", "--empty"}, {.cwd = t.repo}).ok());
+    absl::StatusOr<GitResult> as_link = RunGit({"-c", "core.protectNTFS=true", "-c", "core.protectHFS=true", "update-index",
+                                                "--add", "--cacheinfo", "120000," + blob + "," + name},
+                                               {.cwd = t.repo});
+    REQUIRE(as_link.ok());
+    CHECK((IsGitDirName(name) || IsGitModulesName(name)) == (as_link->exit_code != 0));
+  }
+}
+
+TEST_CASE("change set: .gitignore files cannot make the walk costly", "[run][git][limits][hostile]") {
+  SECTION("nested .gitignore files that ignore themselves: bounded together") {
+    Stage s;
+    fs::path d = s.W();
+    std::string patterns(3000, 'q');
+    patterns += "\n.gitignore\n";
+    for (int i = 0; i < 5; ++i) {
+      d /= "d";
+      WriteFile(d / ".gitignore", patterns);
+    }
+    WriteFile(d / "x.txt", "x\n");
+    CHECK(s.Collect({.max_gitignore_bytes = 16000}).ok());
+    absl::StatusOr<ChangeSet> c = s.Collect({.max_gitignore_bytes = 12000});
+    REQUIRE(absl::IsResourceExhausted(c.status()));
+    CHECK(Has(std::string(c.status().message()), "together"));
+  }
+  SECTION("rule levels asked, over the walk") {
+    Stage s;
+    for (int i = 0; i < 200; ++i) WriteFile(s.W() / ("x" + std::to_string(i) + ".log"), "");
+    CHECK(s.Collect({.max_ignore_work = 100000}).ok());
+    absl::StatusOr<ChangeSet> c = s.Collect({.max_ignore_work = 50});
+    REQUIRE(absl::IsResourceExhausted(c.status()));
+    CHECK(Has(std::string(c.status().message()), ".gitignore"));
+  }
+}
+
+TEST_CASE("change set: a tree deeper than the fd limit is walked and removed with a few fds", "[run][git][hostile]") {
+  Stage s;
+  fs::path deep = s.W() / "deep";
+  std::string rel = "deep";
+  for (int i = 0; i < 300; ++i) rel += "/d";
+  // Made by relative mkdirs (the full path is longer than the kernel takes in one call).
+  int fd = open(s.W().c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(mkdirat(fd, "deep", 0755) == 0);
+  int cur = openat(fd, "deep", O_RDONLY | O_DIRECTORY);
+  close(fd);
+  for (int i = 0; i < 1500; ++i) {
+    REQUIRE(mkdirat(cur, "d", 0755) == 0);
+    int next = openat(cur, "d", O_RDONLY | O_DIRECTORY);
+    close(cur);
+    cur = next;
+  }
+  int file = openat(cur, "f", O_WRONLY | O_CREAT, 0644);
+  close(file);
+  close(cur);
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  rlimit low{64, saved.rlim_max};
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  absl::StatusOr<ChangeSet> c = s.Collect();  // deeper than the walk goes: a limit, not EMFILE
+  int top = open(s.W().c_str(), O_RDONLY | O_DIRECTORY);
+  absl::Status removed = RemoveEntry(top, "deep");
+  close(top);
+  setrlimit(RLIMIT_NOFILE, &saved);
+  REQUIRE_FALSE(c.ok());
+  INFO(c.status().message());
+  CHECK(absl::IsResourceExhausted(c.status()));
+  CHECK(Has(std::string(c.status().message()), "deeper than 1024"));
+  CHECK(removed.ok());
+  CHECK_FALSE(fs::exists(deep));
+}
+
+TEST_CASE("change set: a name holding a secret is never shown, only which secret", "[run][git][scan]") {
+  Stage s;
+  const std::string value = "tok-in-a-name-1234";
+  WriteFile(s.W() / ("notes-" + value + ".txt"), "harmless\n");
+  REQUIRE(mkfifo((s.W() / ("fifo-" + value)).c_str(), 0644) == 0);
+  absl::StatusOr<ChangeSet> c = s.Collect({}, {{"TOKEN", value}});
+  REQUIRE(c.ok());
+  REQUIRE(c->files.size() == 1);
+  CHECK(c->files[0].name_hidden);
+  CHECK(c->files[0].path == "<a name holding secret TOKEN>");
+  REQUIRE(c->skipped.size() == 1);
+  CHECK(c->skipped[0].path == "<a name holding secret TOKEN>");
+  REQUIRE_FALSE(c->leaks.empty());
+  for (const SecretFinding& leak : c->leaks) CHECK(leak.where.find(value) == std::string::npos);
+}
+
+TEST_CASE("check workspace: a tracked file the .gitignore files exclude, deleted by the agent, is gone too", "[run][git][hostile]") {
+  Stage s;
+  // vendor-tracked/ is ignored but its keep.txt is tracked; the agent deletes it and a directory.
+  fs::remove(s.W() / "vendor-tracked" / "keep.txt");
+  fs::remove_all(s.W() / "dir" / "sub");
+  absl::StatusOr<ChangeSet> c = s.Collect();
+  REQUIRE(c.ok());
+  REQUIRE(Has(Statuses(*c), "D vendor-tracked/keep.txt\n"));
+  absl::StatusOr<Workspace> check = Workspace::Create(*s.run_repo, (s.t.root / "task" / "check").string(), {});
+  REQUIRE(check.ok());
+  WriteFile(fs::path(check->dir()) / "vendor-tracked" / "installed-by-setup", "stays\n");
+  REQUIRE(check->ResetTo(c->tree, {}).ok());
+  CHECK_FALSE(fs::exists(fs::path(check->dir()) / "vendor-tracked" / "keep.txt"));
+  CHECK(fs::exists(fs::path(check->dir()) / "vendor-tracked" / "installed-by-setup"));
+  CHECK_FALSE(fs::exists(fs::path(check->dir()) / "dir" / "sub"));  // no empty directory left behind
 }

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "cmd/airlock/containerd/process_io.h"
 #include "cmd/airlock/run/reporter.h"
+#include "cmd/airlock/run/terminal_text.h"
 
 namespace {
 
@@ -310,5 +311,26 @@ TEST_CASE("reporter: airlock's own lines that quote a secret (a file name holdin
   std::string shown = out.Finish() + err.Finish();
   INFO(shown);
   CHECK(shown.find("s3cr3t") == std::string::npos);
+  CHECK(shown.find("<secret TOKEN>") != std::string::npos);
+}
+
+TEST_CASE("reporter: a secret's encoded and quoted forms are redacted in airlock's own lines too", "[run][io][terminal]") {
+  const std::string value = "tok\xc3\xa9-\"quoted\"-42";
+  StdoutCapture out;
+  {
+    airlock::run::Reporter reporter(/*json=*/false, absl::Now());
+    reporter.SetRedactions({{"TOKEN", value}});
+    reporter.Phase("changes", airlock::run::PhaseState::kOk,
+                   "A " + airlock::run::QuotePath("notes/" + value) + ", A " + absl::BytesToHexString(value) + ".txt");
+  }
+  {
+    airlock::run::Reporter reporter(/*json=*/true, absl::Now());
+    reporter.SetRedactions({{"TOKEN", value}});
+    reporter.Phase("changes", airlock::run::PhaseState::kOk, "x", {{"files", {{{"path", "notes/" + value}}}}});
+  }
+  std::string shown = out.Finish();
+  INFO(shown);
+  CHECK(shown.find("quoted") == std::string::npos);
+  CHECK(shown.find(absl::BytesToHexString(value)) == std::string::npos);
   CHECK(shown.find("<secret TOKEN>") != std::string::npos);
 }

@@ -42,6 +42,21 @@ int Result(long rc) { return rc < 0 ? errno : 0; }
 
 // Forks; the child installs `bpf` (none when empty) the way airlock-init does, runs `probe` and
 // reports its result through a pipe.
+// A probe that faults (int 0x80 on a kernel without ia32 emulation) must die of its signal, as it
+// would in a plain build: AddressSanitizer's handlers would turn the SIGSEGV into exit 1. The raw
+// syscall, because the sanitizer intercepts sigaction() itself.
+void RestoreDefaultFaultSignals() {
+  struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGTRAP, SIGABRT}) {
+    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
+  }
+}
+
 int RunProbe(const std::string& bpf, const std::function<int()>& probe) {
   int pipefd[2];
   REQUIRE(pipe2(pipefd, O_CLOEXEC) == 0);
@@ -56,6 +71,7 @@ int RunProbe(const std::string& bpf, const std::function<int()>& probe) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    RestoreDefaultFaultSignals();
     if (!bpf.empty()) {
       std::vector<sock_filter> program;
       std::string error;

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cmd/airlock/run/fs_beneath.h"
+#include "cmd/airlock/run/git_names.h"
 #include "cmd/airlock/run/ignore_rules.h"
 #include "cmd/airlock/run/terminal_text.h"
 #include "shim/base/errno_status.h"
@@ -32,33 +33,7 @@ const char* KindWord(mode_t mode) {
   return "special file";
 }
 
-// Removes the UTF-8 encodings of the code points HFS+ ignores in names (git's is_hfs_dotgit list).
-std::string WithoutHfsIgnorables(const std::string& name) {
-  static const char* const kIgnorable[] = {
-      "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x80\x8e", "\xe2\x80\x8f", "\xe2\x80\xaa", "\xe2\x80\xab",
-      "\xe2\x80\xac", "\xe2\x80\xad", "\xe2\x80\xae", "\xe2\x81\xaa", "\xe2\x81\xab", "\xe2\x81\xac",
-      "\xe2\x81\xad", "\xe2\x81\xae", "\xe2\x81\xaf", "\xef\xbb\xbf"};
-  std::string out = name;
-  for (const char* seq : kIgnorable) {
-    for (size_t at = out.find(seq); at != std::string::npos; at = out.find(seq)) out.erase(at, 3);
-  }
-  return out;
-}
-
 }  // namespace
-
-bool IsGitDirName(const std::string& name) {
-  std::string lower = absl::AsciiStrToLower(WithoutHfsIgnorables(name));
-  // NTFS drops trailing dots and spaces, and ".git::$INDEX_ALLOCATION" names the same directory.
-  while (!lower.empty() && (lower.back() == '.' || lower.back() == ' ')) lower.pop_back();
-  return lower == ".git" || lower == "git~1" || absl::StartsWith(lower, ".git:");
-}
-
-bool IsGitModulesName(const std::string& name) {
-  std::string lower = absl::AsciiStrToLower(WithoutHfsIgnorables(name));
-  while (!lower.empty() && (lower.back() == '.' || lower.back() == ' ')) lower.pop_back();
-  return lower == ".gitmodules" || lower == "gitmod~1";
-}
 
 FileStamp StampOf(const struct stat& st, const git_oid& oid) {
   return FileStamp{oid, st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
@@ -271,49 +246,88 @@ class Walker {
     if (depth > limits_.max_depth) {
       return OverLimit(absl::StrCat("directories nested deeper than ", limits_.max_depth, " levels at ", QuotePath(dir)));
     }
-    absl::StatusOr<UniqueFd> dir_fd = OpenBeneath(root_fd_, dir, O_RDONLY | O_DIRECTORY);
-    if (!dir_fd.ok()) return dir_fd.status();
-    absl::StatusOr<std::vector<std::string>> names = ListDirectory(dir_fd->get(), budget_ - std::min(budget_, seen_) + 1);
-    if (!names.ok()) {
-      if (absl::IsResourceExhausted(names.status())) return TooManyEntries();
-      return absl::Status(names.status().code(), absl::StrCat(QuotePath(dir.empty() ? "." : dir), ": ", names.status().message()));
-    }
-    seen_ += names->size();
-    if (seen_ > budget_) return TooManyEntries();
+    std::vector<std::pair<std::string, bool>> subdirs;  // (path, tracked_only)
+    size_t pushed_bytes = 0;
     bool pushed = false;
-    if (!tracked_only) {
-      absl::StatusOr<std::optional<std::string>> patterns =
-          ReadRegularFile(dir_fd->get(), ".gitignore", limits_.max_gitignore_bytes);
-      if (!patterns.ok()) {
-        if (absl::IsResourceExhausted(patterns.status())) {
-          return OverLimit(absl::StrCat(QuotePath(Join(dir, ".gitignore")), " is over ", Human(limits_.max_gitignore_bytes)));
-        }
-        return patterns.status();
+    {
+      // The directory's fd lives only while its own entries are looked at: the walk holds one
+      // fd, not one per level.
+      absl::StatusOr<UniqueFd> dir_fd = OpenBeneath(root_fd_, dir, O_RDONLY | O_DIRECTORY);
+      if (!dir_fd.ok()) return dir_fd.status();
+      absl::StatusOr<std::vector<std::string>> names = ListDirectory(dir_fd->get(), budget_ - std::min(budget_, seen_) + 1);
+      if (!names.ok()) {
+        if (absl::IsOutOfRange(names.status())) return TooManyEntries();
+        return absl::Status(names.status().code(), absl::StrCat(QuotePath(dir.empty() ? "." : dir), ": ", names.status().message()));
       }
-      ignore_.Push(dir, patterns->value_or(""));
-      pushed = true;
+      seen_ += names->size();
+      if (seen_ > budget_) return TooManyEntries();
+      if (!tracked_only) {
+        absl::StatusOr<std::optional<std::string>> patterns =
+            ReadRegularFile(dir_fd->get(), ".gitignore", limits_.max_gitignore_bytes);
+        if (!patterns.ok()) {
+          if (absl::IsOutOfRange(patterns.status())) {
+            return OverLimit(absl::StrCat(QuotePath(Join(dir, ".gitignore")), " is over ", Human(limits_.max_gitignore_bytes)));
+          }
+          return absl::Status(patterns.status().code(),
+                              absl::StrCat(QuotePath(Join(dir, ".gitignore")), ": ", patterns.status().message()));
+        }
+        // What is pushed stays while the walk is below: bounded in all, whatever each file says.
+        pushed_bytes = patterns->has_value() ? (*patterns)->size() : 0;
+        ignore_bytes_ += pushed_bytes;
+        if (ignore_bytes_ > limits_.max_gitignore_bytes) {
+          return OverLimit(absl::StrCat("the .gitignore files on the way to ", QuotePath(dir.empty() ? "." : dir),
+                                        " hold more than ", Human(limits_.max_gitignore_bytes), " together"));
+        }
+        ignore_.Push(dir, patterns->value_or(""));
+        pushed = true;
+      }
+      absl::Status status = WalkEntries(dir_fd->get(), dir, tracked_only, *names, subdirs);
+      if (!status.ok()) return status;
     }
-    absl::Status status = WalkEntries(dir_fd->get(), dir, depth, tracked_only, *names);
-    if (pushed) ignore_.Pop();
-    return status;
+    for (const auto& [path, only_tracked] : subdirs) {
+      if (absl::Status s = WalkDir(path, depth + 1, only_tracked); !s.ok()) return s;
+    }
+    if (pushed) {
+      ignore_.Pop();
+      ignore_bytes_ -= pushed_bytes;
+    }
+    return absl::OkStatus();
+  }
+
+  // Every question to the ignore rules costs (patterns on the stack): bounded in all.
+  absl::StatusOr<bool> Ignored(const std::string& path, bool is_dir) {
+    ignore_questions_ += ignore_.depth();
+    if (ignore_questions_ > limits_.max_ignore_work) {
+      return OverLimit(absl::StrCat("the .gitignore files make the walk too costly (over ", limits_.max_ignore_work,
+                                    " rule levels asked)"));
+    }
+    return ignore_.IsIgnored(path, is_dir);
   }
 
   absl::Status TooManyEntries() {
     return OverLimit(absl::StrCat("the workspace holds more than ", budget_, " entries"));
   }
 
-  absl::Status WalkEntries(int dir_fd, const std::string& dir, size_t depth, bool tracked_only,
-                           const std::vector<std::string>& names) {
-    std::vector<std::pair<std::string, bool>> subdirs;  // (path, tracked_only)
+  absl::Status WalkEntries(int dir_fd, const std::string& dir, bool tracked_only, const std::vector<std::string>& names,
+                           std::vector<std::pair<std::string, bool>>& subdirs) {
     for (const std::string& name : names) {
       std::string path = Join(dir, name);
+      if (dir.empty() && name == ".git") {
+        // A repository the agent made at the top (`git init` in /workspace): git never collects
+        // its own .git either. Never opened; said. A file or symlink there is no repository.
+        struct stat top {};
+        if (fstatat(dir_fd, name.c_str(), &top, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(top.st_mode)) {
+          result_.left_out.push_back(".git (a repository made in the workspace: never read)");
+          continue;
+        }
+      }
       if (IsGitDirName(name)) {
         return Refused(absl::StrCat("the workspace holds a .git entry: ", QuotePath(path),
                                     " (a repository inside the workspace is never read: git would take its config, "
                                     "hooks and filters as the host's); the change set is refused"));
       }
-      if (path.size() > limits_.max_path_bytes) {
-        return OverLimit(absl::StrCat("a path of ", path.size(), " bytes (over ", limits_.max_path_bytes, "): ",
+      if (path.size() >= limits_.max_path_bytes) {
+        return OverLimit(absl::StrCat("a path of ", path.size(), " bytes (at most ", limits_.max_path_bytes - 1, "): ",
                                       QuotePath(path.substr(0, 200)), "..."));
       }
       const BaseTree::Entry* base = base_.Find(path);
@@ -347,9 +361,17 @@ class Walker {
           base = nullptr;
         }
         if (base != nullptr) {
-          subdirs.emplace_back(path, tracked_only || ignore_.IsIgnored(path, true));
-        } else if (!tracked_only && !ignore_.IsIgnored(path, true)) {
-          subdirs.emplace_back(path, false);
+          bool ignored = false;
+          if (!tracked_only) {
+            absl::StatusOr<bool> asked = Ignored(path, true);
+            if (!asked.ok()) return asked.status();
+            ignored = *asked;
+          }
+          subdirs.emplace_back(path, tracked_only || ignored);
+        } else if (!tracked_only) {
+          absl::StatusOr<bool> ignored = Ignored(path, true);
+          if (!ignored.ok()) return ignored.status();
+          if (!*ignored) subdirs.emplace_back(path, false);
         }
         continue;
       }
@@ -360,25 +382,33 @@ class Walker {
         }
         if (base != nullptr) {
           if (absl::Status s = CompareTracked(dir_fd, entry, path, *base); !s.ok()) return s;
-        } else if (!tracked_only && !ignore_.IsIgnored(path, false)) {
-          if (absl::Status s = AddUntracked(dir_fd, entry, path); !s.ok()) return s;
+        } else if (!tracked_only) {
+          absl::StatusOr<bool> ignored = Ignored(path, false);
+          if (!ignored.ok()) return ignored.status();
+          if (!*ignored) {
+            if (absl::Status s = AddUntracked(dir_fd, entry, path); !s.ok()) return s;
+          }
         }
         continue;
       }
       // A fifo, socket or device: never opened; git skips them too.
       if (base != nullptr) {
         if (absl::Status s = DeleteTracked(path); !s.ok()) return s;
-      } else if (!tracked_only && !ignore_.IsIgnored(path, false)) {
-        result_.skipped.push_back(absl::StrCat(QuotePath(path), " (", KindWord(entry.st.st_mode), ")"));
+      } else if (!tracked_only) {
+        absl::StatusOr<bool> ignored = Ignored(path, false);
+        if (!ignored.ok()) return ignored.status();
+        if (!*ignored) {
+          if (result_.skipped.size() >= limits_.max_skipped) {
+            return OverLimit(absl::StrCat("more than ", limits_.max_skipped, " fifos, sockets or devices in the workspace"));
+          }
+          result_.skipped.push_back({path, KindWord(entry.st.st_mode)});
+        }
       }
     }
     // Tracked entries the directory no longer has.
     for (const std::string& name : base_.Children(dir)) {
       if (std::binary_search(names.begin(), names.end(), name)) continue;
       if (absl::Status s = DeleteTracked(Join(dir, name)); !s.ok()) return s;
-    }
-    for (const auto& [path, only_tracked] : subdirs) {
-      if (absl::Status s = WalkDir(path, depth + 1, only_tracked); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
@@ -390,6 +420,8 @@ class Walker {
   const ChangeLimits& limits_;
   const uint64_t budget_;
   uint64_t seen_ = 0;
+  uint64_t ignore_bytes_ = 0;      // of the .gitignore files pushed now
+  uint64_t ignore_questions_ = 0;  // rule levels asked so far
   IgnoreRules ignore_;
   WalkResult result_;
 };

@@ -5,8 +5,11 @@
 //    looked at with lstat; a symlink is data: its target bytes);
 //  - takes names as bytes, and every tracked path of the base tree is compared, every untracked one
 //    collected unless the workspace's own .gitignore files (read as data, ignore_rules.h) exclude it;
-//  - REFUSES (never "treats as data") a `.git` entry of any kind anywhere (also `.GIT`, `git~1` and
-//    the other names git itself refuses on some system), and a submodule path (a gitlink of the base)
+//  - REFUSES (never "treats as data") a `.git` entry of any kind anywhere it looks (also `.GIT`,
+//    `git~1` and the other names git itself refuses on some system, git_names.h), but for a `.git`
+//    DIRECTORY at the top, which git never collects either (an agent's `git init`): left out, never
+//    opened, and said; inside a directory the .gitignore files exclude nothing is looked at (so
+//    nothing there leaves the sandbox either); and a submodule path (a gitlink of the base)
 //    that is anything but the empty directory it was checked out as: the agent cannot change a
 //    submodule, and a repository inside the workspace is exactly what made host git run its code;
 //  - bounds itself: entries looked at, directory depth, path length, .gitignore size, and the
@@ -49,6 +52,8 @@ class BaseTree {
   std::vector<std::string> PathsBelow(const std::string& path) const;
   size_t size() const { return entries_.size(); }
   const git_oid& tree() const { return tree_; }
+  // Every entry by path (bytewise order: a directory before what it holds).
+  const std::map<std::string, Entry>& entries() const { return entries_; }
 
  private:
   git_oid tree_{};
@@ -80,7 +85,9 @@ struct ChangeLimits {
   uint64_t max_entries = 2'000'000;   // looked at, beyond the base tree's own size
   size_t max_depth = 1024;
   size_t max_path_bytes = 4096;
-  uint64_t max_gitignore_bytes = 1ull << 20;
+  uint64_t max_gitignore_bytes = 1ull << 20;  // of one .gitignore, and of those in force at once
+  uint64_t max_ignore_work = 50'000'000;      // rule levels asked, over the whole walk
+  size_t max_skipped = 1000;                  // fifos, sockets, devices listed
 };
 
 struct WalkChange {
@@ -93,10 +100,17 @@ struct WalkChange {
   std::string link_target;    // new symlink target (mode kModeSymlink)
 };
 
+struct SkippedEntry {
+  std::string path;  // bytes
+  std::string kind;  // "fifo", "socket", "character device", ...
+  bool name_hidden = false;  // `path` is "<a name holding secret NAME>", not the name
+};
+
 struct WalkResult {
   std::vector<WalkChange> changes;  // sorted by path, bytewise
   uint64_t total_bytes = 0;         // sum of the new sizes
-  std::vector<std::string> skipped;  // "path (fifo)": not a file, directory or symlink
+  std::vector<SkippedEntry> skipped;   // not a file, directory or symlink: left out, as git does
+  std::vector<std::string> left_out;   // other things left out, said: a top-level .git the agent made
   uint64_t entries_seen = 0;
 };
 
@@ -108,11 +122,5 @@ struct WalkResult {
 // blob it was taken for.
 absl::StatusOr<WalkResult> WalkChanges(int root_fd, const BaseTree& base, const CheckoutStamps* stamps,
                                        const GitStore& store, const ChangeLimits& limits);
-
-// True for the names git refuses as a path component on some system (".git" in any case, NTFS
-// short name "git~1", trailing dots or spaces, HFS-ignorable characters inside).
-bool IsGitDirName(const std::string& name);
-// The same for ".gitmodules" (refused as a symlink: git would read whatever it points at).
-bool IsGitModulesName(const std::string& name);
 
 }  // namespace airlock::run

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "cmd/airlock/run/terminal_text.h"
 #include "shim/base/errno_status.h"
 
 namespace airlock::run {
@@ -24,9 +25,9 @@ absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, i
     long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof how);
     if (fd >= 0) return UniqueFd(static_cast<int>(fd));
     if (errno == EINTR || errno == EAGAIN) continue;  // EAGAIN: a rename raced the lookup
-    return ErrnoStatus(errno, absl::StrCat("open ", relative));
+    return ErrnoStatus(errno, absl::StrCat("open ", QuotePath(relative)));
   }
-  return ErrnoStatus(EAGAIN, absl::StrCat("open ", relative));
+  return ErrnoStatus(EAGAIN, absl::StrCat("open ", QuotePath(relative)));
 }
 
 absl::StatusOr<std::vector<std::string>> ListDirectory(int dir_fd, size_t max_entries) {
@@ -49,7 +50,7 @@ absl::StatusOr<std::vector<std::string>> ListDirectory(int dir_fd, size_t max_en
     }
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
     if (names.size() >= max_entries) {
-      status = absl::ResourceExhaustedError(absl::StrCat("more than ", max_entries, " entries"));
+      status = absl::OutOfRangeError(absl::StrCat("more than ", max_entries, " entries"));
       break;
     }
     names.emplace_back(e->d_name);
@@ -64,68 +65,107 @@ absl::StatusOr<std::optional<std::string>> ReadRegularFile(int dir_fd, const std
   struct stat st {};
   if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return std::optional<std::string>();
-    return ErrnoStatus(absl::StrCat("stat ", name));
+    return ErrnoStatus(absl::StrCat("stat ", QuotePath(name)));
   }
   if (!S_ISREG(st.st_mode)) return std::optional<std::string>();
   int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(absl::StrCat("open ", name));
+  if (fd < 0) return ErrnoStatus(absl::StrCat("open ", QuotePath(name)));
   UniqueFd file(fd);
-  if (fstat(fd, &st) != 0) return ErrnoStatus(absl::StrCat("stat ", name));
+  if (fstat(fd, &st) != 0) return ErrnoStatus(absl::StrCat("stat ", QuotePath(name)));
   if (!S_ISREG(st.st_mode)) return std::optional<std::string>();
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(name, " has ", st.st_size, " bytes (at most ", max_bytes, ")"));
+    return absl::OutOfRangeError(absl::StrCat(QuotePath(name), " has ", st.st_size, " bytes (at most ", max_bytes, ")"));
   }
   std::string data;
   char buf[65536];
   for (;;) {
     ssize_t got = read(fd, buf, sizeof buf);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return ErrnoStatus(absl::StrCat("read ", name));
+    if (got < 0) return ErrnoStatus(absl::StrCat("read ", QuotePath(name)));
     if (got == 0) break;
     if (data.size() + static_cast<size_t>(got) > max_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(name, " grew past ", max_bytes, " bytes"));
+      return absl::OutOfRangeError(absl::StrCat(QuotePath(name), " grew past ", max_bytes, " bytes"));
     }
     data.append(buf, static_cast<size_t>(got));
   }
   return std::optional<std::string>(std::move(data));
 }
 
-namespace {
-
-absl::Status RemoveBelow(int dir_fd, const std::string& name, size_t& budget, int depth) {
-  if (budget == 0) return absl::ResourceExhaustedError("too many entries to remove");
-  --budget;
+absl::Status RemoveEntry(int dir_fd, const std::string& name, size_t max_entries) {
   struct stat st {};
   if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoStatus(absl::StrCat("stat ", name));
+    return ErrnoStatus(absl::StrCat("stat ", QuotePath(name)));
   }
   if (!S_ISDIR(st.st_mode)) {
-    if (unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) return ErrnoStatus(absl::StrCat("remove ", name));
+    if (unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) return ErrnoStatus(absl::StrCat("remove ", QuotePath(name)));
     return absl::OkStatus();
   }
-  if (depth > 4096) return absl::ResourceExhaustedError("directories nested too deep to remove");
-  int fd = openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(absl::StrCat("open ", name));
-  UniqueFd sub(fd);
-  struct stat sub_st {};
-  if (fstat(fd, &sub_st) != 0 || sub_st.st_dev != st.st_dev) {
-    return absl::FailedPreconditionError(absl::StrCat(name, " is a mount point: not removed"));
+  // Depth first with ONE directory open at a time: down by name (never following), back up by
+  // "..", which inside this tree is always the directory we came from (nothing else runs in it).
+  // Each directory is listed once: its files removed, its subdirectories kept as the level's
+  // pending names. A tree of any depth is removed with two fds.
+  struct Level {
+    std::string name;
+    std::vector<std::string> pending;  // subdirectories still to remove
+  };
+  const dev_t dev = st.st_dev;
+  std::vector<Level> down;
+  size_t removed = 0;
+  UniqueFd current(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!current) return ErrnoStatus(absl::StrCat("open ", QuotePath(name)));
+  auto enter = [&](const std::string& entered) -> absl::Status {
+    Level level{entered, {}};
+    absl::StatusOr<std::vector<std::string>> entries =
+        ListDirectory(current.get(), max_entries - std::min(max_entries, removed) + 1);
+    if (!entries.ok()) return entries.status();
+    for (const std::string& entry : *entries) {
+      if (++removed > max_entries) return absl::OutOfRangeError(absl::StrCat("more than ", max_entries, " entries to remove"));
+      struct stat est {};
+      if (fstatat(current.get(), entry.c_str(), &est, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;
+        return ErrnoStatus(absl::StrCat("stat ", QuotePath(entry)));
+      }
+      if (S_ISDIR(est.st_mode)) {
+        if (est.st_dev != dev) return absl::FailedPreconditionError(absl::StrCat(QuotePath(entry), " is a mount point: not removed"));
+        level.pending.push_back(entry);
+      } else if (unlinkat(current.get(), entry.c_str(), 0) != 0 && errno != ENOENT) {
+        return ErrnoStatus(absl::StrCat("remove ", QuotePath(entry)));
+      }
+    }
+    down.push_back(std::move(level));
+    return absl::OkStatus();
+  };
+  if (absl::Status s = enter(name); !s.ok()) return s;
+  while (!down.empty()) {
+    Level& level = down.back();
+    if (!level.pending.empty()) {
+      std::string sub = std::move(level.pending.back());
+      level.pending.pop_back();
+      UniqueFd next(openat(current.get(), sub.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!next) return ErrnoStatus(absl::StrCat("open ", QuotePath(sub)));
+      current = std::move(next);
+      if (absl::Status s = enter(sub); !s.ok()) return s;
+      continue;
+    }
+    // Empty now: up one level and remove it there.
+    std::string gone = std::move(level.name);
+    down.pop_back();
+    if (down.empty()) {
+      current.reset();
+      if (unlinkat(dir_fd, gone.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        return ErrnoStatus(absl::StrCat("remove ", QuotePath(gone)));
+      }
+      break;
+    }
+    UniqueFd parent(openat(current.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!parent) return ErrnoStatus("open ..");
+    current = std::move(parent);
+    if (unlinkat(current.get(), gone.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+      return ErrnoStatus(absl::StrCat("remove ", QuotePath(gone)));
+    }
   }
-  absl::StatusOr<std::vector<std::string>> children = ListDirectory(fd, budget + 1);
-  if (!children.ok()) return children.status();
-  for (const std::string& child : *children) {
-    if (absl::Status s = RemoveBelow(fd, child, budget, depth + 1); !s.ok()) return s;
-  }
-  if (unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) return ErrnoStatus(absl::StrCat("remove ", name));
   return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status RemoveEntry(int dir_fd, const std::string& name, size_t max_entries) {
-  size_t budget = max_entries;
-  return RemoveBelow(dir_fd, name, budget, 0);
 }
 
 absl::Status WriteAll(int fd, absl::string_view data) {

@@ -23,15 +23,16 @@ namespace airlock::run {
 absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode = 0);
 
 // The entries of a directory (no "." or ".."), sorted bytewise. More than `max_entries` is an
-// error (ResourceExhausted), never a partial list.
+// error (OutOfRange), never a partial list.
 absl::StatusOr<std::vector<std::string>> ListDirectory(int dir_fd, size_t max_entries);
 
 // A regular file's bytes (`name` in `dir_fd`, not followed); nullopt when there is no such entry
-// or it is not a regular file; an error past `max_bytes`.
+// or it is not a regular file; OutOfRange past `max_bytes`.
 absl::StatusOr<std::optional<std::string>> ReadRegularFile(int dir_fd, const std::string& name, uint64_t max_bytes);
 
 // Removes `name` in `dir_fd` and, for a directory, everything below it (never following a
-// symlink, never crossing a mount). Absent is fine. Bounded by `max_entries` removals.
+// symlink, never crossing a mount), with two fds open whatever the depth. Absent is fine. Bounded
+// by `max_entries` removals. Nothing else may change the tree meanwhile (".." is trusted).
 absl::Status RemoveEntry(int dir_fd, const std::string& name, size_t max_entries = 10'000'000);
 
 // All of `data` to `fd` (short writes and EINTR handled).

@@ -1,5 +1,5 @@
-// Running git for `airlock run` on the USER's repository only (inspection, and the one fetch of the
-// finished branch), with an environment the caller controls: no GIT_* variables of the user's shell
+// Running git for `airlock run` on the USER's repository only (inspection, and the one update-ref
+// that sets the finished branch), with an environment the caller controls: no GIT_* variables of the user's shell
 // leak in, output is in the C locale. git never runs on a workspace or with one as its work tree:
 // what a sandbox wrote is read by airlock's own code (change_walk.h) and stored with libgit2
 // (git_store.h).

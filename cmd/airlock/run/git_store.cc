@@ -81,7 +81,7 @@ bool IsHex(const std::string& text, size_t len) {
 // `from` (a loose object file) to `to_dir`/`name`, through a temporary file renamed into place
 // (never replacing one that exists), 0444, fsync'ed, owned by `owner`.
 absl::Status CopyObjectFile(int from_fd, int to_dir_fd, const std::string& name, const struct stat& owner) {
-  std::string tmp = absl::StrCat("tmp_airlock_", name);
+  std::string tmp = absl::StrCat("tmp_airlock_", getpid(), "_", name);  // two runs may copy the same object
   int fd = openat(to_dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
   if (fd < 0) return ErrnoStatus(absl::StrCat("create ", tmp));
   UniqueFd out(fd);

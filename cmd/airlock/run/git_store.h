@@ -3,8 +3,8 @@
 // else. libgit2 here reads no system, global or XDG configuration (the search paths are emptied
 // once per process), the repository has no work tree, and its HEAD names an unborn branch: no
 // attribute, filter, diff driver or hook of any tree can take effect, and every byte that goes in
-// was read by airlock's own code (change_walk.h). git itself only ever fetches the finished branch
-// from here into the user's repository.
+// was read by airlock's own code (change_walk.h). The finished branch's objects are copied into the
+// user's repository as they are (CopyOwnObjectsTo); git only sets the branch there (update-ref).
 //
 // Why libgit2 (Debian's libgit2-dev) and not git plumbing: blobs are written from a file
 // descriptor airlock opened itself, in a stream (no path ever handed to a tool that could follow a

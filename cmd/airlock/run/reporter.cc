@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "cmd/airlock/run/secret_scan.h"
 #include "cmd/airlock/run/terminal_text.h"
 
 namespace airlock::run {
@@ -64,16 +65,10 @@ Reporter::Reporter(bool json, absl::Time started) : json_(json), tty_(!json && i
 double Reporter::ElapsedSeconds() const { return absl::ToDoubleSeconds(absl::Now() - started_); }
 
 std::string Reporter::RedactText(std::string text) const {
-  for (const auto& [name, value] : redactions_) {
-    if (value.empty()) continue;
+  for (const auto& [name, form] : text_forms_) {
     const std::string mark = "<secret " + name + ">";
-    // The value as it is, and as JSON writes it (a value holding '"', '\\' or controls).
-    std::string json_form = nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    json_form = json_form.substr(1, json_form.size() - 2);
-    for (const std::string* form : {&value, static_cast<const std::string*>(&json_form)}) {
-      for (size_t at = text.find(*form); at != std::string::npos; at = text.find(*form, at + mark.size())) {
-        text.replace(at, form->size(), mark);
-      }
+    for (size_t at = text.find(form); at != std::string::npos; at = text.find(form, at + mark.size())) {
+      text.replace(at, form.size(), mark);
     }
   }
   return text;
@@ -114,6 +109,26 @@ void Reporter::Phase(const std::string& phase, PhaseState state, const std::stri
 void Reporter::SetRedactions(std::vector<std::pair<std::string, std::string>> redactions) {
   std::lock_guard lock(mu_);
   redactions_ = std::move(redactions);
+  // airlock's own lines can quote a name holding a value in any form the scan knows (raw, hex,
+  // base64, percent-encoded), and that form again as a quoted path or inside a JSON string.
+  text_forms_.clear();
+  for (const auto& [name, value] : redactions_) {
+    if (value.empty()) continue;
+    for (const SecretForm& form : SearchForms(value)) {
+      std::string quoted = QuotePath(form.needle);
+      if (quoted.size() >= 2 && quoted.front() == '"') quoted = quoted.substr(1, quoted.size() - 2);
+      std::string json = nlohmann::json(form.needle).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      json = json.substr(1, json.size() - 2);
+      for (std::string variant : {form.needle, quoted, json}) {
+        bool known = false;
+        for (const auto& [n, f] : text_forms_) known = known || f == variant;
+        if (!known && !variant.empty()) text_forms_.emplace_back(name, std::move(variant));
+      }
+    }
+  }
+  // Longer forms first: a shorter one inside a longer one must not break it up.
+  std::stable_sort(text_forms_.begin(), text_forms_.end(),
+                   [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
 }
 
 void Reporter::Pass(const std::string& phase, containerd::OutputStream stream, StreamState& state, bool final) {

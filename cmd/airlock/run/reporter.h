@@ -51,7 +51,8 @@ class Reporter {
   void SetRedactions(std::vector<std::pair<std::string, std::string>> redactions);
 
   bool json() const { return json_; }
-  // Every secret value in `text` (as it is, and as JSON escapes it) replaced by "<secret NAME>".
+  // Every secret value in `text` replaced by "<secret NAME>": as it is, in each encoding the scan
+  // knows (secret_scan.h), and each of those as QuotePath and JSON write it.
   std::string RedactText(std::string text) const;
   double ElapsedSeconds() const;
 
@@ -77,6 +78,7 @@ class Reporter {
   std::mutex mu_;
   std::map<std::pair<std::string, int>, StreamState> streams_;  // (phase, stream) -> its state
   std::vector<std::pair<std::string, std::string>> redactions_;
+  std::vector<std::pair<std::string, std::string>> text_forms_;  // (name, form) for RedactText
 };
 
 }  // namespace airlock::run

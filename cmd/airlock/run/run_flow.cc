@@ -97,6 +97,15 @@ const char* PhaseForChanges(const absl::Status& s) {
   return "changes";
 }
 
+// What the change set left out, one line each (never the bytes of a name holding a secret).
+std::vector<std::string> LeftOutLines(const ChangeSet& c) {
+  std::vector<std::string> lines = c.left_out;
+  for (const SkippedEntry& e : c.skipped) {
+    lines.push_back(absl::StrCat(e.name_hidden ? e.path : QuotePathInList(e.path), " (", e.kind, ": not a file)"));
+  }
+  return lines;
+}
+
 // Everything one run holds; the steps below fill it in order.
 class Run {
  public:
@@ -590,14 +599,17 @@ bool Run::Collect() {
   }
   changes_ = *std::move(changes);
   summary_.files = changes_->files;
-  for (const std::string& s : changes_->skipped) summary_.skipped.push_back(s);
+  summary_.left_out = LeftOutLines(*changes_);
+  std::vector<std::string> left_out_shown(summary_.left_out.begin(),
+                                          summary_.left_out.begin() + std::min<size_t>(summary_.left_out.size(), 8));
+  if (summary_.left_out.size() > left_out_shown.size()) {
+    left_out_shown.push_back(absl::StrCat("... and ", summary_.left_out.size() - left_out_shown.size(), " more"));
+  }
+  const std::string left_out = summary_.left_out.empty() ? "" : absl::StrCat("; left out: ", absl::StrJoin(left_out_shown, ", "));
   if (changes_->commit.empty()) {
     summary_.changes_note = "the agent changed nothing";
-    reporter_.Phase("changes", PhaseState::kOk,
-                    changes_->skipped.empty() ? std::string("no changes: no branch, no patch")
-                                              : absl::StrCat("no changes: no branch, no patch (left out, not files: ",
-                                                             absl::StrJoin(changes_->skipped, ", "), ")"),
-                    {{"files", nlohmann::json::array()}});
+    reporter_.Phase("changes", PhaseState::kOk, absl::StrCat("no changes: no branch, no patch", left_out),
+                    {{"files", nlohmann::json::array()}, {"left_out", summary_.left_out}});
     if (!args_.check.empty() && agent_.exit_code == 0) check_.note = "skipped: the agent changed nothing";
     return false;
   }
@@ -641,15 +653,13 @@ bool Run::Collect() {
     summary_.leaks = patch_scan.findings();
   }
   std::vector<std::string> file_lines = FileLines(changes_->files, 8);
-  std::string skipped = changes_->skipped.empty() ? ""
-                        : absl::StrCat("; left out, not files: ", absl::StrJoin(changes_->skipped, ", "));
   reporter_.Phase("changes", PhaseState::kOk,
                   absl::StrCat(changes_->files.size(), " file(s) changed (+", stats->insertions, " -", stats->deletions,
                                ", ", changes_->bytes, " bytes): ", absl::StrJoin(file_lines, ", "), "; tree ",
-                               Short(changes_->tree), skipped),
+                               Short(changes_->tree), left_out),
                   {{"files", SummaryJson(summary_)["files"]}, {"insertions", stats->insertions},
                    {"deletions", stats->deletions}, {"tree", changes_->tree}, {"commit", changes_->commit},
-                   {"skipped", changes_->skipped}});
+                   {"left_out", summary_.left_out}});
   if (!summary_.leaks.empty()) {
     summary_.changes_note = "blocked: a secret's value is in the change set";
     reporter_.Phase("scan", PhaseState::kFailed, absl::StrCat("LEAK: secret ", summary_.leaks[0].secret, " in the patch: branch and patch blocked"));
@@ -758,9 +768,11 @@ void Run::DestroyAndVerify() {
   for (Box* box : {&agent_box_, &check_box_}) problems.insert(problems.end(), box->destroy_problems.begin(), box->destroy_problems.end());
   run_repo_.reset();
   if (!task_dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(task_dir_, ec);
-    if (ec) problems.push_back(absl::StrCat("remove ", task_dir_, ": ", ec.message()));
+    // The workspaces hold whatever the sandboxes made (any depth): removed with a bounded number
+    // of fds, never following a symlink.
+    UniqueFd parent(open(work_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    absl::Status removed = parent ? RemoveEntry(parent.get(), id_) : absl::InternalError(strerror(errno));
+    if (!removed.ok()) problems.push_back(absl::StrCat("remove ", task_dir_, ": ", removed.message()));
   }
   if (!agent_box_.session) return;
   std::vector<std::string> checked;

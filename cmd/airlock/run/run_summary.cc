@@ -9,16 +9,20 @@
 namespace airlock::run {
 namespace {
 
+constexpr size_t kMaxLeftOutRows = 20;
+
 std::string Seconds(absl::Duration d) {
   char text[32];
   std::snprintf(text, sizeof text, "%.2fs", absl::ToDoubleSeconds(d));
   return text;
 }
 
+// One row, one line: a value that quotes the sandbox (a failure naming a path) can hold a newline,
+// which must not start a row of its own.
 void Row(std::string& out, const char* label, const std::string& value) {
   char head[32];
   std::snprintf(head, sizeof head, "  %-11s", label);
-  out += head + value + "\n";
+  out += head + EscapeForTerminal(value, /*keep_tab=*/false) + "\n";
 }
 
 }  // namespace
@@ -27,7 +31,8 @@ std::vector<std::string> FileLines(const std::vector<ChangedFile>& files, size_t
   std::vector<std::string> lines;
   // The names are the agent's: quoted as git quotes them, and so that none passes for two entries.
   for (size_t i = 0; i < files.size() && i < limit; ++i) {
-    lines.push_back(absl::StrCat(std::string(1, files[i].status), " ", QuotePathInList(files[i].path)));
+    lines.push_back(absl::StrCat(std::string(1, files[i].status), " ",
+                                 files[i].name_hidden ? files[i].path : QuotePathInList(files[i].path)));
   }
   if (files.size() > limit) lines.push_back(absl::StrCat("... and ", files.size() - limit, " more"));
   return lines;
@@ -44,7 +49,12 @@ nlohmann::json SummaryJson(const RunSummary& s) {
   nlohmann::json files = nlohmann::json::array();
   for (const ChangedFile& f : s.files) {
     nlohmann::json entry = {{"status", std::string(1, f.status)}};
-    SetJsonText(entry, "path", f.path);  // "path_base64" too when the name is not UTF-8
+    if (f.name_hidden) {
+      entry["path"] = f.path;  // "<a name holding secret NAME>"
+      entry["name_hidden"] = true;
+    } else {
+      SetJsonText(entry, "path", f.path);  // "path_base64" too when the name is not UTF-8
+    }
     files.push_back(std::move(entry));
   }
   nlohmann::json leaks = nlohmann::json::array();
@@ -67,7 +77,7 @@ nlohmann::json SummaryJson(const RunSummary& s) {
       {"commit", s.commit.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.commit)},
       {"tree", s.tree.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.tree)},
       {"check_tree", s.check_tree.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.check_tree)},
-      {"skipped", s.skipped},
+      {"left_out", s.left_out},
       {"patch", s.patch_path.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.patch_path)},
       {"changes_note", s.changes_note},
       {"secret_leaks", leaks},
@@ -107,7 +117,8 @@ std::string SummaryText(const RunSummary& s) {
   if (!s.leaks.empty()) {
     for (const SecretFinding& l : s.leaks) Row(out, "LEAK", "secret " + l.secret + " found in " + l.where);
   }
-  for (const std::string& skipped : s.skipped) Row(out, "left out", skipped + ": not a file, directory or symlink");
+  for (size_t i = 0; i < s.left_out.size() && i < kMaxLeftOutRows; ++i) Row(out, i == 0 ? "left out" : "", s.left_out[i]);
+  if (s.left_out.size() > kMaxLeftOutRows) Row(out, "", absl::StrCat("... and ", s.left_out.size() - kMaxLeftOutRows, " more"));
   if (!s.tree.empty()) Row(out, "tree", s.tree);
   if (!s.check_tree.empty()) {
     Row(out, "checked", s.check_tree == s.tree ? "the check ran on that tree, in a sandbox of its own"

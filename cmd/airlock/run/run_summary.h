@@ -33,7 +33,8 @@ struct RunSummary {
   std::vector<std::string> seal_findings;
   std::string verification;     // "13 probes held"
   std::vector<ChangedFile> files;
-  std::vector<std::string> skipped;  // fifos, sockets, devices left out (as git does), quoted
+  std::vector<std::string> left_out;  // what was not collected, one line each: fifos, sockets, devices
+                                      // (as git does), a top-level .git; names quoted
   int64_t insertions = 0;
   int64_t deletions = 0;
   std::string tree;             // the change set's tree (the branch's), "" when none

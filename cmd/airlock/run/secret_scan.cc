@@ -139,6 +139,13 @@ void SecretScanner::ScanName(absl::string_view name, const std::string& where) {
   }
 }
 
+std::string SecretScanner::SecretInName(absl::string_view name) const {
+  for (const Needle& needle : needles_) {
+    if (absl::StrContains(name, needle.bytes)) return names_[needle.secret];
+  }
+  return "";
+}
+
 std::vector<SecretFinding> ScanForSecrets(const std::vector<Secret>& secrets, const std::vector<ScanInput>& files,
                                           absl::string_view patch_text) {
   std::vector<SecretFinding> findings;

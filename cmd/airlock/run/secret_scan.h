@@ -59,6 +59,9 @@ class SecretScanner {
   void EndFile();
   // A file name (its bytes): a hit is reported as "a file name: <where>".
   void ScanName(absl::string_view name, const std::string& where);
+  // The secret whose value (in any form) `name` holds, without reporting it: such a name must
+  // never be shown. Empty when it holds none.
+  std::string SecretInName(absl::string_view name) const;
 
   bool empty() const;  // no secrets: every call is a no-op
   // Every (secret, place) pair with a hit, in the order found; no duplicates. A file's hits are

@@ -123,9 +123,28 @@ absl::StatusOr<CheckoutStamps> CheckoutTree(const GitStore& store, const BaseTre
   return stamps;
 }
 
-absl::StatusOr<size_t> ResetToTree(const GitStore& store, const BaseTree& tree, int root_fd, const Owner& owner,
-                                   const ChangeLimits& limits, const CheckoutStamps* stamps) {
+absl::StatusOr<size_t> ResetToTree(const GitStore& store, const BaseTree& origin, const BaseTree& tree, int root_fd,
+                                   const Owner& owner, const ChangeLimits& limits, const CheckoutStamps* stamps) {
   size_t rewritten = 0;
+  for (const auto& [path, entry] : origin.entries()) {
+    if (entry.mode == kModeTree) continue;
+    const BaseTree::Entry* wanted = tree.Find(path);
+    if (wanted != nullptr && wanted->mode != kModeTree) continue;  // a file there too: the walk compares
+    auto [dir, name] = SplitParent(path);
+    absl::StatusOr<UniqueFd> parent = OpenBeneath(root_fd, dir, O_RDONLY | O_DIRECTORY);
+    if (!parent.ok()) continue;  // not there: nothing to remove (the walk checks the rest)
+    if (absl::Status s = RemoveEntry(parent->get(), name); !s.ok()) return s;
+    ++rewritten;
+  }
+  for (auto it = origin.entries().rbegin(); it != origin.entries().rend(); ++it) {
+    if (it->second.mode != kModeTree) continue;
+    const BaseTree::Entry* wanted = tree.Find(it->first);
+    if (wanted != nullptr && wanted->mode == kModeTree) continue;
+    auto [dir, name] = SplitParent(it->first);
+    absl::StatusOr<UniqueFd> parent = OpenBeneath(root_fd, dir, O_RDONLY | O_DIRECTORY);
+    if (!parent.ok()) continue;
+    unlinkat(parent->get(), name.c_str(), AT_REMOVEDIR);  // only when empty: what setup put there stays
+  }
   for (int round = 0; round < kMaxResetRounds; ++round) {
     absl::StatusOr<WalkResult> diff = WalkChanges(root_fd, tree, stamps, store, limits);
     if (!diff.ok()) return diff.status();

@@ -25,9 +25,12 @@ struct Owner {
 // `root_fd`: an empty directory. Returns each file's stamp as written (for the change walk).
 absl::StatusOr<CheckoutStamps> CheckoutTree(const GitStore& store, const BaseTree& tree, int root_fd, const Owner& owner);
 
-// Brings the directory to `tree` (walk, fix, walk again; at most a few rounds). Over `limits` or a
-// .git entry: the same refusals as the change walk. Returns the number of paths rewritten.
-absl::StatusOr<size_t> ResetToTree(const GitStore& store, const BaseTree& tree, int root_fd, const Owner& owner,
-                                   const ChangeLimits& limits, const CheckoutStamps* stamps = nullptr);
+// Brings the directory, checked out from `origin`, to `tree`: first every path of `origin` that
+// `tree` lacks is removed whatever the .gitignore files say (a tracked file in an ignored directory
+// is tracked: the walk alone would leave it), with the directories that leaves empty; then walk,
+// fix, walk again (at most a few rounds). Over `limits` or a .git entry: the same refusals as the
+// change walk. Returns the number of paths removed or rewritten.
+absl::StatusOr<size_t> ResetToTree(const GitStore& store, const BaseTree& origin, const BaseTree& tree, int root_fd,
+                                   const Owner& owner, const ChangeLimits& limits, const CheckoutStamps* stamps = nullptr);
 
 }  // namespace airlock::run

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cmd/airlock/run/fs_beneath.h"
@@ -127,14 +128,32 @@ absl::StatusOr<ChangeSet> Workspace::Collect(const ChangeLimits& limits, SecretS
   changes.base_tree = OidHex(repo_->base().tree());
   absl::StatusOr<WalkResult> walk = WalkChanges(root, repo_->base(), &stamps_, store, limits);
   if (!walk.ok()) return walk.status();
-  changes.skipped = walk->skipped;
   changes.bytes = walk->total_bytes;
-  if (walk->changes.empty()) return changes;
+  changes.left_out = walk->left_out;
+  // A name holding a secret's value is reported by the secret's name only, never shown.
+  auto shown = [&](const std::string& path) {
+    std::string secret = scanner.SecretInName(path);
+    return secret.empty() ? std::string() : "<a name holding secret " + secret + ">";
+  };
+  for (SkippedEntry& skipped : walk->skipped) {
+    std::string masked = shown(skipped.path);
+    scanner.ScanName(skipped.path, masked.empty() ? QuotePath(skipped.path) : masked);
+    if (!masked.empty()) {
+      skipped.path = masked;
+      skipped.name_hidden = true;
+    }
+    changes.skipped.push_back(std::move(skipped));
+  }
+  if (walk->changes.empty()) {
+    changes.leaks = scanner.findings();
+    return changes;
+  }
 
   std::vector<TreeUpdate> removals, upserts;
   for (const WalkChange& change : walk->changes) {
-    const std::string where = QuotePath(change.path);
-    ChangedFile file{.status = change.status, .path = change.path};
+    const std::string masked = shown(change.path);
+    const std::string where = masked.empty() ? QuotePath(change.path) : masked;
+    ChangedFile file{.status = change.status, .path = masked.empty() ? change.path : masked, .name_hidden = !masked.empty()};
     scanner.ScanName(change.path, where);
     if (change.status == 'D') {
       removals.push_back({.kind = TreeUpdate::Kind::kRemove, .path = change.path});
@@ -173,7 +192,16 @@ absl::StatusOr<ChangeSet> Workspace::Collect(const ChangeLimits& limits, SecretS
   for (const std::vector<TreeUpdate>* round : {&removals, &upserts}) {
     if (round->empty()) continue;
     absl::StatusOr<git_oid> next = store.UpdateTree(tree, *round);
-    if (!next.ok()) return next.status();
+    if (!next.ok()) {
+      // libgit2 refuses a name git would refuse on some system that the walk let through: that is
+      // the walk's refusal too, with libgit2's words.
+      if (absl::StrContains(next.status().message(), "invalid name")) {
+        return absl::PermissionDeniedError(absl::StrCat("the change set holds a name git refuses (",
+                                                        EscapeForTerminal(next.status().message(), false),
+                                                        "); the change set is refused"));
+      }
+      return next.status();
+    }
     tree = *next;
   }
   changes.tree = OidHex(tree);
@@ -190,7 +218,7 @@ absl::StatusOr<size_t> Workspace::ResetTo(const std::string& tree_hex, const Cha
   if (!tree.ok()) return tree.status();
   absl::StatusOr<BaseTree> target = BaseTree::Load(repo_->store(), *tree);
   if (!target.ok()) return target.status();
-  return ResetToTree(repo_->store(), *target, root_->get(), owner_, limits, &stamps_);
+  return ResetToTree(repo_->store(), repo_->base(), *target, root_->get(), owner_, limits, &stamps_);
 }
 
 absl::StatusOr<PatchStats> WriteReviewPatch(RunRepository& repo, const std::string& commit, const std::string& path,

@@ -7,7 +7,7 @@
 // ever looks at it. Its changes are found by airlock's own walk (change_walk.h) and stored by
 // airlock into the private repository <task dir>/git (git_store.h), which borrows the user's
 // objects read-only. git runs only on the user's repository (inspection and, at the end, one
-// `git fetch` of the finished branch from the private repository).
+// `git update-ref` that sets the finished branch, whose objects airlock copied in as they are).
 #pragma once
 
 #include <memory>
@@ -43,6 +43,7 @@ struct ChangedFile {
   std::string path;       // bytes, as the workspace named it
   std::string new_blob;   // empty for D
   std::string new_mode;   // "100644", "100755", "120000" (symlink)
+  bool name_hidden = false;  // `path` is "<a name holding secret NAME>": the name held a secret
 };
 
 struct ChangeSet {
@@ -52,8 +53,11 @@ struct ChangeSet {
   std::string tree;       // the commit's tree (the branch's), empty with no commit
   std::vector<ChangedFile> files;
   uint64_t bytes = 0;     // of the new files together
-  std::vector<std::string> skipped;  // fifos, sockets, devices: not collected (as with git)
-  std::vector<SecretFinding> leaks;  // in the files' bytes and names
+  std::vector<SkippedEntry> skipped;  // fifos, sockets, devices: not collected (as with git)
+  std::vector<std::string> left_out;  // other things not collected, said (a top-level .git)
+  std::vector<SecretFinding> leaks;   // in the files' bytes and names
+  // In `files` and `skipped`, a name holding a secret's value is replaced by "<a name holding
+  // secret NAME>": it is never shown (the change set is blocked anyway).
 };
 
 // The run's private repository: <git_dir> borrowing the user's objects, the base commit's tree.
