@@ -60,6 +60,24 @@ std::string DescribeUplink(const Uplink& uplink) {
   return "no network but loopback";
 }
 
+// What both seccomp filters deny (policy/seccomp/shared_rules.h), in words.
+constexpr absl::string_view kSocketsWords =
+    "sockets only of the families unix, inet, inet6 and netlink (no vsock, which is bound to no network namespace and "
+    "would reach the hypervisor; no packet, raw or other family)";
+constexpr absl::string_view kKernelWords =
+    "bpf, keyring, io_uring, perf events, userfaultfd, kexec, kernel modules or setns";
+
+std::string DescribeSetupFilter(const Policy& p) {
+  std::string mount = "no mount";
+  if (p.seccomp.setup == SetupSeccompMode::kAllowMount) {
+    bool admin = false;
+    for (const std::string& cap : p.capabilities) admin = admin || cap == "CAP_SYS_ADMIN";
+    mount = absl::StrCat("the mount API stays open (mounting needs CAP_SYS_ADMIN, which the capabilities ",
+                         admin ? "give" : "do not give", ")");
+  }
+  return absl::StrCat(kSocketsWords, ", no new user namespaces, no ", kKernelWords, ", ", mount);
+}
+
 std::string DescribeOtherBinds(const Policy& p) {
   return p.filesystem.other_binds == OtherBinds::kReadonly
              ? "other bind mounts from the container spec are made read-only"
@@ -105,6 +123,12 @@ std::string ExplainPolicy(const Policy& p) {
   } else {
     line("  - secrets present in the setup command's environment: ", absl::StrJoin(p.secrets, ", "));
   }
+  line("  - seccomp (setup: ", ToString(p.seccomp.setup), "): ", DescribeSetupFilter(p), " (EPERM); a 32-bit or x32 "
+       "syscall kills the process");
+  line("  - what package managers need stays: TCP/UDP over IPv4 and IPv6, unix and netlink sockets, fork/exec, "
+       "threads, setuid/setgroups (apt's _apt sandbox), seccomp filters of their own, ptrace");
+  line("  - the filter is the setup command's (applied in its process before the exec): the airlock helper stays "
+       "unfiltered until the seal, and execs into the container before the seal run without it");
   line("  - setup runs without CAP_SYS_PTRACE and cannot stop or steer the airlock helper");
   line("  - if setup fails (non-zero exit) the container stops; the entrypoint never runs");
   line();
@@ -112,6 +136,21 @@ std::string ExplainPolicy(const Policy& p) {
   line("The seal (one-way; when setup exits successfully, on `airlock seal`, or at the deadline):");
   line("  - the uplink is deleted and the network namespace is verified to hold only loopback; if that cannot "
        "be verified the container is killed");
+  line("  - tmpfs and mqueue mounts the policy does not name (e.g. /dev/shm, /run, /dev/mqueue) are emptied");
+  if (!p.secrets.empty()) {
+    line("  - every place setup could write is searched for the secrets' values (raw, hex, base64, "
+         "percent-encoded): ",
+         setup_writable ? "the root filesystem's changes, " : "",
+         "the workspace's files changed since the container was made, the policy's tmpfs, /dev; a file holding one ",
+         p.setup.leftover_secrets == LeftoverSecrets::kScrub
+             ? "is removed (leftover_secrets: scrub; the audit log names it)"
+             : "fails the seal and the container is killed (leftover_secrets: fail; the error and the audit log name "
+               "the file, never the value)");
+    if (p.setup.keep_processes) {
+      line("  - keep_processes: true lets setup's processes, which had the secrets, run on into the execution phase: "
+           "the sweep cannot vouch for what they write later");
+    }
+  }
   line("  - the root filesystem is remounted read-only");
   line(p.setup.keep_processes
            ? "  - processes left from setup keep running (keep_processes: true; a process holding a file open "
@@ -126,8 +165,7 @@ std::string ExplainPolicy(const Policy& p) {
   line("  - writable: only ", Writable(p, false));
   line("  - ", DescribeOtherBinds(p));
   if (!p.secrets.empty()) line("  - secrets removed from the environment: ", absl::StrJoin(p.secrets, ", "));
-  line("  - seccomp (strict): no packet or raw sockets, no new network or user namespaces, no mount, bpf, "
-       "keyring, io_uring, perf events or userfaultfd",
+  line("  - seccomp (strict): ", kSocketsWords, ", no new network or user namespaces, no mount, ", kKernelWords,
        p.seccomp.allow_debuggers ? "; ptrace allowed (allow_debuggers: true)" : ", no ptrace",
        " (EPERM); TCP/UDP/unix sockets stay available on loopback");
   line("  - no new privileges");
@@ -137,6 +175,24 @@ std::string ExplainPolicy(const Policy& p) {
     line("  - capabilities: ", absl::StrJoin(p.capabilities, ", "));
   }
   line("  - execs into the container run under the same seccomp filter and without the secrets");
+  line(p.execution.timeout == absl::InfiniteDuration()
+           ? std::string("  - no deadline (execution.timeout: none): the container runs until it exits or is stopped")
+           : absl::StrCat("  - deadline ", FormatGoDuration(p.execution.timeout),
+                          " after the seal: then the container is killed (audited)"));
+  line();
+
+  line("Resources (both phases; the container's cgroup limits, each a ceiling over what the spec asks):");
+  line("  - at most ", p.resources.pids, " processes and threads (a fork bomb stays inside)");
+  line("  - memory ", HumanByteSize(p.resources.memory_bytes),
+       p.resources.memory_swap_bytes == p.resources.memory_bytes
+           ? std::string(", no swap")
+           : absl::StrCat(", memory+swap ", HumanByteSize(p.resources.memory_swap_bytes)),
+       " (past it the kernel's OOM killer acts inside the sandbox, reported as an OOM event)");
+  line("  - CPU ", p.resources.cpu_millis / 1000, ".", absl::StrCat(1000 + p.resources.cpu_millis % 1000).substr(1),
+       " core(s)");
+  line("  - the workspace ", HumanByteSize(p.resources.workspace_bytes),
+       " where airlock makes it (`airlock run`: a tmpfs, ENOSPC past it); a repository given by annotation is the "
+       "caller's directory and is not limited here");
   line();
 
   line("Audit log: ", p.audit.dir.empty() ? "the host config's audit_dir" : p.audit.dir);

@@ -7,7 +7,8 @@ namespace airlock::policy {
 nlohmann::json PolicyToJson(const Policy& p) {
   nlohmann::json tmpfs = nlohmann::json::object();
   for (const TmpfsMount& m : p.filesystem.tmpfs) tmpfs[m.path] = FormatByteSize(m.size_bytes);
-  nlohmann::json setup = {{"timeout", FormatGoDuration(p.setup.timeout)}, {"keep_processes", p.setup.keep_processes}};
+  nlohmann::json setup = {{"timeout", FormatGoDuration(p.setup.timeout)}, {"keep_processes", p.setup.keep_processes},
+                          {"leftover_secrets", std::string(ToString(p.setup.leftover_secrets))}};
   if (!p.setup.command.empty()) setup["command"] = p.setup.command;
   nlohmann::json out = {
       {"version", 1},
@@ -25,7 +26,9 @@ nlohmann::json PolicyToJson(const Policy& p) {
       {"setup", setup},
       {"secrets", p.secrets},
       {"seccomp",
-       {{"execution", std::string(ToString(p.seccomp.execution))}, {"allow_debuggers", p.seccomp.allow_debuggers}}},
+       {{"execution", std::string(ToString(p.seccomp.execution))},
+        {"setup", std::string(ToString(p.seccomp.setup))},
+        {"allow_debuggers", p.seccomp.allow_debuggers}}},
       {"capabilities", p.capabilities},
   };
   if (!p.audit.dir.empty()) out["audit"] = {{"dir", p.audit.dir}};

@@ -24,11 +24,13 @@ filesystem:
 network:
   setup: {uplink: none}
   execution: deny
-setup: {timeout: 10m, keep_processes: false}
+setup: {timeout: 10m, keep_processes: false, leftover_secrets: fail}
 secrets: []
-seccomp: {execution: strict, allow_debuggers: false}
+seccomp: {execution: strict, setup: strict, allow_debuggers: false}
 capabilities: [CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID, CAP_SETUID,
                CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_MKNOD]
+resources: {pids: 512, memory: 1Gi, memory_swap: 1Gi, cpus: 1, workspace: 1Gi}
+execution: {timeout: 2h}
 )";
 
 absl::StatusOr<std::string> ReadConfigFile(const std::string& path) {

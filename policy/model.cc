@@ -31,6 +31,11 @@ absl::string_view ToString(OtherBinds mode) { return mode == OtherBinds::kReadon
 absl::string_view ToString(ExecutionNetwork) { return "deny"; }
 
 absl::string_view ToString(SeccompMode) { return "strict"; }
+absl::string_view ToString(SetupSeccompMode mode) {
+  return mode == SetupSeccompMode::kAllowMount ? "allow-mount" : "strict";
+}
+
+absl::string_view ToString(LeftoverSecrets mode) { return mode == LeftoverSecrets::kScrub ? "scrub" : "fail"; }
 
 absl::string_view ToString(bootstrap::Protocol protocol) {
   switch (protocol) {

@@ -74,17 +74,25 @@ inline constexpr absl::Duration kDefaultSetupTimeout = absl::Minutes(10);
 inline constexpr absl::Duration kMaxSetupTimeout = absl::Hours(24);
 inline constexpr absl::Duration kMinSetupTimeout = absl::Milliseconds(1);
 
+// What the seal does when it finds a secret's value in a file setup left (the secret sweep).
+enum class LeftoverSecrets { kFail, kScrub };
+
 struct Setup {
   std::vector<std::string> command;  // empty: none in the policy (annotation airlock.dev/setup may give one)
   absl::Duration timeout = kDefaultSetupTimeout;  // the deadline seals regardless
   bool keep_processes = false;
+  LeftoverSecrets leftover_secrets = LeftoverSecrets::kFail;
   bool operator==(const Setup&) const = default;
 };
 
 enum class SeccompMode { kStrict };
+// The setup command's filter (policy/seccomp/setup_filter.h): strict, or strict with the mount API
+// left open for a setup that mounts (it still needs CAP_SYS_ADMIN from `capabilities`).
+enum class SetupSeccompMode { kStrict, kAllowMount };
 
 struct Seccomp {
   SeccompMode execution = SeccompMode::kStrict;
+  SetupSeccompMode setup = SetupSeccompMode::kStrict;
   bool allow_debuggers = false;
   bool operator==(const Seccomp&) const = default;
 };
@@ -92,6 +100,30 @@ struct Seccomp {
 struct Audit {
   std::string dir;  // empty: the host config's audit_dir
   bool operator==(const Audit&) const = default;
+};
+
+// The sandbox's cgroup limits (the container's linux.resources; each a ceiling over what the spec
+// itself asks), and the workspace's size where airlock makes the workspace (`airlock run`). The
+// defaults keep a 2-core / 24 GiB host alive with a fork bomb and an allocation loop in each of 20
+// sandboxes at once (README, "Resources": pid_max 32768 / 512 per sandbox leaves the host 7,000;
+// 20 x 1 GiB leaves it 4 GiB; one core each keeps the shims and containerd scheduled).
+struct Resources {
+  uint64_t pids = 512;                        // processes and threads at once
+  uint64_t memory_bytes = 1 * kGiB;           // RAM; the OOM killer acts inside the sandbox
+  uint64_t memory_swap_bytes = 1 * kGiB;      // RAM + swap (equal to memory: no swap)
+  uint64_t cpu_millis = 1000;                 // CPU time in thousandths of a core
+  uint64_t workspace_bytes = 1 * kGiB;        // ENOSPC past it (a tmpfs workspace, airlock run)
+  bool operator==(const Resources&) const = default;
+};
+
+inline constexpr absl::Duration kDefaultExecutionTimeout = absl::Hours(2);
+inline constexpr absl::Duration kMaxExecutionTimeout = absl::Hours(24 * 7);
+inline constexpr absl::Duration kMinExecutionTimeout = absl::Seconds(1);
+
+// The execution phase's deadline, counted from the seal: the container is killed when it passes.
+struct Execution {
+  absl::Duration timeout = kDefaultExecutionTimeout;  // InfiniteDuration(): none ("timeout: none")
+  bool operator==(const Execution&) const = default;
 };
 
 // The small capability set a container keeps (the OCI default set).
@@ -110,6 +142,8 @@ struct Policy {
   Seccomp seccomp;
   std::vector<std::string> capabilities = DefaultCapabilities();
   Audit audit;
+  Resources resources;
+  Execution execution;
   bool operator==(const Policy&) const = default;
 };
 
@@ -156,6 +190,8 @@ absl::string_view ToString(RootfsMode mode);
 absl::string_view ToString(OtherBinds mode);
 absl::string_view ToString(ExecutionNetwork mode);
 absl::string_view ToString(SeccompMode mode);
+absl::string_view ToString(SetupSeccompMode mode);
+absl::string_view ToString(LeftoverSecrets mode);
 absl::string_view ToString(bootstrap::Protocol protocol);
 std::string ToString(const Uplink& uplink);  // "nat", "none", "netns:/path"
 

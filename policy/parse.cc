@@ -7,6 +7,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "policy/capabilities.h"
 #include "policy/parse_fields.h"
 #include "policy/path_rules.h"
@@ -63,6 +65,8 @@ class PolicyReader {
                                     {"seccomp", [&](const Field& f) { Seccomp(f); }},
                                     {"capabilities", [&](const Field& f) { Capabilities(f); }},
                                     {"audit", [&](const Field& f) { Audit(f); }},
+                                    {"resources", [&](const Field& f) { Resources(f); }},
+                                    {"execution", [&](const Field& f) { Execution(f); }},
                                 },
                                 errors_);
     if (is_map && !have_version) errors_.At(document.Mark(), "version", "missing (want \"version: 1\")");
@@ -190,6 +194,12 @@ class PolicyReader {
                          Set(p_.setup.timeout, yaml::ReadDuration(f, kMinSetupTimeout, kMaxSetupTimeout, errors_));
                        }},
                       {"keep_processes", [&](const Field& f) { Set(p_.setup.keep_processes, yaml::ReadBool(f, errors_)); }},
+                      {"leftover_secrets",
+                       [&](const Field& f) {
+                         Set(p_.setup.leftover_secrets,
+                             yaml::ReadEnum<LeftoverSecrets>(
+                                 f, {{"fail", LeftoverSecrets::kFail}, {"scrub", LeftoverSecrets::kScrub}}, errors_));
+                       }},
                   },
                   errors_);
   }
@@ -274,6 +284,18 @@ class PolicyReader {
                          Set(p_.seccomp.execution,
                              yaml::ReadEnum<SeccompMode>(f, {{"strict", SeccompMode::kStrict}}, errors_));
                        }},
+                      {"setup",
+                       [&](const Field& f) {
+                         if (f.value.IsScalar() && f.value.Scalar() == "none") {
+                           errors_.At(f, "\"none\" is not allowed: the setup command always runs under its filter "
+                                         "(want strict or allow-mount)");
+                           return;
+                         }
+                         Set(p_.seccomp.setup,
+                             yaml::ReadEnum<SetupSeccompMode>(
+                                 f, {{"strict", SetupSeccompMode::kStrict}, {"allow-mount", SetupSeccompMode::kAllowMount}},
+                                 errors_));
+                       }},
                       {"allow_debuggers",
                        [&](const Field& f) { Set(p_.seccomp.allow_debuggers, yaml::ReadBool(f, errors_)); }},
                   },
@@ -290,7 +312,93 @@ class PolicyReader {
   }
 
   // Rules between keys.
+  void Resources(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"pids", [&](const Field& f) { Set(p_.resources.pids, ReadCount(f, 1'000'000)); }},
+                      {"memory",
+                       [&](const Field& f) {
+                         memory_field_ = f;
+                         Set(p_.resources.memory_bytes, yaml::ReadByteSize(f, errors_));
+                       }},
+                      {"memory_swap",
+                       [&](const Field& f) {
+                         swap_field_ = f;
+                         Set(p_.resources.memory_swap_bytes, yaml::ReadByteSize(f, errors_));
+                       }},
+                      {"cpus", [&](const Field& f) { Set(p_.resources.cpu_millis, ReadCpus(f)); }},
+                      {"workspace", [&](const Field& f) { Set(p_.resources.workspace_bytes, yaml::ReadByteSize(f, errors_)); }},
+                  },
+                  errors_);
+  }
+
+  void Execution(const Field& field) {
+    yaml::ReadMap(field,
+                  {
+                      {"timeout",
+                       [&](const Field& f) {
+                         if (f.value.IsScalar() && f.value.Scalar() == "none") {
+                           p_.execution.timeout = absl::InfiniteDuration();
+                           return;
+                         }
+                         Set(p_.execution.timeout,
+                             yaml::ReadDuration(f, kMinExecutionTimeout, kMaxExecutionTimeout, errors_));
+                       }},
+                  },
+                  errors_);
+  }
+
+  // A whole number in [1, max].
+  std::optional<uint64_t> ReadCount(const Field& field, uint64_t max) {
+    std::optional<std::string> text = yaml::ReadString(field, errors_);
+    if (!text) return std::nullopt;
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(*text, &n) || text->empty() || !absl::ascii_isdigit(static_cast<unsigned char>((*text)[0]))) {
+      errors_.At(field, absl::StrCat("want a whole number, e.g. 1024, got \"", *text, "\""));
+      return std::nullopt;
+    }
+    if (n == 0 || n > max) {
+      errors_.At(field, absl::StrCat("must be between 1 and ", max, ", got ", n));
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  // Cores as a decimal ("2", "0.5", at most 3 decimals), in thousandths; at least 0.01 core.
+  std::optional<uint64_t> ReadCpus(const Field& field) {
+    std::optional<std::string> text = yaml::ReadString(field, errors_);
+    if (!text) return std::nullopt;
+    uint64_t whole = 0, millis = 0;
+    absl::string_view t = *text;
+    size_t dot = t.find('.');
+    absl::string_view int_part = t.substr(0, dot);
+    absl::string_view frac = dot == absl::string_view::npos ? absl::string_view() : t.substr(dot + 1);
+    bool ok = !int_part.empty() && int_part.size() <= 4 && frac.size() <= 3 && absl::SimpleAtoi(int_part, &whole) &&
+              absl::ascii_isdigit(static_cast<unsigned char>(int_part[0])) && (dot == absl::string_view::npos || !frac.empty());
+    for (char c : frac) ok = ok && absl::ascii_isdigit(static_cast<unsigned char>(c));
+    if (ok && !frac.empty()) {
+      std::string padded(frac);
+      padded.resize(3, '0');
+      ok = absl::SimpleAtoi(padded, &millis);
+    }
+    if (!ok) {
+      errors_.At(field, absl::StrCat("want a number of cores, e.g. 2 or 0.5, got \"", *text, "\""));
+      return std::nullopt;
+    }
+    uint64_t total = whole * 1000 + millis;
+    if (total < 10) {
+      errors_.At(field, "must be at least 0.01");
+      return std::nullopt;
+    }
+    return total;
+  }
+
   void CrossCheck() {
+    // Without its own value, memory_swap follows memory: no swap.
+    if (!swap_field_) p_.resources.memory_swap_bytes = p_.resources.memory_bytes;
+    if (swap_field_ && p_.resources.memory_swap_bytes < p_.resources.memory_bytes) {
+      errors_.At(*swap_field_, "memory_swap (RAM + swap) must be at least memory");
+    }
     for (size_t i = 0; i < p_.filesystem.tmpfs.size() && i < tmpfs_fields_.size(); ++i) {
       if (p_.filesystem.tmpfs[i].path == p_.workspace.target) {
         errors_.AtKey(tmpfs_fields_[i], absl::StrCat("a tmpfs at the workspace target ", p_.workspace.target,
@@ -307,6 +415,7 @@ class PolicyReader {
   Policy& p_;
   Errors& errors_;
   std::vector<Field> tmpfs_fields_;
+  std::optional<Field> memory_field_, swap_field_;
 };
 
 }  // namespace

@@ -45,7 +45,7 @@ bool ReadStringArray(const JsonValue& value, const std::string& name, bool non_e
 bool ParseSetup(const JsonValue& setup, InitConfig* out, std::string* error) {
   if (setup.type == JsonValue::Type::kNull) return true;
   if (setup.type != JsonValue::Type::kObject) return Fail(error, "setup must be an object or null");
-  if (!CheckKeys(setup, "setup.", {"command", "timeout_ms"}, error)) return false;
+  if (!CheckKeys(setup, "setup.", {"command", "timeout_ms", "seccomp"}, error)) return false;
   const JsonValue* command = setup.Find("command");
   if (command == nullptr) return Fail(error, "setup.command is missing");
   if (!ReadStringArray(*command, "setup.command", true, &out->setup_command, error)) return false;
@@ -53,6 +53,12 @@ bool ParseSetup(const JsonValue& setup, InitConfig* out, std::string* error) {
     bool ok = timeout->type == JsonValue::Type::kNull ||
               (timeout->type == JsonValue::Type::kNumber && timeout->is_integer && timeout->integer >= 0);
     if (!ok) return Fail(error, "setup.timeout_ms must be a non-negative integer");
+  }
+  if (const JsonValue* mode = setup.Find("seccomp"); mode != nullptr) {
+    bool strict = mode->type == JsonValue::Type::kString && mode->string == "strict";
+    bool allow_mount = mode->type == JsonValue::Type::kString && mode->string == "allow-mount";
+    if (!strict && !allow_mount) return Fail(error, "setup.seccomp must be \"strict\" or \"allow-mount\"");
+    out->setup_mount_allowed = allow_mount;
   }
   out->has_setup = true;
   return true;

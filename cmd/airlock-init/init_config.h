@@ -8,13 +8,15 @@
 namespace airlock::init {
 
 // The config, JSON:
-//   {"setup": {"command": [...], "timeout_ms": N} | null,   (optional; timeout is the shim's business)
+//   {"setup": {"command": [...], "timeout_ms": N,            (optional; timeout is the shim's business)
+//              "seccomp": "strict" | "allow-mount"} | null,  (optional, default strict: the setup filter's mode)
 //    "secrets": ["NAME", ...],                              (optional)
 //    "entrypoint": {"args": [...], "env": ["K=V", ...], "cwd": "/abs"}}   (env, cwd optional)
 // Unknown keys and wrong types are errors: the shim and the helper ship together.
 struct InitConfig {
   bool has_setup = false;
   std::vector<std::string> setup_command;
+  bool setup_mount_allowed = false;  // "seccomp": "allow-mount": the setup filter leaves the mount API open
   std::vector<std::string> secrets;
   std::vector<std::string> entrypoint_args;
   std::vector<std::string> entrypoint_env;

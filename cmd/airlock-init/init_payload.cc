@@ -13,8 +13,14 @@
 namespace airlock::init {
 namespace {
 
-// The sealed payload's bytes, its header checked; `config_size` from the header.
-bool ReadSealed(int fd, std::string* bytes, size_t* config_size, std::string* error) {
+struct Sizes {
+  size_t config = 0;
+  size_t filter = 0;
+  size_t setup_filter = 0;
+};
+
+// The sealed payload's bytes, its header checked; the section sizes from the header.
+bool ReadSealed(int fd, std::string* bytes, Sizes* sizes, std::string* error) {
   const std::string name = "fd " + std::to_string(fd);
   int seals = fcntl(fd, F_GET_SEALS);
   if (seals < 0) {
@@ -52,9 +58,10 @@ bool ReadSealed(int fd, std::string* bytes, size_t* config_size, std::string* er
     *error = name + ": not an airlock payload";
     return false;
   }
-  *config_size = init_payload::GetU32(header + 8);
-  size_t filter = init_payload::GetU32(header + 12);
-  if (init_payload::kHeaderSize + *config_size + filter != size) {
+  sizes->config = init_payload::GetU32(header + 8);
+  sizes->filter = init_payload::GetU32(header + 12);
+  sizes->setup_filter = init_payload::GetU32(header + 16);
+  if (init_payload::kHeaderSize + sizes->config + sizes->filter + sizes->setup_filter != size) {
     *error = name + ": payload lengths do not add up";
     return false;
   }
@@ -65,18 +72,33 @@ bool ReadSealed(int fd, std::string* bytes, size_t* config_size, std::string* er
 
 bool ReadInitPayload(int fd, Airlock* out, std::string* error) {
   std::string bytes;
-  size_t config_size = 0;
-  bool ok = ReadSealed(fd, &bytes, &config_size, error);
+  Sizes sizes;
+  bool ok = ReadSealed(fd, &bytes, &sizes, error);
   close(fd);
   if (!ok) return false;
-  std::string_view config(bytes.data() + init_payload::kHeaderSize, config_size);
+  size_t at = init_payload::kHeaderSize;
+  std::string_view config(bytes.data() + at, sizes.config);
   if (!ParseInitConfig(config, &out->config, error)) {
     *error = "config: " + *error;
     return false;
   }
-  std::string filter = bytes.substr(init_payload::kHeaderSize + config_size);
-  if (!FilterFromBytes(filter, &out->filter, error)) {
+  at += sizes.config;
+  if (!FilterFromBytes(bytes.substr(at, sizes.filter), &out->filter, error)) {
     *error = "execution filter: " + *error;
+    return false;
+  }
+  at += sizes.filter;
+  out->setup_filter.clear();
+  if (sizes.setup_filter == 0) {
+    // The setup command never runs unfiltered: no filter, no setup.
+    if (out->config.has_setup) {
+      *error = "setup filter: missing, and the config has a setup command";
+      return false;
+    }
+    return true;
+  }
+  if (!FilterFromBytes(bytes.substr(at, sizes.setup_filter), &out->setup_filter, error)) {
+    *error = "setup filter: " + *error;
     return false;
   }
   return true;

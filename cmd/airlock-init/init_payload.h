@@ -1,5 +1,5 @@
 // Reading what the shim hands the helper (policy/sandbox/init_payload_format.h): its config and
-// the execution seccomp program, from one sealed memfd.
+// the two seccomp programs (execution, setup), from one sealed memfd.
 #pragma once
 
 #include <linux/filter.h>
@@ -13,7 +13,8 @@ namespace airlock::init {
 
 struct Airlock {
   InitConfig config;
-  std::vector<sock_filter> filter;
+  std::vector<sock_filter> filter;        // the execution filter
+  std::vector<sock_filter> setup_filter;  // the setup command's; empty when the config has no setup
 };
 
 // Reads and checks the payload on `fd` and closes it (nothing the helper execs inherits it). Only a

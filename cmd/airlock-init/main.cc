@@ -1,7 +1,8 @@
 // airlock-init: PID 1 of an airlock container (see AIRLOCK_POLICY_DESIGN.md).
 //
-//   airlock-init                  run setup, wait for the shim's seal, apply the execution seccomp
-//                                 filter, drop the secrets and exec the entrypoint
+//   airlock-init                  run setup (under the setup seccomp filter), wait for the shim's
+//                                 seal, apply the execution seccomp filter, drop the secrets and
+//                                 exec the entrypoint
 //   airlock-init exec -- ARGS...  for execs after the seal: filter, drop secrets, exec ARGS
 //   airlock-init probe ...        check from inside the sandbox that the airlock holds (probe_mode.h)
 #include <signal.h>
@@ -61,7 +62,7 @@ Airlock LoadAirlock(int fd) {
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
   sigset_t saved_mask;
-  SetupOutcome outcome = RunSetupPhase(config, channel, &saved_mask);
+  SetupOutcome outcome = RunSetupPhase(config, airlock.setup_filter, channel, &saved_mask);
   if (!outcome.sealed) Die(outcome.exit_code, outcome.message);
 
   channel.Close();

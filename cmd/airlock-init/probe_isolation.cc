@@ -13,52 +13,16 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cmd/airlock-init/probe_tally.h"
 #include "cmd/airlock-init/probe_util.h"
 #include "cmd/airlock-init/probes.h"
 
 namespace airlock::init {
 namespace {
 
-// Collects the outcomes of several attempts at one forbidden thing.
-class Tally {
- public:
-  explicit Tally(std::string name) : name_(std::move(name)) {}
-
-  void Succeeded(const std::string& what) { Add(broken_, what + " succeeded"); }
-  void Denied(const std::string& what, int err) { Add(held_, what + ": " + ErrnoName(err)); }
-  void Unknown(const std::string& what) { Add(unknown_, what); }
-
-  ProbeResult Result() const {
-    if (!broken_.empty()) return {name_, Verdict::kBroken, broken_};
-    if (!unknown_.empty()) return {name_, Verdict::kError, unknown_ + (held_.empty() ? "" : "; " + held_)};
-    if (held_.empty()) return {name_, Verdict::kError, "nothing was tried"};
-    return {name_, Verdict::kHeld, held_};
-  }
-
- private:
-  static void Add(std::string& bucket, const std::string& text) { bucket += (bucket.empty() ? "" : "; ") + text; }
-
-  std::string name_;
-  std::string held_, broken_, unknown_;
-};
-
 // Errors that mean "not allowed": the filter's EPERM, a missing capability, clone3's ENOSYS, a
 // user namespace limit of 0.
 bool IsDenial(int err) { return err == EPERM || err == EACCES || err == ENOSYS || err == ENOSPC; }
-
-void TrySocket(Tally& tally, int family, int type, int protocol, const std::string& what) {
-  int fd = socket(family, type | SOCK_CLOEXEC, protocol);
-  if (fd >= 0) {
-    close(fd);
-    tally.Succeeded(what);
-  } else if (errno == EPERM || errno == EACCES) {
-    tally.Denied(what, errno);
-  } else if (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT || errno == ESOCKTNOSUPPORT) {
-    tally.Denied(what + " (unsupported by the kernel)", errno);
-  } else {
-    tally.Unknown(what + ": " + ErrnoName(errno));
-  }
-}
 
 int UnshareNet() { return unshare(CLONE_NEWNET) == 0 ? 0 : errno; }
 int UnshareUser() { return unshare(CLONE_NEWUSER) == 0 ? 0 : errno; }

@@ -41,15 +41,19 @@ std::vector<ProbeResult> RunAllProbes(const ProbeOptions& options) {
   results.push_back(setup ? ForSetup(loopback) : loopback);
   results.push_back(ProbePacketSocketDenied());
   results.push_back(ProbeRawSocketDenied());
+  results.push_back(ProbeVsockDenied());
+  results.push_back(ProbeOtherFamiliesDenied());
   results.push_back(ProbeNetNamespaceDenied());
   results.push_back(ProbeUserNamespaceDenied());
   results.push_back(ProbeMountDenied(options.workspace));
+  results.push_back(ProbeKernelFacilitiesDenied());
   results.push_back(ProbeRootfsReadonly(options.rootfs_dir));
   results.push_back(ProbeWorkspaceWritable(options.workspace));
   results.push_back(ProbeCapsBounded(options.allowed_caps));
   results.push_back(ProbeSecretsAbsent(options.secrets));
   results.push_back(ProbeSeccompActive());
   results.push_back(ProbeNoNewPrivs());
+  results.push_back(ProbeStdioNotHostFiles());
   return results;
 }
 
@@ -60,7 +64,8 @@ int RunProbeMode(const std::vector<std::string>& args) {
     WriteAll(STDERR_FILENO, "airlock-init probe: " + error + "\n" + kProbeUsage + "\n");
     return 2;
   }
-  std::vector<ProbeResult> results = RunAllProbes(options);
+  std::vector<ProbeResult> results =
+      options.setup_filter ? RunSetupFilterProbes(options.setup_mount_allowed) : RunAllProbes(options);
   WriteAll(STDOUT_FILENO, options.json ? ReportJson(results) : ReportTable(results));
   return AllHeld(results) ? 0 : 1;
 }

@@ -99,6 +99,12 @@ bool ParseProbeOptions(const std::vector<std::string>& args, ProbeOptions* out, 
       } else {
         return Fail(error, "--expect-phase must be sealed or setup");
       }
+    } else if (flag == "--setup-filter") {
+      if (value != "strict" && value != "allow-mount") {
+        return Fail(error, "--setup-filter must be strict or allow-mount");
+      }
+      options.setup_filter = true;
+      options.setup_mount_allowed = value == "allow-mount";
     } else if (flag == "--rootfs-probe-dir") {
       if (value.empty() || value[0] != '/') return Fail(error, "--rootfs-probe-dir must be an absolute path");
       options.rootfs_dir = value;

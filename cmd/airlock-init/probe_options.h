@@ -25,6 +25,10 @@ struct ProbeOptions {
   uint64_t allowed_caps = 0;            // bits of the --cap names
   ExpectedPhase phase = ExpectedPhase::kSealed;
   std::string rootfs_dir = "/";         // tests point it at a read-only bind of their own
+  // --setup-filter strict|allow-mount: the setup battery (what the setup filter promises) instead
+  // of the sealed one, from a process under that filter (a setup command).
+  bool setup_filter = false;
+  bool setup_mount_allowed = false;
 };
 
 // Parses the words after "probe". Flags take their value as the next word or after '='. On failure
@@ -36,6 +40,7 @@ bool ParsePeer(const std::string& text, Peer* out);
 
 inline constexpr char kProbeUsage[] =
     "usage: airlock-init probe [--json] [--workspace PATH] [--secret NAME]... [--peer IP:PORT]...\n"
-    "                          [--cap NAME]... [--expect-phase sealed|setup] [--rootfs-probe-dir DIR]";
+    "                          [--cap NAME]... [--expect-phase sealed|setup] [--rootfs-probe-dir DIR]\n"
+    "       airlock-init probe [--json] --setup-filter strict|allow-mount";
 
 }  // namespace airlock::init

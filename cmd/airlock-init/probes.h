@@ -3,6 +3,8 @@
 // forbidden thing unexpectedly works (it is undone, or happens in a child that exits at once).
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +43,30 @@ ProbeResult ProbeSecretsAbsent(const std::vector<std::string>& secrets);
 // seccomp.active (Seccomp: 2) and no_new_privs (NoNewPrivs: 1) from /proc/self/status.
 ProbeResult ProbeSeccompActive();
 ProbeResult ProbeNoNewPrivs();
+
+// stdio.no-host-fifo: fds 0-2 of the init and of every exec (the processes whose parent is outside
+// the pid namespace) are pipes, sockets, /dev/null or the sandbox's own terminal: no host fifo or
+// file (the shim hands the container pipes, as containerd's runc shim does).
+ProbeResult ProbeStdioNotHostFiles();
+// Why one such fd (readlink `link`, stat of the fd `target`) is a host object; "" when it is not.
+// `in_view`: stat of `link` as a path inside the sandbox, nullptr when there is none.
+std::string StdioFdProblem(const std::string& link, const struct stat& target, const struct stat* in_view);
+
+// socket.vsock-denied: socket(AF_VSOCK) fails (vsock is bound to no network namespace: it would
+// reach the hypervisor past the sandbox's netns).
+ProbeResult ProbeVsockDenied();
+// socket.families-denied: socket() of families other than unix/inet/inet6/netlink, and socketpair()
+// of any but unix, answer EPERM (the seccomp filter, before the kernel looks at them).
+ProbeResult ProbeOtherFamiliesDenied();
+// kernel-denied: bpf, perf_event_open, keyctl/add_key/request_key, userfaultfd, io_uring, kexec,
+// module loading and setns answer EPERM.
+ProbeResult ProbeKernelFacilitiesDenied();
+
+// The setup battery (probe_setup_filter.cc): what the setup filter promises, from a process under
+// it; every name has the prefix below ("setup.socket.vsock-denied", ...). `mount_allowed`: the
+// policy's seccomp.setup is allow-mount.
+inline constexpr char kSetupProbePrefix[] = "setup.";
+std::vector<ProbeResult> RunSetupFilterProbes(bool mount_allowed);
 
 // All probes, in the contract's order.
 std::vector<ProbeResult> RunAllProbes(const ProbeOptions& options);

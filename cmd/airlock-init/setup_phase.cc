@@ -10,6 +10,9 @@
 #include <optional>
 
 #include "cmd/airlock-init/exec_util.h"
+#include "cmd/airlock-init/filter_install.h"
+#include "cmd/airlock-init/probe_result.h"
+#include "cmd/airlock-init/probes.h"
 
 namespace airlock::init {
 namespace {
@@ -32,7 +35,8 @@ void WriteStderr(const std::string& line) {
 
 class Supervisor {
  public:
-  Supervisor(const InitConfig& config, ShimChannel& channel) : config_(config), channel_(channel) {}
+  Supervisor(const InitConfig& config, const std::vector<sock_filter>& setup_filter, ShimChannel& channel)
+      : config_(config), setup_filter_(setup_filter), channel_(channel) {}
 
   SetupOutcome Run(sigset_t* saved_mask) {
     sigset_t handled;
@@ -75,7 +79,7 @@ class Supervisor {
   }
 
   // Forks the setup command: the helper's stdio, the entrypoint's environment (secrets included)
-  // and working directory, default signal mask.
+  // and working directory, default signal mask, the setup filter.
   bool StartSetup(std::string* error) {
     pid_t pid = fork();
     if (pid < 0) {
@@ -88,6 +92,13 @@ class Supervisor {
         WriteStderr("setup: chdir " + config_.entrypoint_cwd + ": " + Errno());
         _exit(127);
       }
+      // Never unfiltered: no filter, no setup (126, as a command that cannot be run).
+      std::string filter_error;
+      if (!InstallFilter(setup_filter_, &filter_error)) {
+        WriteStderr("setup: seccomp filter: " + filter_error);
+        _exit(126);
+      }
+      ReportSetupBattery();
       ExecWithPathLookup(config_.setup_command, SetupEnvironment());
       int err = errno;
       WriteStderr("setup: exec " + config_.setup_command[0] + ": " + strerror(err));
@@ -95,6 +106,14 @@ class Supervisor {
     }
     setup_pid_ = pid;
     return true;
+  }
+
+  // In the setup command's process, under its filter: what the filter promises, as this process
+  // sees it, for the shim's record (`airlock verify`). The channel closes at the exec (CLOEXEC). A
+  // lost report only costs the record: the shim says it is missing.
+  void ReportSetupBattery() {
+    std::string ignored;
+    channel_.Send("SETUP_FILTER " + ReportJson(RunSetupFilterProbes(config_.setup_mount_allowed)), &ignored);
   }
 
   // The entrypoint's environment plus the secrets, whose values only the helper's own environment
@@ -170,6 +189,7 @@ class Supervisor {
   }
 
   const InitConfig& config_;
+  const std::vector<sock_filter>& setup_filter_;
   ShimChannel& channel_;
   sigset_t saved_mask_{};
   int signal_fd_ = -1;
@@ -179,8 +199,9 @@ class Supervisor {
 
 }  // namespace
 
-SetupOutcome RunSetupPhase(const InitConfig& config, ShimChannel& channel, sigset_t* saved_mask) {
-  return Supervisor(config, channel).Run(saved_mask);
+SetupOutcome RunSetupPhase(const InitConfig& config, const std::vector<sock_filter>& setup_filter,
+                           ShimChannel& channel, sigset_t* saved_mask) {
+  return Supervisor(config, setup_filter, channel).Run(saved_mask);
 }
 
 }  // namespace airlock::init

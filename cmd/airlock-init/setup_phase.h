@@ -2,9 +2,11 @@
 // termination signals, reports to the shim and waits for its verdict.
 #pragma once
 
+#include <linux/filter.h>
 #include <signal.h>
 
 #include <string>
+#include <vector>
 
 #include "cmd/airlock-init/init_config.h"
 #include "cmd/airlock-init/shim_channel.h"
@@ -21,6 +23,11 @@ struct SetupOutcome {
 // any exec), runs setup if configured and returns once the shim sealed, aborted, or went away,
 // or setup failed. Never returns sealed while the setup command still runs: a seal that arrives
 // mid-setup (deadline, explicit Seal) kills the setup command first.
-SetupOutcome RunSetupPhase(const InitConfig& config, ShimChannel& channel, sigset_t* saved_mask);
+//
+// The setup command runs under `setup_filter` (the setup seccomp filter), installed in its own
+// process just before the exec: the helper itself stays unfiltered until the execution filter.
+// That process first runs the setup battery (probes.h) under the filter and sends it to the shim.
+SetupOutcome RunSetupPhase(const InitConfig& config, const std::vector<sock_filter>& setup_filter,
+                           ShimChannel& channel, sigset_t* saved_mask);
 
 }  // namespace airlock::init

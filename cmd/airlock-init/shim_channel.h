@@ -1,5 +1,7 @@
 // The helper's end of the SOCK_SEQPACKET socket to the shim (fd 3): one text message per packet.
-//   helper -> shim: "SETUP_START <pid>", "SETUP_EXIT <code>"
+//   helper -> shim: "SETUP_START <pid>", "SETUP_EXIT <code>",
+//                   "SETUP_FILTER <JSON report>" (from the setup command's process, before its exec:
+//                   the setup battery under the setup filter; it may arrive before SETUP_START)
 //   shim -> helper: "SEALED", "ABORT <reason>", "EXIT <code>" (setup failed: end with that code)
 // After setup ends the helper waits for the shim's word: a setup killed by the seal (non-zero) is
 // followed by SEALED, a setup that failed on its own by EXIT.

@@ -62,6 +62,8 @@ nlohmann::json StatusJson(const airlock::v1::SandboxStatus& s) {
       {"setup_exit_code", s.setup_exit_code()},
       {"failure", s.failure()},
       {"init_pid", s.init_pid()},
+      {"limits", s.limits()},
+      {"execution_deadline_passed", s.execution_deadline_passed()},
   };
 }
 
@@ -108,6 +110,8 @@ std::string StatusText(const airlock::v1::SandboxStatus& s) {
   if (!s.policy_digest().empty()) policy += " (" + s.policy_digest() + ")";
   Row(out, "Policy", policy);
   if (s.init_pid() != 0) Row(out, "Init pid", std::to_string(s.init_pid()));
+  if (!s.limits().empty()) Row(out, "Limits", s.limits());
+  if (s.execution_deadline_passed()) Row(out, "Deadline", "the execution deadline passed: the shim killed the container");
   if (!s.failure().empty()) Row(out, "Failure", s.failure());
   return out;
 }
@@ -146,7 +150,8 @@ std::string VerifyText(const std::string& namespace_name, const airlock::v1::Ver
     out += "airlock NOT verified: the shim reported no probes\n";
   } else if (broken == 0 && errors == 0 && r.phase() != "sealed") {
     out += "airlock NOT verified: the sandbox is not sealed (phase " + OrDash(r.phase()) +
-           "); the probes ran through the helper, as an exec after the seal would, and say nothing of setup\n";
+           "); the sealed probes ran through the helper, as an exec after the seal would (the setup.* ones are "
+           "what the setup command's process saw under its filter)\n";
   } else if (broken == 0 && errors == 0) {
     out += "airlock verified: " + std::to_string(r.probes_size()) + " probes held\n";
   } else {

@@ -9,11 +9,14 @@
 
 namespace airlock::sandbox {
 
-// The payload's bytes (exposed for tests).
-std::string EncodeInitPayload(absl::string_view config_json, absl::string_view filter_bpf);
+// The payload's bytes (exposed for tests). `setup_filter_bpf` is empty when there is no setup
+// command (airlock-init refuses to run one without its filter).
+std::string EncodeInitPayload(absl::string_view config_json, absl::string_view filter_bpf,
+                              absl::string_view setup_filter_bpf = {});
 
 // A memfd holding EncodeInitPayload(...), sealed against writes, growth and shrinking, and
 // close-on-exec (runc --preserve-fds hands it on).
-absl::StatusOr<UniqueFd> CreateInitPayload(absl::string_view config_json, absl::string_view filter_bpf);
+absl::StatusOr<UniqueFd> CreateInitPayload(absl::string_view config_json, absl::string_view filter_bpf,
+                                           absl::string_view setup_filter_bpf = {});
 
 }  // namespace airlock::sandbox

@@ -1,11 +1,13 @@
 // What the shim hands airlock-init besides its channel: one sealed memfd (no file in the bundle,
-// nothing in the container's filesystem) with the helper's config (JSON) and the execution seccomp
-// program (raw BPF). Header-only and dependency-free: the static airlock-init includes it too.
+// nothing in the container's filesystem) with the helper's config (JSON) and the two seccomp
+// programs (raw BPF): the execution filter and the setup filter. Header-only and dependency-free:
+// the static airlock-init includes it too.
 //
-//   bytes 0..7    "ALPAYLD1"
+//   bytes 0..7    "ALPAYLD2"
 //   bytes 8..11   config length, little-endian
-//   bytes 12..15  filter length, little-endian
-//   then the config, then the filter; nothing after.
+//   bytes 12..15  execution filter length, little-endian
+//   bytes 16..19  setup filter length, little-endian (0: no setup command, no setup filter)
+//   then the config, the execution filter, the setup filter; nothing after.
 //
 // The init gets it as fd 4 (fd 3 is the channel), `airlock-init exec` as fd 3 (runc
 // --preserve-fds). Sealed against writes, growth and shrinking before it leaves the shim: what
@@ -17,8 +19,9 @@
 
 namespace airlock::init_payload {
 
-inline constexpr char kMagic[8] = {'A', 'L', 'P', 'A', 'Y', 'L', 'D', '1'};
-inline constexpr size_t kHeaderSize = 16;
+// The digit is the format's version: a helper of another format refuses the payload.
+inline constexpr char kMagic[8] = {'A', 'L', 'P', 'A', 'Y', 'L', 'D', '2'};
+inline constexpr size_t kHeaderSize = 20;
 inline constexpr size_t kMaxBytes = size_t{16} << 20;
 inline constexpr int kInitFd = 4;
 inline constexpr int kExecFd = 3;

@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "policy/duration_size.h"
 #include "absl/strings/str_join.h"
 #include "policy/net/names.h"
 #include "policy/repo_path.h"
@@ -29,7 +32,10 @@
 #include "policy/sandbox/pod_netns_record.h"
 #include "policy/sandbox/rootfs_seal.h"
 #include "policy/sandbox/spec_rewrite.h"
+#include "policy/sandbox/secret_sweep.h"
+#include "policy/sandbox/setup_report.h"
 #include "policy/seccomp/execution_filter.h"
+#include "policy/seccomp/setup_filter.h"
 #include "policy/setup_annotation.h"
 #include "policy/source.h"
 #include "shim/base/errno_status.h"
@@ -41,6 +47,34 @@
 namespace airlock::sandbox {
 namespace {
 
+// Whether runc may set memory+swap here: cgroup v2 (runc skips a missing swap file), or v1 with swap
+// accounting (memory.memsw.*; without it runc fails the container). Asked once per shim.
+bool SwapLimitSupported() {
+  static const bool supported = [] {
+    struct stat st {};
+    return stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0 ||
+           stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", &st) == 0;
+  }();
+  return supported;
+}
+
+
+// The values the spec's environment gives the policy's secrets (the seal's sweep searches for them).
+std::vector<Secret> SecretValues(const nlohmann::json& spec, const std::vector<std::string>& names) {
+  std::vector<Secret> out;
+  if (names.empty() || !spec.contains("process") || !spec["process"].is_object()) return out;
+  const nlohmann::json& env = spec["process"].value("env", nlohmann::json::array());
+  if (!env.is_array()) return out;
+  for (const nlohmann::json& entry : env) {
+    if (!entry.is_string()) continue;
+    const std::string& text = entry.get_ref<const std::string&>();
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos || eq + 1 == text.size()) continue;
+    const std::string name = text.substr(0, eq);
+    if (std::find(names.begin(), names.end(), name) != names.end()) out.push_back({name, text.substr(eq + 1)});
+  }
+  return out;
+}
 
 std::map<std::string, std::string> Annotations(const nlohmann::json& spec) {
   std::map<std::string, std::string> out;
@@ -159,6 +193,9 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   }
   s.policy_source_ = policy::Describe(*source);
   const policy::Policy& policy = s.loaded_.policy;
+  s.created_ = absl::Now();
+  s.rootfs_upper_ = request.rootfs_upper;
+  s.secret_values_ = SecretValues(spec, policy.secrets);
 
   std::string audit_dir = policy.audit.dir.empty() ? host->audit_dir : policy.audit.dir;
   absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit = audit::AuditLog::Open(audit_dir, env.ns, request.id);
@@ -261,6 +298,14 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   absl::StatusOr<std::string> bpf =
       policy::BuildExecutionFilterBpf({.allow_debuggers = policy.seccomp.allow_debuggers});
   if (!bpf.ok()) return bpf.status();
+  // The setup command's own filter, only when there is a setup command to run under it.
+  std::string setup_bpf;
+  if (!s.setup_command_.empty()) {
+    absl::StatusOr<std::string> built = policy::BuildSetupFilterBpf(
+        {.allow_mount = policy.seccomp.setup == policy::SetupSeccompMode::kAllowMount});
+    if (!built.ok()) return built.status();
+    setup_bpf = *std::move(built);
+  }
 
   policy::RewriteInput input;
   input.policy = &policy;
@@ -268,10 +313,11 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   input.netns_path = s.network_->netns_path();
   input.init_binary = env.init_binary;
   input.setup_command = s.setup_command_;
+  input.swap_limit_supported = SwapLimitSupported();
   absl::StatusOr<policy::RewriteOutput> rewritten = policy::RewriteSpec(spec, input);
   if (!rewritten.ok()) return rejected(rewritten.status());
-  // airlock-init's config and the execution filter travel as a sealed memfd: no file per sandbox.
-  absl::StatusOr<UniqueFd> payload = CreateInitPayload(rewritten->init_config.dump(), *bpf);
+  // airlock-init's config and the two filters travel as a sealed memfd: no file per sandbox.
+  absl::StatusOr<UniqueFd> payload = CreateInitPayload(rewritten->init_config.dump(), *bpf, setup_bpf);
   if (!payload.ok()) return rejected(payload.status());
   s.payload_.reset(payload->release());
   if (absl::Status written = RewriteFileInPlace(request.bundle + "/config.json", rewritten->spec.dump());
@@ -301,7 +347,10 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   return sandbox;
 }
 
-Sandbox::~Sandbox() { Destroy(); }
+Sandbox::~Sandbox() {
+  Destroy();
+  ForgetSecretValues();  // a sandbox that never sealed
+}
 
 // ---------------------------------------------------------------------------------------------
 // Created, messages, deadline
@@ -333,8 +382,8 @@ void Sandbox::Created(pid_t init_pid) {
 }
 
 void Sandbox::OnMessage() {
-  char buf[256];
-  ssize_t n = recv(channel_.get(), buf, sizeof buf - 1, MSG_DONTWAIT);
+  char buf[16384];  // the setup battery's report is a few KiB
+  ssize_t n = recv(channel_.get(), buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   if (n <= 0) {
     // The helper exec'd the entrypoint (it closes its end) or died.
@@ -343,7 +392,25 @@ void Sandbox::OnMessage() {
     return;
   }
   absl::Time received = absl::Now();
-  std::string message(buf, static_cast<size_t>(n));
+  std::string message(buf, std::min(static_cast<size_t>(n), sizeof buf));
+  if (absl::StartsWith(message, kSetupFilterMessage)) {
+    absl::StatusOr<nlohmann::json> probes = static_cast<size_t>(n) > sizeof buf
+                                                ? absl::InvalidArgumentError("setup filter report: oversized")
+                                                : ParseSetupFilterReport(message.substr(kSetupFilterMessage.size()));
+    if (!probes.ok()) {
+      audit_->Record("failure", {{"reason", std::string(probes.status().message())}});
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (!setup_probes_.is_null()) return;  // the first report stands
+      setup_probes_ = *probes;
+    }
+    bool held = std::all_of(probes->begin(), probes->end(),
+                            [](const nlohmann::json& p) { return p["result"] == "held" || p["result"] == "info"; });
+    audit_->Record("setup-filter", {{"held", held}, {"probes", *probes}});
+    return;
+  }
   if (absl::StartsWith(message, "SETUP_START ")) {
     {
       std::lock_guard lock(mu_);
@@ -428,6 +495,7 @@ absl::StatusOr<airlock::v1::SandboxStatus> Sandbox::Seal(SealTrigger trigger, ab
     Fail(std::string(sealed.message()));
     return sealed;
   }
+  ArmExecutionDeadline();
   // The entrypoint is running by now: a nat uplink's nft table and ip_forward claim go after it.
   if (std::vector<std::string> errors = network_->ReleaseHostState(); !errors.empty()) {
     audit_->Record("uplink-cleanup", {{"errors", errors}});
@@ -477,14 +545,20 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
     findings_ = findings;
     return absl::InternalError(absl::StrCat("seal verification failed: ", report.ToString()));
   }
-  // 3. The filesystem: the root read-only from now on (the workspace and tmpfs are other mounts).
+  // 3. What setup left on disk: its secrets' values searched for everywhere it could write, the
+  // tmpfs the policy does not name emptied (before the root is read-only: a scrub may remove there).
+  absl::Time sweep_start = absl::Now();
+  if (absl::Status swept = SweepSecrets(init); !swept.ok()) return swept;
+  verified_at = absl::Now();
+  absl::Duration sweep_time = verified_at - sweep_start;
+  // 4. The filesystem: the root read-only from now on (the workspace and tmpfs are other mounts).
   if (policy.filesystem.rootfs.setup == policy::RootfsMode::kWritable) {
     absl::Time rootfs_start = verified_at;
     if (absl::Status ro = RemountRootReadonly(init); !ro.ok()) return ro;
     verified_at = absl::Now();
     rootfs_time = verified_at - rootfs_start;
   }
-  // 4. Only now may the entrypoint run.
+  // 5. Only now may the entrypoint run.
   SendToInit("SEALED");
   absl::Duration latency = verified_at - triggered_at;
   {
@@ -501,6 +575,7 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
                           {"queued_us", absl::ToInt64Microseconds(steps_start - triggered_at)},
                           {"leftovers_us", absl::ToInt64Microseconds(leftovers_done - steps_start)},
                           {"network_us", absl::ToInt64Microseconds(report.to_verified)},
+                          {"sweep_us", absl::ToInt64Microseconds(sweep_time)},
                           {"rootfs_us", absl::ToInt64Microseconds(rootfs_time)},
                           {"leftovers_killed", killed},
                           {"rootfs", "readonly"},
@@ -509,6 +584,48 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   // The sandbox runs sealed from now on: hand back the free heap pages the setup phase took.
   malloc_trim(0);
   return absl::OkStatus();
+}
+
+absl::Status Sandbox::SweepSecrets(pid_t init) {
+  const policy::Policy& policy = loaded_.policy;
+  std::vector<std::string> named;
+  for (const policy::TmpfsMount& m : policy.filesystem.tmpfs) named.push_back(m.path);
+  UniqueFd root;
+  // ctime is kept with the kernel's coarse clock: a second of slack.
+  absl::StatusOr<std::vector<SweepPlace>> places =
+      ContainerSweepPlaces(init, policy.filesystem.rootfs.setup == policy::RootfsMode::kWritable, rootfs_upper_,
+                           workspace_staged_ ? policy.workspace.target : "", named, created_ - absl::Seconds(1), &root);
+  const bool scrub = policy.setup.leftover_secrets == policy::LeftoverSecrets::kScrub;
+  absl::StatusOr<SweepResult> result =
+      places.ok() ? SweepForSecrets(*places, secret_values_, scrub) : absl::StatusOr<SweepResult>(places.status());
+  ForgetSecretValues();
+  if (!result.ok()) {
+    audit_->Record("secret-sweep", {{"completed", false}, {"reason", std::string(result.status().message())}});
+    return absl::Status(result.status().code(),
+                        absl::StrCat("the secret sweep could not finish: ", result.status().message()));
+  }
+  audit_->Record("secret-sweep", {{"completed", true},
+                                  {"action", std::string(policy::ToString(policy.setup.leftover_secrets))},
+                                  {"found", result->found},
+                                  {"removed", result->removed},
+                                  {"emptied", result->emptied},
+                                  {"files_read", result->files_read},
+                                  {"bytes_read", result->bytes_read},
+                                  {"entries", result->entries}});
+  if (!result->found.empty() && !scrub) {
+    constexpr size_t kShown = 10;
+    std::vector<std::string> shown(result->found.begin(),
+                                   result->found.begin() + static_cast<long>(std::min(kShown, result->found.size())));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "setup left secret values on disk (leftover_secrets: fail): ", absl::StrJoin(shown, "; "),
+        result->found.size() > kShown ? absl::StrCat("; and ", result->found.size() - kShown, " more (audit log)") : ""));
+  }
+  return absl::OkStatus();
+}
+
+void Sandbox::ForgetSecretValues() {
+  for (Secret& s : secret_values_) explicit_bzero(s.value.data(), s.value.size());
+  secret_values_.clear();
 }
 
 void Sandbox::Fail(const std::string& reason) {
@@ -576,6 +693,32 @@ absl::StatusOr<task::ExecRewrite> Sandbox::RewriteExec(const std::string& spec_j
   return out;
 }
 
+void Sandbox::ArmExecutionDeadline() {
+  absl::Duration timeout = loaded_.policy.execution.timeout;
+  if (timeout == absl::InfiniteDuration()) return;
+  env_.reactor->Post([this, timeout] {
+    {
+      std::lock_guard lock(mu_);
+      if (destroyed_ || init_exited_) return;
+    }
+    execution_timer_ = env_.reactor->RunAfter(timeout, [this, timeout] {
+      execution_timer_ = 0;
+      pid_t init;
+      {
+        std::lock_guard lock(mu_);
+        if (destroyed_ || init_exited_ || init_pid_ == 0) return;
+        init = init_pid_;
+        execution_deadline_passed_ = true;
+      }
+      // The container's PID 1: its pid namespace, and so every process of the sandbox, dies with
+      // it. Not reaped yet (InitExited has not run), so the pid is still the container's.
+      ::kill(init, SIGKILL);
+      audit_->Record("execution-deadline", {{"timeout_s", absl::ToInt64Seconds(timeout)}, {"killed_pid", init}});
+      log::Warn("sandbox ", id_, ": the execution deadline (", absl::FormatDuration(timeout), ") passed: container killed");
+    });
+  });
+}
+
 void Sandbox::InitExited(int status) {
   {
     std::lock_guard lock(mu_);
@@ -584,6 +727,10 @@ void Sandbox::InitExited(int status) {
   if (deadline_timer_ != 0) {
     env_.reactor->CancelTimer(deadline_timer_);
     deadline_timer_ = 0;
+  }
+  if (execution_timer_ != 0) {
+    env_.reactor->CancelTimer(execution_timer_);
+    execution_timer_ = 0;
   }
   audit_->Record("exit", {{"status", status}, {"phase", std::string(ToString(phase()))}});
 }
@@ -610,7 +757,19 @@ airlock::v1::SandboxStatus Sandbox::Status() const {
   status.set_setup_ran(setup_ran_);
   status.set_failure(failure_);
   status.set_init_pid(static_cast<uint32_t>(init_pid_));
+  status.set_execution_deadline_passed(execution_deadline_passed_);
+  const policy::Resources& r = loaded_.policy.resources;
+  status.set_limits(absl::StrCat("pids ", r.pids, ", memory ", policy::HumanByteSize(r.memory_bytes), ", memory+swap ",
+                                 policy::HumanByteSize(r.memory_swap_bytes), ", cpu ", r.cpu_millis, "m, execution deadline ",
+                                 loaded_.policy.execution.timeout == absl::InfiniteDuration()
+                                     ? std::string("none")
+                                     : policy::FormatGoDuration(loaded_.policy.execution.timeout)));
   return status;
+}
+
+nlohmann::json Sandbox::SetupProbes() const {
+  std::lock_guard lock(mu_);
+  return SetupProbesForVerify(setup_probes_, !setup_command_.empty(), setup_ran_);
 }
 
 std::vector<std::string> Sandbox::ProbeArgs() const {
@@ -658,6 +817,8 @@ void Sandbox::Destroy() {
     channel_watched_ = false;
     if (deadline_timer_ != 0) env_.reactor->CancelTimer(deadline_timer_);
     deadline_timer_ = 0;
+    if (execution_timer_ != 0) env_.reactor->CancelTimer(execution_timer_);
+    execution_timer_ = 0;
   };
   if (env_.reactor != nullptr && env_.reactor->InReactorThread()) {
     unregister();

@@ -29,6 +29,7 @@
 #include "policy/load.h"
 #include "policy/model.h"
 #include "policy/net/sandbox_network.h"
+#include "policy/sandbox/secret_scan.h"
 #include "shim/base/reactor.h"
 #include "shim/base/unique_fd.h"
 #include "shim/base/worker_pool.h"
@@ -58,6 +59,7 @@ struct PrepareRequest {
   std::string id;
   std::string bundle;
   google::protobuf::Any options;  // the Create request's runtime options
+  std::string rootfs_upper;       // the rootfs overlay's upper directory on the host ("" if none)
 };
 
 class Sandbox {
@@ -100,6 +102,9 @@ class Sandbox {
   audit::AuditLog* audit() const { return audit_.get(); }
   // Probe arguments for Verify (what the sandbox promises).
   std::vector<std::string> ProbeArgs() const;
+  // The setup phase's probes for Verify: what airlock-init reported from under the setup filter
+  // (setup_report.h), or why there is no such report.
+  nlohmann::json SetupProbes() const;
 
  private:
   Sandbox() = default;
@@ -108,6 +113,10 @@ class Sandbox {
   absl::Status SealSteps(SealTrigger trigger, absl::Time triggered_at);  // caller holds seal_mu_
   void SealOnPool(SealTrigger trigger, absl::Time triggered_at);         // counted, see Destroy
   void SendToInit(const std::string& message);
+  void ArmExecutionDeadline();  // after a successful seal
+  // The seal's secret sweep (secret_sweep.h): a step of SealSteps; forgets the values either way.
+  absl::Status SweepSecrets(pid_t init);
+  void ForgetSecretValues();
   absl::StatusOr<UniqueFd> DupPayload() const;  // caller holds seal_mu_
   void WriteRecord();
   void RemoveRecord();
@@ -121,6 +130,9 @@ class Sandbox {
   std::string policy_source_;
   std::string workspace_source_;
   std::vector<std::string> setup_command_;
+  std::vector<Secret> secret_values_;  // the policy's secrets as the spec gave them; kept until the seal's sweep
+  std::string rootfs_upper_;
+  absl::Time created_;                 // Prepare: files of the workspace changed since are setup's
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<net::SandboxNetwork> network_;
   std::string workspace_stage_;  // <run_dir>/workspaces/<name>: the repository, bound by fd
@@ -129,6 +141,7 @@ class Sandbox {
   UniqueFd child_fd_;  // airlock-init's end, until runc create has passed it on
   UniqueFd payload_;   // airlock-init's config and execution filter (init_payload.h), sealed
   Reactor::TimerId deadline_timer_ = 0;
+  Reactor::TimerId execution_timer_ = 0;  // the execution deadline, armed at the seal (reactor thread)
   bool channel_watched_ = false;
 
   std::mutex seal_mu_;  // one seal at a time; exec rewrites wait for a seal in progress
@@ -138,11 +151,13 @@ class Sandbox {
   bool init_exited_ = false;
   bool setup_ran_ = false;
   int setup_exit_code_ = 0;
+  nlohmann::json setup_probes_;  // the setup battery airlock-init reported (null until it did)
   std::string failure_;
   std::optional<SealTrigger> trigger_;
   absl::Time sealed_at_;
   absl::Duration seal_latency_;
   bool verified_ = false;
+  bool execution_deadline_passed_ = false;
   std::vector<std::string> findings_;
   bool destroyed_ = false;
   int seals_queued_ = 0;                 // seals submitted to the pool and not yet finished (mu_)

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "policy/path_rules.h"
 #include "policy/sandbox/spec_mounts.h"
+#include "policy/sandbox/spec_resources.h"
 
 namespace airlock::policy {
 namespace {
@@ -320,6 +321,10 @@ json InitConfig(const RewriteInput& in, json entrypoint) {
   json setup = nullptr;
   if (!in.setup_command.empty()) {
     setup = {{"command", in.setup_command}, {"timeout_ms", absl::ToInt64Milliseconds(in.policy->setup.timeout)}};
+    // Said only when not the strictest (airlock-init's default), so that its setup battery knows.
+    if (in.policy->seccomp.setup != SetupSeccompMode::kStrict) {
+      setup["seccomp"] = std::string(ToString(in.policy->seccomp.setup));
+    }
   }
   return json{{"setup", std::move(setup)}, {"secrets", in.policy->secrets}, {"entrypoint", std::move(entrypoint)}};
 }
@@ -373,6 +378,9 @@ absl::StatusOr<RewriteOutput> Rewrite(const json& spec, const RewriteInput& in) 
   if (absl::Status s = EnsurePaths(linux_spec, "readonlyPaths", DefaultReadonlyPaths()); !s.ok()) return s;
   if (absl::Status s = RestrictDevices(linux_spec, &out.notes); !s.ok()) return s;
   if (absl::Status s = RestrictRootPropagation(linux_spec, &out.notes); !s.ok()) return s;
+  if (absl::Status s = ApplyResourceCeilings(linux_spec, policy.resources, in.swap_limit_supported, &out.notes); !s.ok()) {
+    return s;
+  }
 
   out.init_config = InitConfig(in, *std::move(entrypoint));
   return out;

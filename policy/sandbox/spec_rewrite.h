@@ -2,7 +2,8 @@
 // with airlock-init as the container's PID 1. A pure function: no filesystem, no syscalls.
 //
 // What it does (AIRLOCK_POLICY_DESIGN.md):
-//  - process.args -> ["/.airlock"]; the original args, env and cwd become init_config.entrypoint.
+//  - process.args -> ["/.airlock"]; the original args, env and cwd become init_config.entrypoint;
+//    the setup command (and its seccomp mode, when not strict) init_config.setup.
 //    process.env keeps the secrets (airlock-init removes them before it execs the entrypoint).
 //  - every capability set -> its intersection with policy.capabilities; process.noNewPrivileges = true.
 //  - root.readonly = (policy.filesystem.rootfs.setup == readonly).
@@ -14,7 +15,9 @@
 //    allows more than the standard devices (null, zero, full, random, urandom, tty, console, ptmx, pts)
 //    gets a deny-all and the standard list appended.
 //  - linux.rootfsPropagation shared/rshared -> rslave (mounts must not propagate back to the host).
-//  - seccomp, hooks, annotations, resources, rlimits, user, terminal: untouched.
+//  - linux.resources: the policy's pids, memory (+swap) and cpu limits as ceilings (spec_resources.h);
+//    the rest of resources as given.
+//  - seccomp, hooks, annotations, rlimits, user, terminal: untouched.
 // Output is deterministic: nlohmann::json orders keys; mount order is stated in spec_mounts.h.
 #pragma once
 
@@ -41,6 +44,7 @@ struct RewriteInput {
   std::string netns_path;   // the sandbox's own network namespace
   std::string init_binary;  // host path of the static airlock-init, bound read-only onto /.airlock
   std::vector<std::string> setup_command;  // effective setup command (policy or annotation); may be empty
+  bool swap_limit_supported = true;  // the host's memory cgroup limits swap (spec_resources.h)
 };
 
 struct RewriteOutput {

@@ -19,10 +19,11 @@ struct SeccompOptions {
 };
 
 // Builds the filter and returns its raw BPF program (a multiple of sizeof(struct sock_filter)).
-// Default ALLOW; EPERM for raw/packet/vsock sockets, new net/user namespaces, setns, the mount API, bpf,
-// the key syscalls, io_uring, perf_event_open, userfaultfd and (unless allow_debuggers) ptrace;
-// ENOSYS for clone3 (its flags sit in memory seccomp cannot read, libc then falls back to clone);
-// syscalls of any other ABI (i386 int 0x80, x32) kill the process.
+// Default ALLOW; EPERM for what shared_rules.h lists (sockets but unix/inet/inet6/netlink, raw and
+// packet sockets, new user namespaces, bpf, perf_event_open, the key syscalls, userfaultfd, io_uring,
+// kexec, modules, setns, the mount API), new network namespaces, and (unless allow_debuggers)
+// ptrace; ENOSYS for clone3 (its flags sit in memory seccomp cannot read, libc then falls back to
+// clone); syscalls of any other ABI (i386 int 0x80, x32) kill the process.
 absl::StatusOr<std::string> BuildExecutionFilterBpf(const SeccompOptions& options);
 
 // Same filter in libseccomp's human-readable pseudo filter code, for logs and debugging.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "shim/base/errno_status.h"
+#include "shim/base/mountinfo.h"
 #include "shim/cgroups/cgroup_files.h"
 
 namespace airlock::cgroups {
@@ -22,38 +23,12 @@ struct CgroupMount {
   std::vector<std::string> super_options;  // v1: include the controllers ("cpu", "name=systemd")
 };
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(absl::string_view field) {
-  auto octal = [](char c) { return c >= '0' && c <= '7'; };
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() && octal(field[i + 1]) && octal(field[i + 2]) && octal(field[i + 3])) {
-      out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(field[i]);
-    }
-  }
-  return out;
-}
-
 std::vector<CgroupMount> ParseCgroupMounts(absl::string_view mountinfo) {
   std::vector<CgroupMount> mounts;
-  for (absl::string_view line : absl::StrSplit(mountinfo, '\n', absl::SkipEmpty())) {
-    // id parent major:minor root mount_point options [optional fields...] - fs_type source super_options
-    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
-    size_t separator = 0;
-    for (size_t i = 6; i < fields.size(); ++i) {
-      if (fields[i] == "-") {
-        separator = i;
-        break;
-      }
-    }
-    if (separator == 0 || separator + 3 >= fields.size()) continue;
-    absl::string_view fs_type = fields[separator + 1];
-    if (fs_type != "cgroup" && fs_type != "cgroup2") continue;
-    CgroupMount mount{Unescape(fields[3]), Unescape(fields[4]), std::string(fs_type), {}};
-    if (fs_type == "cgroup") mount.super_options = absl::StrSplit(fields[separator + 3], ',');
+  for (MountInfo& m : ParseMountinfo(mountinfo)) {
+    if (m.fs_type != "cgroup" && m.fs_type != "cgroup2") continue;
+    CgroupMount mount{std::move(m.root), std::move(m.mount_point), m.fs_type, {}};
+    if (m.fs_type == "cgroup") mount.super_options = absl::StrSplit(m.super_options, ',');
     mounts.push_back(std::move(mount));
   }
   return mounts;

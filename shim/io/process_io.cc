@@ -99,7 +99,9 @@ class ProcessIoImpl final : public ProcessIo {
   }
 
   absl::Status OpenStdin(const StdioTarget& target);
+  absl::Status FeedStdin(UniqueFd source, UniqueFd keepalive);
   absl::Status OpenOutputs(const StdioConfig& config, const StdioTarget& out, const StdioTarget& err);
+  absl::Status OpenOutput(const StdioTarget& target, UniqueFd& child_end);
   absl::Status OpenTerminalOutput(const StdioConfig& config, const StdioTarget& out);
 
   Reactor& reactor_;
@@ -110,9 +112,6 @@ class ProcessIoImpl final : public ProcessIo {
   UniqueFd child_in_;
   UniqueFd child_out_;
   UniqueFd child_err_;
-  // Read ends of the stdout/stderr fifos the shim holds and never reads (see stdio_files.h).
-  UniqueFd held_out_reader_;
-  UniqueFd held_err_reader_;
 
   ConsoleSocket console_;
   std::unique_ptr<Logger> logger_;
@@ -147,9 +146,9 @@ absl::Status ProcessIoImpl::OpenStdin(const StdioTarget& target) {
       return absl::InvalidArgumentError("stdin cannot be a binary:// URI");
     case Kind::kFile: {
       if (terminal_) return absl::InvalidArgumentError("with a terminal, stdin must be a fifo");
-      child_in_.reset(open(target.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-      if (!child_in_) return ErrnoStatus(absl::StrCat("open stdin ", target.path));
-      return absl::OkStatus();
+      UniqueFd file(open(target.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+      if (!file) return ErrnoStatus(absl::StrCat("open stdin ", target.path));
+      return FeedStdin(std::move(file), UniqueFd());
     }
     case Kind::kFifo:
       break;
@@ -158,20 +157,24 @@ absl::Status ProcessIoImpl::OpenStdin(const StdioTarget& target) {
   if (!fds.ok()) return fds.status();
   if (fds->plain) {
     if (terminal_) return absl::InvalidArgumentError("with a terminal, stdin must be a fifo");
-    child_in_ = std::move(fds->plain);
+    return FeedStdin(std::move(fds->plain), UniqueFd());
+  }
+  if (terminal_) {
+    pump_->SetStdin(std::move(fds->fifo), std::move(fds->keepalive), UniqueFd());
     return absl::OkStatus();
   }
-  UniqueFd pipe_write;
-  if (!terminal_) {
-    // The process reads a pipe the shim feeds: it never sees EOF before CloseIO, whenever
-    // containerd's writer comes and goes.
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus("stdin pipe");
-    child_in_.reset(p[0]);
-    pipe_write.reset(p[1]);
-    if (absl::Status status = SetNonBlocking(pipe_write.get()); !status.ok()) return status;
-  }
-  pump_->SetStdin(std::move(fds->fifo), std::move(fds->keepalive), std::move(pipe_write));
+  // The process reads a pipe the shim feeds: it never sees EOF before CloseIO, whenever
+  // containerd's writer comes and goes.
+  return FeedStdin(std::move(fds->fifo), std::move(fds->keepalive));
+}
+
+absl::Status ProcessIoImpl::FeedStdin(UniqueFd source, UniqueFd keepalive) {
+  // A regular file is fed through a pipe too (read to its end, then EOF): the process holds no
+  // host file.
+  absl::StatusOr<PipeFds> pipe = MakePipe(/*shim_end_reads=*/false);
+  if (!pipe.ok()) return pipe.status();
+  child_in_ = std::move(pipe->process_end);
+  pump_->SetStdin(std::move(source), std::move(keepalive), std::move(pipe->shim_end));
   return absl::OkStatus();
 }
 
@@ -187,28 +190,36 @@ absl::Status ProcessIoImpl::OpenOutputs(const StdioConfig& config, const StdioTa
   }
   if (err.kind == Kind::kBinary) return absl::InvalidArgumentError("a binary:// logger must be named by stdout");
 
-  auto open_one = [](const StdioTarget& target, UniqueFd& write, UniqueFd& held) -> absl::Status {
-    if (target.kind == Kind::kNull) return absl::OkStatus();
-    if (target.kind == Kind::kFile) {
-      absl::StatusOr<UniqueFd> file = OpenLogFile(target.path);
-      if (!file.ok()) return file.status();
-      write = std::move(*file);
-      return absl::OkStatus();
-    }
-    absl::StatusOr<OutputFds> fds = OpenOutputPath(target.path, /*nonblocking=*/false);
-    if (!fds.ok()) return fds.status();
-    write = std::move(fds->write);
-    held = std::move(fds->held_reader);
-    return absl::OkStatus();
-  };
-  if (absl::Status status = open_one(out, child_out_, held_out_reader_); !status.ok()) return status;
+  // One pipe per place: stdout and stderr that name the same one share it, like a shell's 2>&1,
+  // so their order is kept.
+  if (absl::Status status = OpenOutput(out, child_out_); !status.ok()) return status;
   if (err.kind == out.kind && err.path == out.path && child_out_) {
-    // One destination for both (e.g. ctr's log file): one fd, like a shell's 2>&1.
     child_err_.reset(fcntl(child_out_.get(), F_DUPFD_CLOEXEC, 3));
     if (!child_err_) return ErrnoStatus("dup stdout");
     return absl::OkStatus();
   }
-  return open_one(err, child_err_, held_err_reader_);
+  return OpenOutput(err, child_err_);
+}
+
+absl::Status ProcessIoImpl::OpenOutput(const StdioTarget& target, UniqueFd& child_end) {
+  if (target.kind == Kind::kNull) return absl::OkStatus();
+  OutputFds dest;
+  if (target.kind == Kind::kFile) {
+    absl::StatusOr<UniqueFd> file = OpenLogFile(target.path);
+    if (!file.ok()) return file.status();
+    dest.write = std::move(*file);
+  } else {
+    absl::StatusOr<OutputFds> fds = OpenOutputPath(target.path, /*nonblocking=*/true);
+    if (!fds.ok()) return fds.status();
+    dest = std::move(*fds);
+  }
+  absl::StatusOr<PipeFds> pipe = MakePipe(/*shim_end_reads=*/true);
+  if (!pipe.ok()) return pipe.status();
+  child_end = std::move(pipe->process_end);
+  // A fifo takes the pipe's pages by splice(2); a file (appended to) is copied.
+  const bool splice = IsFifo(dest.write.get());
+  pump_->AddOutput(std::move(pipe->shim_end), std::move(dest.write), std::move(dest.held_reader), splice);
+  return absl::OkStatus();
 }
 
 absl::Status ProcessIoImpl::OpenTerminalOutput(const StdioConfig& config, const StdioTarget& out) {

@@ -1,12 +1,17 @@
 // The stdio of one container process (init or exec), from containerd's request to the fds runc gets.
 //
 // containerd names stdio as paths: "" (none), a fifo path (ctr, CRI), "file:///path" or
-// "binary:///path?args" (logging drivers, e.g. nerdctl). Choices, made for cost per sandbox:
-// - non-terminal stdout/stderr: the destination fd is passed straight to runc, so the container writes
-//   into containerd's fifo with no copy in the shim. The shim keeps a read end of each fifo open (and
-//   never reads it) so the container does not get EPIPE while containerd restarts.
-// - stdin: a pipe the shim feeds from the stdin fifo in the Reactor, so CloseIO can close it and the
-//   container never sees a premature EOF before containerd opens its end.
+// "binary:///path?args" (logging drivers, e.g. nerdctl). The process never holds one of those host
+// objects: a fifo or file fd inside the container names a host path, and reopening
+// /proc/self/fd/N reaches the host inode (chmod it, read or truncate a log file). So, as
+// containerd's runc shim does:
+// - non-terminal stdout/stderr: a pipe each (one when both name the same place); the shim moves
+//   its data to containerd's fifo with splice(2) in the Reactor (no copy through user space; a
+//   file is copied). The shim keeps a read end of each fifo open (and never reads it) so nothing
+//   gets EPIPE and the data waits while containerd restarts.
+// - stdin: a pipe the shim feeds from the stdin fifo (or file) in the Reactor, so CloseIO can close
+//   it and the container never sees a premature EOF before containerd opens its end.
+// - binary://: the logging program's pipes, as containerd's NewBinaryIO makes them.
 // - terminal: runc hands the pty master over a console socket; the shim copies master <-> fifos in
 //   the Reactor and resizes it.
 #pragma once
@@ -64,9 +69,10 @@ class ProcessIo {
   // terminal, that EOF hangs the console up, as containerd's runc shim does.
   virtual void CloseStdin() = 0;
 
-  // The process has exited: finish copying what is buffered (terminal output), then close the shim's
-  // ends so containerd's readers see EOF. `done` runs once (on the reactor thread) when that is
-  // finished or `timeout` has passed. Destroying the ProcessIo before that cancels it (`done` is
+  // The process has exited: deliver what it wrote (everything in its output pipes at this call;
+  // terminal: until the slave is gone), then `done`. Output pipes close their fifo at their EOF
+  // (a child of the process may hold them longer: its output still flows). `done` runs once (on
+  // the reactor thread) when that is finished or `timeout` has passed. Destroying the ProcessIo before that cancels it (`done` is
   // then never called). Destruction is allowed on any thread.
   virtual void Drain(absl::Duration timeout, std::function<void()> done) = 0;
 };

@@ -10,8 +10,8 @@
 
 namespace airlock::io {
 
-void Pump::SetStdin(UniqueFd fifo, UniqueFd keepalive, UniqueFd pipe_write) {
-  stdin_fifo_ = std::move(fifo);
+void Pump::SetStdin(UniqueFd source, UniqueFd keepalive, UniqueFd pipe_write) {
+  stdin_source_ = std::move(source);
   stdin_keepalive_ = std::move(keepalive);
   stdin_pipe_ = std::move(pipe_write);
 }
@@ -20,6 +20,15 @@ void Pump::SetOutput(UniqueFd sink, UniqueFd sink_reader, bool sink_may_sigpipe)
   sink_ = std::move(sink);
   sink_reader_ = std::move(sink_reader);
   sink_may_sigpipe_ = sink_may_sigpipe;
+}
+
+void Pump::AddOutput(UniqueFd pipe, UniqueFd dest, UniqueFd dest_reader, bool splice) {
+  if (output_count_ >= outputs_.size()) return;
+  Output& output = outputs_[output_count_++];
+  output.pipe = std::move(pipe);
+  output.dest = std::move(dest);
+  output.dest_reader = std::move(dest_reader);
+  output.splice = splice;
 }
 
 void Pump::SetMaster(UniqueFd master) {
@@ -44,10 +53,22 @@ absl::Status Pump::Resize(uint32_t width, uint32_t height) {
   return absl::OkStatus();
 }
 
+template <typename F>
+void Pump::ForEachRelay(F&& f) {
+  f(stdin_relay_);
+  f(output_relay_);
+  for (size_t i = 0; i < output_count_; ++i) f(outputs_[i].relay);
+}
+
 void Pump::Start() {
-  if (torn_down_ || drained_) return;
-  if (!terminal_ && stdin_fifo_ && stdin_pipe_ && !stdin_done_) {
-    stdin_relay_.Attach(stdin_fifo_.get(), stdin_pipe_.get(), /*out_may_sigpipe=*/true);
+  if (torn_down_ || started_) return;
+  started_ = true;
+  if (!terminal_ && stdin_source_ && stdin_pipe_ && !stdin_done_) {
+    stdin_relay_.Attach(stdin_source_.get(), stdin_pipe_.get(), {.out_may_sigpipe = true});
+  }
+  for (size_t i = 0; i < output_count_; ++i) {
+    Output& output = outputs_[i];
+    output.relay.Attach(output.pipe.get(), output.dest.get(), {.splice = output.splice});
   }
   Settle();
 }
@@ -60,8 +81,8 @@ void Pump::AttachConsole() {
     master = master_.get();
   }
   if (master < 0) return;
-  output_relay_.Attach(master, sink_.get(), sink_may_sigpipe_);
-  if (stdin_fifo_ && !stdin_done_) stdin_relay_.Attach(stdin_fifo_.get(), master, /*out_may_sigpipe=*/false);
+  output_relay_.Attach(master, sink_.get(), {.out_may_sigpipe = sink_may_sigpipe_});
+  if (stdin_source_ && !stdin_done_) stdin_relay_.Attach(stdin_source_.get(), master, {});
   Settle();
 }
 
@@ -75,28 +96,50 @@ void Pump::CloseStdin() {
 void Pump::OnEvent(int fd, uint32_t events) {
   if (torn_down_) return;
   const bool hangup = events & (EPOLLHUP | EPOLLERR);
-  for (Relay* relay : {&stdin_relay_, &output_relay_}) {
-    if (relay->WantsRead() && relay->in() == fd && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
-      // A hangup with nothing to read must end the input, or level-triggered epoll would spin.
-      if (!relay->OnReadable() && hangup) relay->MarkInputEnded();
+  ForEachRelay([&](Relay& relay) {
+    if (relay.WantsRead() && relay.in() == fd && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+      // A hangup with nothing to read must end the input, or level-triggered epoll would spin
+      // (unless the relay now waits for its output: the input may still hold data).
+      if (!relay.OnReadable() && hangup && relay.WantsRead()) relay.MarkInputEnded();
     }
-    if (relay->WantsWrite() && relay->out() == fd && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
-      if (!relay->OnWritable() && hangup) relay->MarkOutputBroken();
+    if (relay.WantsWrite() && relay.out() == fd && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
+      if (!relay.OnWritable() && hangup) relay.MarkOutputBroken();
     }
-  }
+  });
   Settle();
 }
 
 void Pump::Settle() {
   std::shared_ptr<Pump> keep = shared_from_this();  // a `done` below may drop the owner's reference
   for (int pass = 0; pass < 4 && !torn_down_; ++pass) {
+    if (DriveAlwaysReady() && !continue_posted_) {
+      // A file as stdin: more to read, but let the Reactor serve the others first.
+      continue_posted_ = true;
+      reactor_.Post([weak = weak_from_this()] {
+        if (std::shared_ptr<Pump> self = weak.lock()) {
+          self->continue_posted_ = false;
+          if (!self->torn_down_) self->Settle();
+        }
+      });
+    }
     SettleStdin();
+    SettleOutputs();
     if (draining_ && !drained_ && OutputDone()) {
       FinishDrain(/*timed_out=*/false);
       return;
     }
     if (Rearm()) return;
   }
+}
+
+bool Pump::DriveAlwaysReady() {
+  bool more = false;
+  ForEachRelay([&](Relay& relay) {
+    if (relay.in_always_ready() && relay.WantsRead()) relay.OnReadable();
+    if (relay.out_always_ready() && relay.WantsWrite()) relay.OnWritable();
+    if (relay.in_always_ready() && relay.WantsRead()) more = true;
+  });
+  return more;
 }
 
 void Pump::SettleStdin() {
@@ -113,13 +156,41 @@ void Pump::SettleStdin() {
   if (terminal_) HangUp();
 }
 
+void Pump::SettleOutputs() {
+  for (size_t i = 0; i < output_count_; ++i) {
+    Output& output = outputs_[i];
+    if (output.closed || !output.relay.attached()) continue;
+    if (output.relay.output_broken() && !output.discarding) {
+      // Cannot happen while the shim holds the fifo's reader; if it does, the process must not
+      // block on a full pipe for it: the rest is read and dropped.
+      log::Warn("stdio: an output's destination broke; dropping what the process still writes there");
+      output.discarding = true;
+      output.relay.Attach(output.pipe.get(), -1, {});
+    }
+    if (!output.relay.input_ended() || output.relay.Pending() > 0) continue;
+    // EOF: nobody holds the pipe any more and all of it is delivered. Closing the shim's writer
+    // gives containerd's reader its EOF (the held reader stays: the fifo keeps unread data).
+    output.relay.Detach();
+    Rearm();  // unregister before closing, so the Reactor never holds a closed fd
+    output.pipe.reset();
+    output.dest.reset();
+    output.closed = true;
+  }
+}
+
 bool Pump::OutputDone() const {
-  return !terminal_ || console_closed_ || !output_relay_.attached() || output_relay_.Finished();
+  if (terminal_) return console_closed_ || !output_relay_.attached() || output_relay_.Finished();
+  for (size_t i = 0; i < output_count_; ++i) {
+    const Output& output = outputs_[i];
+    if (output.closed || output.discarding) continue;
+    if (!output.drain_target || output.relay.delivered() < *output.drain_target) return false;
+  }
+  return true;
 }
 
 bool Pump::Rearm() {
   if (torn_down_) return true;
-  std::pair<int, uint32_t> wants[4];
+  std::pair<int, uint32_t> wants[8];
   int count = 0;
   auto want = [&](int fd, uint32_t events) {
     if (fd < 0) return;
@@ -131,10 +202,10 @@ bool Pump::Rearm() {
     }
     wants[count++] = {fd, events};
   };
-  for (const Relay* relay : {&stdin_relay_, &output_relay_}) {
-    if (relay->WantsRead()) want(relay->in(), EPOLLIN);
-    if (relay->WantsWrite()) want(relay->out(), EPOLLOUT);
-  }
+  ForEachRelay([&](Relay& relay) {
+    if (relay.WantsRead() && !relay.in_always_ready()) want(relay.in(), EPOLLIN);
+    if (relay.WantsWrite() && !relay.out_always_ready()) want(relay.out(), EPOLLOUT);
+  });
   for (auto it = registered_.begin(); it != registered_.end();) {
     bool wanted = false;
     for (int i = 0; i < count; ++i) wanted |= wants[i].first == it->first;
@@ -158,15 +229,27 @@ bool Pump::Rearm() {
       status = reactor_.Modify(fd, events);
       if (status.ok()) it->second = events;
     }
-    if (!status.ok()) {
-      // E.g. a regular file (epoll refuses those): that stream cannot be waited for; give it up.
-      log::Warn("stdio: cannot watch fd ", fd, ": ", status.message());
-      for (Relay* relay : {&stdin_relay_, &output_relay_}) {
-        if (relay->in() == fd) relay->MarkInputEnded();
-        if (relay->out() == fd) relay->MarkOutputBroken();
+    if (status.ok()) continue;
+    all_ok = false;
+    // EPERM: a regular file or a device without poll. It never blocks: drive it without waiting.
+    const bool always_ready = absl::IsPermissionDenied(status);
+    if (!always_ready) log::Warn("stdio: cannot watch fd ", fd, ": ", status.message());
+    ForEachRelay([&](Relay& relay) {
+      if (relay.in() == fd) {
+        if (always_ready) {
+          relay.SetInAlwaysReady();
+        } else {
+          relay.MarkInputEnded();
+        }
       }
-      all_ok = false;
-    }
+      if (relay.out() == fd) {
+        if (always_ready) {
+          relay.SetOutAlwaysReady();
+        } else {
+          relay.MarkOutputBroken();
+        }
+      }
+    });
   }
   return all_ok;
 }
@@ -176,7 +259,7 @@ void Pump::StopStdin() {
   stdin_done_ = true;
   stdin_relay_.Detach();
   Rearm();  // unregister before closing, so the Reactor never holds a closed fd
-  stdin_fifo_.reset();
+  stdin_source_.reset();
   stdin_keepalive_.reset();
   stdin_pipe_.reset();  // non-terminal: the process reads EOF
 }
@@ -199,23 +282,37 @@ void Pump::Drain(absl::Duration timeout, std::function<void()> done) {
   if (torn_down_ || draining_) return;
   draining_ = true;
   StopStdin();  // nobody reads the stdin of an exited process
-  if (OutputDone()) {
-    FinishDrain(/*timed_out=*/false);
-    return;
+  for (size_t i = 0; i < output_count_; ++i) {
+    Output& output = outputs_[i];
+    if (output.closed) continue;
+    // The process has exited, so all it wrote is in the pipe now: that much reaches containerd
+    // before its exit does. A child that inherited the pipe may add more; that is not waited for.
+    output.drain_target = output.relay.delivered() + output.relay.Pending() + QueuedInPipe(output.pipe.get());
+    // Usually everything, EOF included, moves right here.
+    if (output.relay.WantsRead()) {
+      output.relay.OnReadable();
+    } else if (output.relay.WantsWrite()) {
+      output.relay.OnWritable();
+    }
   }
+  Settle();  // finishes the drain when nothing is left
+  if (drained_ || torn_down_) return;
   drain_timer_ = reactor_.RunAfter(timeout, [weak = weak_from_this()] {
     if (std::shared_ptr<Pump> self = weak.lock()) {
       self->drain_timer_.reset();
       self->FinishDrain(/*timed_out=*/true);
     }
   });
-  Settle();
 }
 
 void Pump::FinishDrain(bool timed_out) {
   if (!drained_) {
     drained_ = true;
-    if (timed_out) log::Warn("stdio: console output not finished within the drain timeout; closing it");
+    if (timed_out && terminal_) log::Warn("stdio: console output not finished within the drain timeout; closing it");
+    if (timed_out && !terminal_) {
+      log::Warn("stdio: output not all delivered within the drain timeout (is containerd reading?); "
+                "the exit is reported, delivery goes on");
+    }
     if (drain_timer_) {
       reactor_.CancelTimer(*drain_timer_);
       drain_timer_.reset();
@@ -223,8 +320,9 @@ void Pump::FinishDrain(bool timed_out) {
     StopStdin();
     output_relay_.Detach();
     Rearm();
-    // containerd's readers see EOF now. The master stays open until the ProcessIo goes, so a
-    // process that still holds the slave gets no SIGHUP from us.
+    // Terminal: containerd's readers see EOF now. The master stays open until the ProcessIo goes,
+    // so a process that still holds the slave gets no SIGHUP from us. (Non-terminal outputs close
+    // at their pipe's EOF, see SettleOutputs.)
     sink_.reset();
     sink_reader_.reset();
   }

@@ -1,28 +1,33 @@
 #include "shim/io/relay.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 
-
 #include "shim/base/log.h"
 
 namespace airlock::io {
 namespace {
-// Reads per readiness event, so that one busy stream cannot starve the others on the Reactor.
-constexpr int kMaxReadsPerEvent = 16;
-}  // namespace
 
-ssize_t WriteNoSigpipe(int fd, const void* data, size_t size) {
-  // SIGPIPE is sent to the writing thread: blocked here, it stays pending and is then consumed.
+// Reads (or splices) per readiness event, so that one busy stream cannot starve the others.
+constexpr int kMaxReadsPerEvent = 16;
+// One splice moves at most what the input pipe holds (64 KiB by default); ask for more than that.
+constexpr size_t kSpliceMax = 1 << 20;
+
+// Runs `call` (a write or splice into a pipe) so that EPIPE is reported without SIGPIPE: the
+// signal goes to the calling thread; blocked here, it stays pending and is then consumed.
+template <typename Call>
+ssize_t NoSigpipe(Call call) {
   sigset_t pipe_only, old;
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-  ssize_t n = ::write(fd, data, size);
+  ssize_t n = call();
   int err = errno;
   if (n < 0 && err == EPIPE) {
     struct timespec zero{};
@@ -34,15 +39,30 @@ ssize_t WriteNoSigpipe(int fd, const void* data, size_t size) {
   return n;
 }
 
-void Relay::Attach(int in, int out, bool out_may_sigpipe) {
+}  // namespace
+
+ssize_t WriteNoSigpipe(int fd, const void* data, size_t size) {
+  return NoSigpipe([&] { return ::write(fd, data, size); });
+}
+
+size_t QueuedInPipe(int fd) {
+  int queued = 0;
+  if (fd < 0 || ioctl(fd, FIONREAD, &queued) != 0 || queued < 0) return 0;
+  return static_cast<size_t>(queued);
+}
+
+void Relay::Attach(int in, int out, Options options) {
+  *this = Relay();
   attached_ = true;
   in_ = in;
   out_ = out;
-  out_may_sigpipe_ = out_may_sigpipe;
+  out_may_sigpipe_ = options.out_may_sigpipe;
+  splice_ = options.splice && out >= 0;
 }
 
 void Relay::MarkOutputBroken() {
   output_broken_ = true;
+  out_full_ = false;
   start_ = end_ = 0;
   ReleaseIfEmpty();
 }
@@ -50,6 +70,7 @@ void Relay::MarkOutputBroken() {
 void Relay::Detach() {
   attached_ = false;
   in_ = out_ = -1;
+  out_full_ = false;
   start_ = end_ = 0;
   buffer_.reset();
 }
@@ -58,6 +79,7 @@ bool Relay::Flush() {
   bool progress = false;
   while (Pending() > 0) {
     if (out_ < 0) {  // discarding
+      delivered_ += Pending();
       start_ = end_ = 0;
       return true;
     }
@@ -65,6 +87,7 @@ bool Relay::Flush() {
     ssize_t n = out_may_sigpipe_ ? WriteNoSigpipe(out_, data, Pending()) : ::write(out_, data, Pending());
     if (n > 0) {
       start_ += static_cast<size_t>(n);
+      delivered_ += static_cast<uint64_t>(n);
       progress = true;
       continue;
     }
@@ -79,12 +102,18 @@ bool Relay::Flush() {
 }
 
 bool Relay::OnWritable() {
+  if (splice_) {
+    out_full_ = false;  // room again: take up where the last splice stopped
+    return SpliceSome();
+  }
   bool progress = Flush();
   ReleaseIfEmpty();
   return progress;
 }
 
-bool Relay::OnReadable() {
+bool Relay::OnReadable() { return splice_ ? SpliceSome() : CopySome(); }
+
+bool Relay::CopySome() {
   bool progress = false;
   for (int round = 0; round < kMaxReadsPerEvent && WantsRead(); ++round) {
     if (!buffer_) buffer_.reset(new char[kChunk]);
@@ -106,6 +135,38 @@ bool Relay::OnReadable() {
     break;
   }
   ReleaseIfEmpty();
+  return progress;
+}
+
+bool Relay::SpliceSome() {
+  bool progress = false;
+  for (int round = 0; round < kMaxReadsPerEvent && WantsRead(); ++round) {
+    auto splice_once = [&] { return splice(in_, nullptr, out_, nullptr, kSpliceMax, SPLICE_F_MOVE | SPLICE_F_NONBLOCK); };
+    ssize_t n = out_may_sigpipe_ ? NoSigpipe(splice_once) : splice_once();
+    if (n > 0) {
+      delivered_ += static_cast<uint64_t>(n);
+      progress = true;
+      continue;
+    }
+    if (n == 0) {  // the input pipe is empty and has no writer left
+      input_ended_ = true;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      // Either `in` is empty or `out` is full; only the second is worth waiting for on `out`.
+      if (QueuedInPipe(in_) > 0) out_full_ = true;
+      break;
+    }
+    if (errno == EPIPE) {
+      MarkOutputBroken();
+      return true;
+    }
+    // EINVAL and the like: this pair cannot be spliced (not both pipes after all); copy instead.
+    log::Debug("stdio relay: splice: ", std::strerror(errno), "; copying instead");
+    splice_ = false;
+    return CopySome() || progress;
+  }
   return progress;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -19,12 +20,23 @@ absl::Status MakeParents(const std::string& path) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
 bool IsFifo(int fd) {
   struct stat st;
-  return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+  return fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
-}  // namespace
+absl::StatusOr<PipeFds> MakePipe(bool shim_end_reads) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return ErrnoStatus("pipe");
+  UniqueFd read_end(p[0]), write_end(p[1]);
+  PipeFds fds;
+  fds.shim_end = std::move(shim_end_reads ? read_end : write_end);
+  fds.process_end = std::move(shim_end_reads ? write_end : read_end);
+  if (absl::Status status = SetNonBlocking(fds.shim_end.get()); !status.ok()) return status;
+  return fds;
+}
 
 absl::Status SetNonBlocking(int fd, bool on) {
   int flags = fcntl(fd, F_GETFL);

@@ -61,8 +61,16 @@ SEAL_STEPS = {
     "queued": "trigger to the seal's start (shim thread pool)",
     "leftovers": "setup leftovers killed",
     "network": "uplink deleted, netns verified (from the deletion's start: overlaps the kill)",
+    "sweep": "secrets searched for where setup wrote, unnamed tmpfs emptied",
     "rootfs": "rootfs remounted read-only",
 }
+
+# The sweep phase's setup: 10,000 files of ~60 bytes, half in the rootfs (its upper layer), half in
+# the policy's /tmp, with a secret in the environment so every one is read (none holds it).
+SWEEP_FILES = 10_000
+SWEEP_SETUP = ("mkdir -p /opt/deps && i=0; while [ $i -lt 5000 ]; do "
+               "echo \"module $i: nothing secret in here, only some bytes\" > /opt/deps/m$i.js; "
+               "echo \"cache $i: nothing secret in here, only some bytes\" > /tmp/c$i; i=$((i+1)); done")
 
 
 class Variant:
@@ -337,6 +345,36 @@ class Bench:
                         self.add("seal", name, e["latency_us"] / 1000)
         self.assert_clean([c for c in self.cids if "-life-" in c or "-warm-" in c], "the lifecycle runs")
 
+    def sweep(self):
+        """The seal's secret sweep with 10,000 files written by setup (airlock-full's policy plus
+        the secret and that setup), one sandbox at a time: trigger-to-verified and the sweep step."""
+        if "airlock-full" not in self.variants:
+            return
+        text = policy_yaml(uplink=f"netns:{self.upstream.path}", setup=SWEEP_SETUP, timeout="60s",
+                           rootfs_setup="writable", secrets_=["NPM_TOKEN"], tmpfs={"/tmp": "64Mi"})
+        path = os.path.join(self.ctrd.airlock_dir, "bench-sweep.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        v = Variant("airlock-full", AIRLOCK_RUNTIME,
+                    ["--runtime-config-path", path, "--annotation", f"airlock.dev/repo={self.repo}",
+                     "--env", "NPM_TOKEN=npm_bench0123456789abcdef0123456789"], sealed=True)
+        for i in range(max(3, self.args.iterations // 4)):
+            if self.deadline.left() <= 0 and i >= 3:
+                break
+            cid = self.new_id("sweep")
+            _, r = self.timed_ctr(self.run_args(v, cid, ["/bin/true"]), timeout=180)
+            e = self.seal_event(cid)
+            if r.rc != 0 or e is None or not e.get("verified"):
+                self.failures.append(f"sweep {cid}: {r!r} seal {e}")
+                self.ctrd.force_remove(cid)
+                continue
+            self.add("seal_sweep", v.name, e["latency_us"] / 1000)
+            self.add("seal_sweep_step", v.name, e.get("sweep_us", 0) / 1000)
+            files = [x for x in self.audit_events(cid) if x.get("event") == "secret-sweep"]
+            if not files or files[0].get("files_read", 0) < SWEEP_FILES:
+                self.failures.append(f"sweep {cid}: read fewer than {SWEEP_FILES} files: {files}")
+        self.assert_clean([c for c in self.cids if "-sweep-" in c], "the sweep runs")
+
     def exec_latency(self):
         running = {}
         for name, v in self.variants.items():
@@ -583,6 +621,10 @@ class Bench:
                 absolute={"variant": "airlock-full", "p99_max": 10.0}, variants=sealed),
             row("seal_concurrent", f"seal, trigger to verified ({n} sandboxes starting at once)", "ms", "seal",
                 variants=sealed),
+            row("seal_sweep", f"seal, trigger to verified, setup wrote {SWEEP_FILES:,} files (a secret to search for)",
+                "ms", "seal", variants=sealed),
+            row("seal_sweep_step", f"of which the secret sweep ({SWEEP_FILES:,} files read)", "ms", "seal",
+                variants=sealed),
         ] + [
             row(f"seal_concurrent_{step}", f"seal step under that load: {what}", "ms", "seal", variants=sealed)
             for step, what in SEAL_STEPS.items()
@@ -635,7 +677,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="rounds of the concurrent start per variant")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
-    ap.add_argument("--only", default="lifecycle,exec,memory,pods,concurrent", help="phases to run")
+    ap.add_argument("--only", default="lifecycle,exec,memory,pods,concurrent,sweep", help="phases to run")
     ap.add_argument("--variants", default="", help="comma-separated subset of the variants (for profiling one)")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
                     help="also bench another airlock shim binary (passthrough and full), e.g. an older build")
@@ -663,12 +705,12 @@ def main():
     try:
         bench.start()
         bench.smoke()
-        for phase in ("lifecycle", "exec", "memory", "pods", "concurrent"):
+        for phase in ("lifecycle", "exec", "memory", "pods", "concurrent", "sweep"):
             if phase not in phases:
                 continue
             log(f"{phase} ({bench.deadline.elapsed():.0f}s so far)")
             {"lifecycle": bench.lifecycle, "exec": bench.exec_latency, "memory": bench.memory_one,
-             "pods": bench.pods, "concurrent": bench.concurrent}[phase]()
+             "pods": bench.pods, "concurrent": bench.concurrent, "sweep": bench.sweep}[phase]()
     finally:
         problems = bench.teardown()
     results = bench.results()

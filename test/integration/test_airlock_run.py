@@ -111,7 +111,10 @@ class Result:
         return [e for e in self.events if e.get("event") == "phase" and e.get("phase") == name]
 
     def __repr__(self):
-        return f"airlock run -> rc={self.rc}\n  stdout: {self.stdout[-4000:]}\n  stderr: {self.stderr[-3000:]}"
+        failed = [f"{e.get('phase')}: {e.get('message')}" for e in self.events
+                  if e.get("event") == "phase" and e.get("state") == "failed"]
+        return (f"airlock run -> rc={self.rc}\n  failed phases: {failed}\n  stdout: {self.stdout[-4000:]}\n"
+                f"  stderr: {self.stderr[-3000:]}")
 
 
 @pytest.fixture
@@ -184,11 +187,14 @@ def test_a_leaked_secret_blocks_branch_and_patch(runner, tmp_path):
     refs_before = refs(repo)
     value = "tok-" + secrets.token_hex(12)
     policy = runner.policy(cid, secrets_=["API_TOKEN"], tmpfs={"/tmp": "8Mi"})
-    # Setup leaves the token on the tmpfs; the agent (which has no token in its env) finds it there
+    # The agent (which has no token in its env) got the value somehow (setup leaving it on disk
+    # fails the seal: test_airlock_secret_sweep.py; here the agent is handed it in two halves)
     # and writes it into the repository.
-    r = runner.run(repo, cid, ["sh", "-c", "echo \"token: ${API_TOKEN:-absent}\"; cp /tmp/cred config/creds.txt; "
+    half = len(value) // 2
+    r = runner.run(repo, cid, ["sh", "-c", "echo \"token: ${API_TOKEN:-absent}\"; "
+                                           f"a={value[:half]}; b={value[half:]}; echo \"$a$b\" > config/creds.txt; "
                                            "echo fine > notes.txt"],
-                   policy=policy, setup="mkdir -p config; echo \"$API_TOKEN\" > /tmp/cred; echo \"setup has $API_TOKEN\"",
+                   policy=policy, setup="mkdir -p config; echo \"setup has $API_TOKEN\"",
                    secrets_=["API_TOKEN"], env={"API_TOKEN": value})
     assert r.rc == 11, r
     s = r.summary

@@ -604,7 +604,16 @@ def test_case_and_ntfs_variants_of_dotgit_are_refused(runner, tmp_path, variant)
 # --- 2. nothing cut silently ---------------------------------------------------------------------
 
 SECRET_POLICY = {"secrets_": ["API_TOKEN"], "tmpfs": {"/tmp": "8Mi"}}
-SECRET_SETUP = 'echo "$API_TOKEN" > /tmp/cred; echo setup-done'
+# Setup has the secret and leaves nothing of it (the seal's sweep would fail the run otherwise:
+# test_airlock_secret_sweep.py); the agent is handed the value as one that found it somewhere.
+SECRET_SETUP = 'test -n "$API_TOKEN" && echo setup-done'
+
+
+def plant_secret(value):
+    """Agent script prefix: the value into /tmp/cred, from two halves (the agent's command line,
+    which airlock shows, never holds it whole)."""
+    half = len(value) // 2
+    return f'a={value[:half]}; b={value[half:]}; printf "%s%s\\n" "$a" "$b" > /tmp/cred; '
 
 
 def _secret_value():
@@ -619,7 +628,7 @@ def test_secret_after_17_mib_of_padding_is_found(runner, tmp_path):
     repo = make_repo(str(tmp_path / "project"))
     before = RepoState(repo)
     value = _secret_value()
-    script = ("set -e; dd if=/dev/zero bs=1048576 count=17 2>/dev/null | tr '\\0' a > padding.txt; "
+    script = (plant_secret(value) + "set -e; dd if=/dev/zero bs=1048576 count=17 2>/dev/null | tr '\\0' a > padding.txt; "
               "cat /tmp/cred >> padding.txt; echo fine > notes.txt; ls -l padding.txt")
     r = run_airlock(runner, repo, cid, script, policy=runner.policy(cid, **SECRET_POLICY), setup=SECRET_SETUP,
                     secrets_=["API_TOKEN"], env={"API_TOKEN": value})
@@ -646,10 +655,10 @@ def _many_paths():
     return [f"{DEEP}/{LEAVES[i % 4]}/f{i + 10000}{FILE_TAIL}" for i in range(MANY_FILES)]
 
 
-def _many_files_script(secret_in_last):
+def _many_files_script(secret_in_last, value):
     last = _many_paths()[-1]  # i = 4999: k3, f14999: the last path in git's order
     assert last == max(_many_paths())
-    script = (f"set -e; D={DEEP}; T={FILE_TAIL}; "
+    script = (plant_secret(value) + f"set -e; D={DEEP}; T={FILE_TAIL}; "
               + "".join(f'mkdir -p "$D/{leaf}"; ' for leaf in LEAVES)
               + f'i=0; while [ $i -lt {MANY_FILES} ]; do '
                 f'case $((i % 4)) in 0) L={LEAVES[0]};; 1) L={LEAVES[1]};; 2) L={LEAVES[2]};; *) L={LEAVES[3]};; esac; '
@@ -684,7 +693,7 @@ def test_five_thousand_long_names_are_all_listed_scanned_and_patched(runner, tmp
     before = RepoState(repo)
     value = _secret_value()
     secret_in_last = variant == "secret-in-last"
-    r = run_airlock(runner, repo, cid, _many_files_script(secret_in_last),
+    r = run_airlock(runner, repo, cid, _many_files_script(secret_in_last, value),
                     policy=runner.policy(cid, **SECRET_POLICY), setup=SECRET_SETUP, secrets_=["API_TOKEN"],
                     env={"API_TOKEN": value}, timeout=600)
     paths = _many_paths()
@@ -790,7 +799,9 @@ def test_one_gib_file_costs_the_host_bounded_memory(runner, tmp_path, limits):
     extra = [] if limits == "default" else ["--max-file-size", "2Gi", "--max-total-size", "2Gi"]
     script = "set -e; dd if=/dev/urandom of=big.bin bs=1048576 count=1024 2>/dev/null; sha256sum big.bin"
     try:
-        r = run_airlock(runner, repo, cid, script, policy=runner.policy(cid), extra=extra, timeout=900)
+        # A 1 GiB file needs a workspace (a tmpfs) and a memory limit (its pages count there) above it.
+        policy = runner.policy(cid, extra="resources:\n  memory: 3Gi\n  workspace: 2Gi\n")
+        r = run_airlock(runner, repo, cid, script, policy=policy, extra=extra, timeout=900)
         rss = f"peak RSS of airlock run and its children: {r.maxrss_kib / 1024:.1f} MiB (limit 256 MiB), " \
               f"{r.seconds:.1f}s, rc {r.rc}"
         print(f"\n[{limits} limits] {rss}")

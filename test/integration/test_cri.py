@@ -28,9 +28,9 @@ import tomllib
 import pytest
 
 from harness import procs
-from harness.airlock import (POD_NETNS_DIR, PROBE_FN, VERIFY_PROBES, assert_upstream_clean, field,
-                             host_leftovers, link_names, policy_yaml, sandbox_name, setup_fetch_script, sha256_file,
-                             wait_probes)
+from harness.airlock import (POD_NETNS_DIR, PROBE_FN, SETUP_VERIFY_PROBES, VERIFY_PROBES,
+                             assert_upstream_clean, field, host_leftovers, link_names, policy_yaml,
+                             sandbox_name, setup_fetch_script, sha256_file, wait_probes)
 from harness.containerd import CRI_NAMESPACE, Containerd
 from harness.cri import Cri, CriError
 from harness.cni_plugin import pod_addresses, upstream_link
@@ -278,7 +278,7 @@ def _agent_pod(cri, upstream):
     verify = _cli("verify", "-n", CRI_NAMESPACE, cid)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     held = [line.split()[1] for line in verify.stdout.splitlines() if line.strip().startswith("held")]
-    assert sorted(held) == sorted(VERIFY_PROBES), verify.stdout
+    assert sorted(held) == sorted(VERIFY_PROBES + SETUP_VERIFY_PROBES), verify.stdout
     # The pod's sandbox (pause) container ran as its spec says; the agent is the sandbox.
     rows = [line.split()[:2] for line in _cli("ls", "-n", CRI_NAMESPACE).stdout.splitlines()[1:]]
     assert [pod, "passthrough"] in rows and [cid, "sealed"] in rows, rows

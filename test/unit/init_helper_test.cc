@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +30,7 @@
 
 #include "policy/sandbox/init_payload.h"
 #include "policy/seccomp/execution_filter.h"
+#include "policy/seccomp/setup_filter.h"
 
 namespace {
 
@@ -36,8 +38,8 @@ const std::string kInitBinary = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock-
 const std::string kProbe = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock_probe";
 constexpr int kTimeoutMs = 20000;
 
-// What the shim would hand the helper (config and execution filter), and a temp dir for the
-// entrypoint's cwd, removed at the end.
+// What the shim would hand the helper (config, execution and setup filters), and a temp dir for
+// the entrypoint's cwd, removed at the end.
 class AirlockDir {
  public:
   AirlockDir() {
@@ -47,6 +49,9 @@ class AirlockDir {
     auto bpf = airlock::policy::BuildExecutionFilterBpf({});
     REQUIRE(bpf.ok());
     filter_ = *bpf;
+    auto setup_bpf = airlock::policy::BuildSetupFilterBpf({});
+    REQUIRE(setup_bpf.ok());
+    setup_filter_ = *setup_bpf;
   }
   ~AirlockDir() { std::filesystem::remove_all(path_); }
 
@@ -54,18 +59,19 @@ class AirlockDir {
 
   void WriteRawConfig(const std::string& text) { config_ = text; }
   void DropFilter() { filter_.clear(); }
+  void DropSetupFilter() { setup_filter_.clear(); }
   void WithoutPayload() { payload_ = false; }
 
   // The payload as the shim makes it (sealed memfd), or -1 for a run without one. Caller closes.
   int Payload() const {
     if (!payload_) return -1;
     if (!filter_.empty()) {
-      absl::StatusOr<airlock::UniqueFd> fd = airlock::sandbox::CreateInitPayload(config_, filter_);
+      absl::StatusOr<airlock::UniqueFd> fd = airlock::sandbox::CreateInitPayload(config_, filter_, setup_filter_);
       REQUIRE(fd.ok());
       return fd->release();
     }
     // CreateInitPayload is not asked to build a broken one: seal the bytes here.
-    std::string bytes = airlock::sandbox::EncodeInitPayload(config_, filter_);
+    std::string bytes = airlock::sandbox::EncodeInitPayload(config_, filter_, setup_filter_);
     int fd = memfd_create("payload", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     REQUIRE(fd >= 0);
     REQUIRE(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
@@ -89,6 +95,7 @@ class AirlockDir {
   std::string path_;
   std::string config_;
   std::string filter_;
+  std::string setup_filter_;
   bool payload_ = true;
 };
 
@@ -161,15 +168,22 @@ class InitRun {
 
   pid_t pid() const { return pid_; }
 
-  // The next message from the helper, or "<eof>" / "<timeout>".
+  // The next message from the helper, or "<eof>" / "<timeout>". The setup command's process
+  // reports its filter ("SETUP_FILTER ...", in any order with SETUP_START): kept aside.
   std::string Receive() {
-    pollfd p{shim_fd_, POLLIN, 0};
-    if (poll(&p, 1, kTimeoutMs) != 1) return "<timeout>";
-    char buf[256];
-    ssize_t n = recv(shim_fd_, buf, sizeof buf, 0);
-    if (n <= 0) return "<eof>";
-    return std::string(buf, static_cast<size_t>(n));
+    while (true) {
+      pollfd p{shim_fd_, POLLIN, 0};
+      if (poll(&p, 1, kTimeoutMs) != 1) return "<timeout>";
+      char buf[16384];
+      ssize_t n = recv(shim_fd_, buf, sizeof buf, 0);
+      if (n <= 0) return "<eof>";
+      std::string message(buf, static_cast<size_t>(n));
+      if (message.rfind("SETUP_FILTER ", 0) != 0) return message;
+      setup_reports_.push_back(message.substr(13));
+    }
   }
+
+  const std::vector<std::string>& setup_reports() const { return setup_reports_; }
 
   void Send(const std::string& message) {
     REQUIRE(send(shim_fd_, message.data(), message.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(message.size()));
@@ -226,6 +240,7 @@ class InitRun {
   int shim_fd_ = -1;
   int output_fd_ = -1;
   std::string output_;
+  std::vector<std::string> setup_reports_;
 };
 
 bool Contains(const std::string& haystack, const std::string& needle) {
@@ -316,6 +331,50 @@ TEST_CASE("airlock-init: setup succeeds, the seal runs the entrypoint filtered a
   // The shim's socket never reaches setup.
   CHECK(Contains(run.output(), "setup-fd3=closed\n"));
   CheckSealedEntrypointOutput(run.output(), dir.path());
+}
+
+TEST_CASE("airlock-init: setup runs under the setup filter, the helper itself stays unfiltered", "[init]") {
+  AirlockDir dir;
+  // The setup command shows its own seccomp state and that of the helper, its parent.
+  dir.WriteConfig(nlohmann::json{
+      {"command",
+       {"sh", "-c",
+        "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | sed 's/^/setup-/'; "
+        "grep '^Seccomp:' /proc/$PPID/status | sed 's/^/helper-/'"}}});
+  InitRun run(dir, {});
+  CHECK(run.Receive().rfind("SETUP_START ", 0) == 0);
+  CHECK(run.Receive() == "SETUP_EXIT 0");
+  run.Send("SEALED");
+  CHECK(run.Wait() == 0);
+  INFO(run.output());
+  CHECK(Contains(run.output(), "setup-Seccomp:\t2\n"));
+  CHECK(Contains(run.output(), "setup-NoNewPrivs:\t1\n"));
+  CHECK(Contains(run.output(), "helper-Seccomp:\t0\n"));
+  // The entrypoint still gets the execution filter.
+  CheckSealedEntrypointOutput(run.output(), dir.path());
+
+  // The report the setup command's process sent from under its filter, before the exec.
+  REQUIRE(run.setup_reports().size() == 1);
+  nlohmann::json report = nlohmann::json::parse(run.setup_reports()[0], nullptr, false);
+  INFO(run.setup_reports()[0]);
+  REQUIRE(report.is_object());
+  CHECK(report["held"] == true);
+  std::vector<std::string> names;
+  for (const auto& p : report["probes"]) names.push_back(p["name"]);
+  CHECK(std::find(names.begin(), names.end(), "setup.socket.vsock-denied") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "setup.ns.user-denied") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "setup.mount-denied") != names.end());
+}
+
+TEST_CASE("airlock-init: a setup command without its filter never runs", "[init]") {
+  AirlockDir dir;
+  dir.WriteConfig(nlohmann::json{{"command", {"sh", "-c", "echo setup-ran"}}});
+  dir.DropSetupFilter();
+  InitRun run(dir, {});
+  CHECK(run.Wait() == 1);
+  INFO(run.output());
+  CHECK(Contains(run.output(), "airlock-init: setup filter: missing"));
+  CHECK(!Contains(run.output(), "setup-ran"));
 }
 
 TEST_CASE("airlock-init: no setup reports SETUP_EXIT 0 at once", "[init]") {

@@ -12,6 +12,7 @@
 #include "cmd/airlock-init/init_payload.h"
 #include "policy/sandbox/init_payload_format.h"
 #include "policy/seccomp/execution_filter.h"
+#include "policy/seccomp/setup_filter.h"
 
 using airlock::UniqueFd;
 using airlock::init::Airlock;
@@ -24,8 +25,17 @@ namespace {
 const char kConfig[] =
     R"({"setup": null, "secrets": ["NPM_TOKEN"], "entrypoint": {"args": ["sh"], "env": ["A=b"], "cwd": "/w"}})";
 
+const char kSetupConfig[] =
+    R"({"setup": {"command": ["sh", "-c", "npm ci"], "seccomp": "allow-mount"}, "entrypoint": {"args": ["sh"]}})";
+
 std::string Filter() {
   auto bpf = airlock::policy::BuildExecutionFilterBpf({});
+  REQUIRE(bpf.ok());
+  return *bpf;
+}
+
+std::string SetupFilter() {
+  auto bpf = airlock::policy::BuildSetupFilterBpf({});
   REQUIRE(bpf.ok());
   return *bpf;
 }
@@ -90,6 +100,43 @@ TEST_CASE("init payload: anything but the shim's sealed payload is refused", "[i
         std::string::npos);
   CHECK(refused(Memfd(EncodeInitPayload(kConfig, "12345"), true), "filter").find("execution filter") !=
         std::string::npos);
+}
+
+TEST_CASE("init payload: the setup filter travels with the execution filter, and setup never runs without it",
+          "[init][payload]") {
+  const std::string filter = Filter();
+  const std::string setup_filter = SetupFilter();
+  CHECK(setup_filter != filter);
+  // Format 2: a 20-byte header with three lengths.
+  const std::string bytes = EncodeInitPayload(kSetupConfig, filter, setup_filter);
+  CHECK(bytes.compare(0, 8, "ALPAYLD2") == 0);
+  CHECK(bytes.size() == airlock::init_payload::kHeaderSize + std::string(kSetupConfig).size() + filter.size() +
+                            setup_filter.size());
+
+  absl::StatusOr<UniqueFd> payload = CreateInitPayload(kSetupConfig, filter, setup_filter);
+  REQUIRE(payload.ok());
+  Airlock airlock;
+  std::string error;
+  REQUIRE(ReadInitPayload(payload->release(), &airlock, &error));
+  CHECK(airlock.config.has_setup);
+  CHECK(airlock.config.setup_mount_allowed);
+  CHECK(airlock.filter.size() * sizeof(sock_filter) == filter.size());
+  CHECK(airlock.setup_filter.size() * sizeof(sock_filter) == setup_filter.size());
+  // The two programs are not swapped: the setup one is where the setup filter's bytes are.
+  CHECK(std::string(reinterpret_cast<const char*>(airlock.setup_filter.data()), setup_filter.size()) == setup_filter);
+
+  // A setup command without its filter is refused before anything runs.
+  CHECK_FALSE(ReadInitPayload(Memfd(EncodeInitPayload(kSetupConfig, filter), true), &airlock, &error));
+  CHECK(error == "setup filter: missing, and the config has a setup command");
+  CHECK_FALSE(ReadInitPayload(Memfd(EncodeInitPayload(kSetupConfig, filter, "1234567"), true), &airlock, &error));
+  CHECK(error.rfind("setup filter: not a seccomp BPF program", 0) == 0);
+  // No setup, no setup filter needed.
+  REQUIRE(ReadInitPayload(Memfd(EncodeInitPayload(kConfig, filter), true), &airlock, &error));
+  CHECK(airlock.setup_filter.empty());
+  // The helper's config says strict or allow-mount, nothing else.
+  const char bad_mode[] = R"({"setup": {"command": ["true"], "seccomp": "none"}, "entrypoint": {"args": ["sh"]}})";
+  CHECK_FALSE(ReadInitPayload(Memfd(EncodeInitPayload(bad_mode, filter, setup_filter), true), &airlock, &error));
+  CHECK(error == "config: setup.seccomp must be \"strict\" or \"allow-mount\"");
 }
 
 TEST_CASE("init payload: a config too large for the payload is an error at Create", "[init][payload]") {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <future>
 #include <thread>
 
 #include "shim/base/subprocess.h"
@@ -33,9 +34,21 @@ int ExitOf(Child& child) {
 
 bool FdFlagsCloexec(int fd) { return fd < 0 || (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0; }
 
+// What /proc/self/fd/N says: "pipe:[123]" for a pipe, a path for a fifo or file.
+std::string LinkOf(int fd) {
+  char buf[4096];
+  ssize_t n = readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+bool SameInode(int fd, const std::string& path) {
+  struct stat a, b;
+  return fstat(fd, &a) == 0 && stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 }  // namespace
 
-TEST_CASE("stdout and stderr fifos are passed straight to the process", "[io][fifo]") {
+TEST_CASE("stdout and stderr: the process gets pipes, never containerd's fifos", "[io][fifo]") {
   TempDir dir;
   ReactorThread rt;
   std::string out = MakeFifo(dir, "stdout"), err = MakeFifo(dir, "stderr");
@@ -51,16 +64,93 @@ TEST_CASE("stdout and stderr fifos are passed straight to the process", "[io][fi
   CHECK(FdFlagsCloexec((*io)->child_stdout()));
   CHECK(FdFlagsCloexec((*io)->child_stderr()));
   CHECK((*io)->console_socket_path().empty());
-  // Blocking for the process (a shared file description would leak O_NONBLOCK into it).
+  // Anonymous pipes (nothing of the host to reopen through /proc/self/fd), blocking for the process.
+  CHECK(LinkOf((*io)->child_stdout()).rfind("pipe:[", 0) == 0);
+  CHECK(LinkOf((*io)->child_stderr()).rfind("pipe:[", 0) == 0);
+  CHECK(LinkOf((*io)->child_stdout()) != LinkOf((*io)->child_stderr()));
+  CHECK_FALSE(SameInode((*io)->child_stdout(), out));
   CHECK((fcntl((*io)->child_stdout(), F_GETFL) & O_NONBLOCK) == 0);
 
   auto child = SpawnWith(**io, {"/bin/sh", "-c", "echo out; echo err >&2"});
   (*io)->CloseChildEnds();
   CHECK(ExitOf(*child) == 0);
+  DrainAndWait(**io);
+  // Delivered before the exit is reported, then EOF: the shim closed its writer at the pipe's EOF.
   CHECK(ReadAll(out_reader.get()) == "out\n");
   CHECK(ReadAll(err_reader.get()) == "err\n");
-  DrainAndWait(**io);
-  CHECK(ReadAll(out_reader.get(), absl::Seconds(1)).empty());
+}
+
+TEST_CASE("stdout: 10 MiB written then exit arrive complete and in order", "[io][fifo]") {
+  TempDir dir;
+  ReactorThread rt;
+  std::string out = MakeFifo(dir, "stdout");
+  UniqueFd reader(open(out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  auto io = ProcessIo::Create(rt.reactor(), {.stdout_path = out}, dir.path());
+  REQUIRE(io.ok());
+  std::string got;
+  std::thread consumer([&] { got = ReadAll(reader.get(), absl::Seconds(60)); });
+  auto child = SpawnWith(**io, {"/bin/sh", "-c", "seq 0 2000000 | head -c 10485760"});
+  (*io)->CloseChildEnds();
+  CHECK(ExitOf(*child) == 0);
+  DrainAndWait(**io, absl::Seconds(30));
+  consumer.join();  // EOF reached
+  REQUIRE(got.size() == 10485760);
+  std::string want;
+  for (int i = 0; want.size() < got.size(); ++i) want += std::to_string(i) + "\n";
+  want.resize(got.size());
+  CHECK(got == want);
+}
+
+TEST_CASE("exit with data in flight: the drain ends only when it is in the fifo", "[io][fifo]") {
+  TempDir dir;
+  ReactorThread rt;
+  std::string out = MakeFifo(dir, "stdout");
+  UniqueFd reader(open(out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  auto io = ProcessIo::Create(rt.reactor(), {.stdout_path = out}, dir.path());
+  REQUIRE(io.ok());
+  // 100 KiB: more than the fifo holds, less than fifo + pipe. Nobody reads yet.
+  auto child = SpawnWith(**io, {"/bin/sh", "-c", "head -c 102400 /dev/zero | tr '\\0' x"});
+  (*io)->CloseChildEnds();
+  CHECK(ExitOf(*child) == 0);
+
+  SECTION("containerd reads late: the exit waits for it") {
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    (*io)->Drain(absl::Seconds(20), [done] { done->set_value(); });
+    CHECK(finished.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+    std::string got = ReadAll(reader.get(), absl::Seconds(20));  // until EOF
+    CHECK(finished.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(got == std::string(102400, 'x'));
+  }
+  SECTION("containerd does not read: the drain times out, delivery goes on after") {
+    DrainAndWait(**io, absl::Milliseconds(200));
+    CHECK(ReadAll(reader.get(), absl::Seconds(20)) == std::string(102400, 'x'));
+  }
+}
+
+TEST_CASE("a child holding the pipe: the exit is not held up, its output still flows, EOF when it ends",
+          "[io][fifo]") {
+  TempDir dir;
+  ReactorThread rt;
+  std::string out = MakeFifo(dir, "stdout");
+  UniqueFd reader(open(out.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  std::string go = MakeFifo(dir, "go");
+  auto io = ProcessIo::Create(rt.reactor(), {.stdout_path = out}, dir.path());
+  REQUIRE(io.ok());
+  // The child waits for a line on `go`, prints it and exits; the parent exits at once.
+  auto parent = SpawnWith(**io, {"/bin/sh", "-c", "echo parent; (read l < " + go + "; echo \"$l\") & exit 0"});
+  (*io)->CloseChildEnds();
+  CHECK(ExitOf(*parent) == 0);
+  absl::Time start = absl::Now();
+  DrainAndWait(**io, absl::Seconds(10));
+  CHECK(absl::Now() - start < absl::Seconds(5));
+  CHECK(ReadAll(reader.get(), absl::Seconds(5), 7) == "parent\n");
+  CHECK_FALSE(ReadableWithin(reader.get(), absl::Milliseconds(200)));  // no EOF while the child lives
+  {
+    UniqueFd w(open(go.c_str(), O_WRONLY | O_CLOEXEC));
+    REQUIRE(::write(w.get(), "late\n", 5) == 5);
+  }
+  CHECK(ReadAll(reader.get(), absl::Seconds(20)) == "late\n");  // then EOF
 }
 
 TEST_CASE("output waits in the fifo while containerd's reader is away", "[io][fifo]") {
@@ -81,6 +171,32 @@ TEST_CASE("output waits in the fifo while containerd's reader is away", "[io][fi
   REQUIRE(reader);
   CHECK(ReadAll(reader.get()) == "while-away\nstill-here\n");
   DrainAndWait(**io);
+}
+
+TEST_CASE("stdin from a regular file: fed through a pipe, EOF at its end", "[io][file][stdin]") {
+  TempDir dir;
+  ReactorThread rt;
+  std::string path = dir / "input";
+  std::string payload;
+  for (int i = 0; i < 50000; ++i) payload += std::to_string(i) + "\n";
+  {
+    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    REQUIRE(::write(fd.get(), payload.data(), payload.size()) == static_cast<ssize_t>(payload.size()));
+  }
+  int p[2];
+  REQUIRE(pipe2(p, O_CLOEXEC) == 0);
+  UniqueFd out_read(p[0]), out_write(p[1]);
+  for (const std::string& name : {path, "file://" + path}) {
+    auto io = ProcessIo::Create(rt.reactor(), {.stdin_path = name}, dir.path());
+    REQUIRE(io.ok());
+    CHECK(LinkOf((*io)->child_stdin()).rfind("pipe:[", 0) == 0);
+    auto child = Spawn({.argv = {"/bin/cat"}, .fds = {{0, (*io)->child_stdin()}, {1, out_write.get()}}});
+    REQUIRE(child.ok());
+    (*io)->CloseChildEnds();
+    CHECK(ReadAll(out_read.get(), absl::Seconds(20), payload.size()) == payload);
+    CHECK(ExitOf(**child) == 0);  // cat saw EOF
+    DrainAndWait(**io);
+  }
 }
 
 TEST_CASE("a missing stdout fifo is an error", "[io][fifo]") {
@@ -196,7 +312,9 @@ TEST_CASE("file:// appends, creating the directories and the file (0640)", "[io]
   for (const char* script : {"echo one; echo two >&2", "echo three"}) {
     auto io = ProcessIo::Create(rt.reactor(), {.stdout_path = uri, .stderr_path = uri}, dir.path());
     REQUIRE(io.ok());
-    CHECK((fcntl((*io)->child_stdout(), F_GETFL) & O_APPEND) != 0);
+    // One pipe for both (their order is kept), never the host file itself.
+    CHECK(LinkOf((*io)->child_stdout()).rfind("pipe:[", 0) == 0);
+    CHECK(LinkOf((*io)->child_stdout()) == LinkOf((*io)->child_stderr()));
     auto child = SpawnWith(**io, {"/bin/sh", "-c", script});
     (*io)->CloseChildEnds();
     CHECK(ExitOf(*child) == 0);
@@ -215,8 +333,10 @@ TEST_CASE("a plain path that is a regular file is appended to", "[io][file]") {
   { UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600)); REQUIRE(::write(fd.get(), "old\n", 4) == 4); }
   auto io = ProcessIo::Create(rt.reactor(), {.stdout_path = path}, dir.path());
   REQUIRE(io.ok());
+  CHECK_FALSE(SameInode((*io)->child_stdout(), path));
   auto child = SpawnWith(**io, {"/bin/sh", "-c", "echo new"});
   (*io)->CloseChildEnds();
   CHECK(ExitOf(*child) == 0);
+  DrainAndWait(**io);
   CHECK(ReadFile(path) == "old\nnew\n");
 }

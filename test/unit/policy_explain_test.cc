@@ -91,3 +91,55 @@ audit: {dir: /srv/audit}
   CHECK(Has(text, "WARNING: allow_debuggers"));
   CHECK(Has(text, "Audit log: /srv/audit"));
 }
+
+TEST_CASE("explain says the resources and the execution deadline", "[policy][explain]") {
+  std::string text = ExplainPolicy(StrictestDefaultPolicy());
+  CHECK(text.find("at most 512 processes and threads") != std::string::npos);
+  CHECK(text.find("memory 1 GiB, no swap") != std::string::npos);
+  CHECK(text.find("CPU 1.000 core(s)") != std::string::npos);
+  CHECK(text.find("the workspace 1 GiB") != std::string::npos);
+  CHECK(text.find("deadline 2h after the seal") != std::string::npos);
+  absl::StatusOr<Policy> none = ParsePolicy("version: 1\nexecution: {timeout: none}\n", "p.yaml");
+  REQUIRE(none.ok());
+  CHECK(ExplainPolicy(*none).find("no deadline (execution.timeout: none)") != std::string::npos);
+}
+
+TEST_CASE("explain says what the seal does with secrets setup left on disk", "[policy][explain]") {
+  std::string strict = ExplainPolicy(StrictestDefaultPolicy());
+  CHECK(strict.find("tmpfs and mqueue mounts the policy does not name (e.g. /dev/shm, /run, /dev/mqueue) are emptied") !=
+        std::string::npos);
+  CHECK(strict.find("searched for the secrets' values") == std::string::npos);  // no secrets, nothing to search for
+  absl::StatusOr<Policy> fail = ParsePolicy(
+      "version: 1\nsecrets: [NPM_TOKEN]\nfilesystem: {rootfs: {setup: writable}}\n", "p.yaml");
+  REQUIRE(fail.ok());
+  std::string text = ExplainPolicy(*fail);
+  CHECK(text.find("searched for the secrets' values (raw, hex, base64, percent-encoded): the root filesystem's changes") !=
+        std::string::npos);
+  CHECK(text.find("fails the seal and the container is killed (leftover_secrets: fail") != std::string::npos);
+  absl::StatusOr<Policy> scrub =
+      ParsePolicy("version: 1\nsecrets: [NPM_TOKEN]\nsetup: {leftover_secrets: scrub, keep_processes: true}\n", "p.yaml");
+  REQUIRE(scrub.ok());
+  text = ExplainPolicy(*scrub);
+  CHECK(text.find("is removed (leftover_secrets: scrub") != std::string::npos);
+  CHECK(text.find("the sweep cannot vouch for what they write later") != std::string::npos);
+}
+
+TEST_CASE("explain says what the setup filter denies, and what it keeps", "[policy][explain]") {
+  std::string text = ExplainPolicy(StrictestDefaultPolicy());
+  INFO(text);
+  std::string setup = Section(text, "During setup:", "The seal");
+  CHECK(Has(setup, "seccomp (setup: strict): sockets only of the families unix, inet, inet6 and netlink (no vsock"));
+  CHECK(Has(setup, "no new user namespaces, no bpf, keyring, io_uring, perf events, userfaultfd, kexec, kernel modules "
+                   "or setns, no mount (EPERM); a 32-bit or x32 syscall kills the process"));
+  CHECK(Has(setup, "what package managers need stays: TCP/UDP over IPv4 and IPv6, unix and netlink sockets"));
+  CHECK(Has(setup, "the airlock helper stays unfiltered until the seal"));
+  std::string after = Section(text, "After the seal", "");
+  CHECK(Has(after, "seccomp (strict): sockets only of the families unix, inet, inet6 and netlink (no vsock"));
+  CHECK(Has(after, "no new network or user namespaces, no mount, bpf, keyring, io_uring"));
+
+  std::string mount = Explain("version: 1\nseccomp: {setup: allow-mount}\n");
+  CHECK(Has(mount, "seccomp (setup: allow-mount): "));
+  CHECK(Has(mount, "the mount API stays open (mounting needs CAP_SYS_ADMIN, which the capabilities do not give)"));
+  std::string admin = Explain("version: 1\nseccomp: {setup: allow-mount}\ncapabilities: [CAP_SYS_ADMIN]\n");
+  CHECK(Has(admin, "which the capabilities give)"));
+}

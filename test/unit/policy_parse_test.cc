@@ -133,11 +133,11 @@ TEST_CASE("the document must be one map", "[policy][parse][errors]") {
 TEST_CASE("unknown and duplicate keys name their position and key path", "[policy][parse][errors]") {
   CHECK(Error("version: 1\nbogus: 1\n") ==
         "p.yaml:2:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
-        "capabilities or audit)");
+        "capabilities, audit, resources or execution)");
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: nat\n    bridge: br0\n") ==
         "p.yaml:5:5: network.setup.bridge: unknown key (want uplink)");
   CHECK(Error("version: 1\nsetup:\n  on_failure: fail\n") ==
-        "p.yaml:3:3: setup.on_failure: unknown key (want command, timeout or keep_processes)");
+        "p.yaml:3:3: setup.on_failure: unknown key (want command, timeout, keep_processes or leftover_secrets)");
   CHECK(Error("version: 1\nworkspace: {target: /a}\nworkspace: {target: /b}\n") ==
         "p.yaml:3:1: workspace: duplicate key (first at line 2)");
   CHECK(Error("version: 1\nseccomp:\n  allow_debuggers: false\n  allow_debuggers: true\n") ==
@@ -292,10 +292,33 @@ TEST_CASE("seccomp values are checked", "[policy][parse][errors]") {
         "p.yaml:2:22: seccomp.execution: unknown value \"loose\" (want strict)");
 }
 
+TEST_CASE("seccomp.setup: strict by default, allow-mount on request, never off", "[policy][parse]") {
+  absl::StatusOr<Policy> strict = ParsePolicy("version: 1\nseccomp: {setup: strict}\n", "p.yaml");
+  REQUIRE(strict.ok());
+  CHECK(strict->seccomp.setup == SetupSeccompMode::kStrict);
+  CHECK(*strict == StrictestDefaultPolicy());
+  CHECK(StrictestDefaultPolicy().seccomp.setup == SetupSeccompMode::kStrict);
+  absl::StatusOr<Policy> mount = ParsePolicy("version: 1\nseccomp:\n  setup: allow-mount\n", "p.yaml");
+  REQUIRE(mount.ok());
+  CHECK(mount->seccomp.setup == SetupSeccompMode::kAllowMount);
+  CHECK(ToString(mount->seccomp.setup) == "allow-mount");
+
+  CHECK(Error("version: 1\nseccomp: {setup: none}\n") ==
+        "p.yaml:2:18: seccomp.setup: \"none\" is not allowed: the setup command always runs under its filter (want "
+        "strict or allow-mount)");
+  CHECK(Error("version: 1\nseccomp:\n  setup: allow_mount\n") ==
+        "p.yaml:3:10: seccomp.setup: unknown value \"allow_mount\" (want strict or allow-mount)");
+  CHECK(Error("version: 1\nseccomp:\n  setup: [strict]\n").find("p.yaml:3:10: seccomp.setup: ") == 0);
+  CHECK(Error("version: 1\nseccomp:\n  setup: strict\n  setup: allow-mount\n") ==
+        "p.yaml:4:3: seccomp.setup: duplicate key (first at line 3)");
+  CHECK(Error("version: 1\nseccomp: {mount: true}\n") ==
+        "p.yaml:2:11: seccomp.mount: unknown key (want execution, setup or allow_debuggers)");
+}
+
 TEST_CASE("every error stays on one line", "[policy][parse][errors]") {
   CHECK(Error("version: 1\n? \"a\\nb\"\n: 1\n") ==
         "p.yaml:2:3: a\\nb: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
-        "capabilities or audit)");
+        "capabilities, audit, resources or execution)");
   CHECK(Error("version: 1\nsecrets: [\"A\\tB\\x01\"]\n") ==
         "p.yaml:2:11: secrets[0]: \"A\\tB\\x01\" is not an environment variable name (want letters, digits and _, not "
         "starting with a digit)");
@@ -308,7 +331,7 @@ TEST_CASE("all errors are reported, sorted by position", "[policy][parse][errors
   std::string error = Error("bogus: 1\nsecrets: [1X]\nversion: 3\n");
   CHECK(error ==
         "p.yaml:1:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
-        "capabilities or audit)\n"
+        "capabilities, audit, resources or execution)\n"
         "p.yaml:2:11: secrets[0]: \"1X\" is not an environment variable name (want letters, digits and _, not "
         "starting with a digit)\n"
         "p.yaml:3:10: version: unsupported version \"3\" (want 1)");
@@ -350,4 +373,51 @@ TEST_CASE("mode: passthrough is an explicit opt-in", "[policy]") {
   CHECK(StrictestDefaultPolicy().mode == PolicyMode::kAirlock);
   CHECK(Error("version: 1\nmode: off\n") ==
         "p.yaml:2:7: mode: unknown value \"off\" (want airlock or passthrough)");
+}
+
+TEST_CASE("setup.leftover_secrets: fail by default, scrub on request, nothing else", "[policy][parse]") {
+  CHECK(StrictestDefaultPolicy().setup.leftover_secrets == LeftoverSecrets::kFail);
+  absl::StatusOr<Policy> p = ParsePolicy("version: 1\nsetup: {leftover_secrets: scrub}\n", "p.yaml");
+  REQUIRE(p.ok());
+  CHECK(p->setup.leftover_secrets == LeftoverSecrets::kScrub);
+  CHECK(Error("version: 1\nsetup: {leftover_secrets: ignore}\n").find("setup.leftover_secrets") != std::string::npos);
+}
+
+TEST_CASE("resources and the execution deadline: values, defaults, errors", "[policy][parse]") {
+  const Policy defaults = StrictestDefaultPolicy();
+  CHECK(defaults.resources.pids == 512);
+  CHECK(defaults.resources.memory_bytes == kGiB);
+  CHECK(defaults.resources.memory_swap_bytes == kGiB);
+  CHECK(defaults.resources.cpu_millis == 1000);
+  CHECK(defaults.resources.workspace_bytes == kGiB);
+  CHECK(defaults.execution.timeout == absl::Hours(2));
+
+  absl::StatusOr<Policy> p = ParsePolicy(
+      "version: 1\nresources: {pids: 64, memory: 512Mi, cpus: 0.25, workspace: 1Gi}\nexecution: {timeout: 45m}\n", "p.yaml");
+  REQUIRE(p.ok());
+  CHECK(p->resources.pids == 64);
+  CHECK(p->resources.memory_bytes == 512 * kMiB);
+  CHECK(p->resources.memory_swap_bytes == 512 * kMiB);  // follows memory: no swap
+  CHECK(p->resources.cpu_millis == 250);
+  CHECK(p->resources.workspace_bytes == kGiB);
+  CHECK(p->execution.timeout == absl::Minutes(45));
+
+  absl::StatusOr<Policy> swap = ParsePolicy("version: 1\nresources: {memory: 1Gi, memory_swap: 3Gi, cpus: 3}\n", "p.yaml");
+  REQUIRE(swap.ok());
+  CHECK(swap->resources.memory_swap_bytes == 3 * kGiB);
+  CHECK(swap->resources.cpu_millis == 3000);
+  absl::StatusOr<Policy> none = ParsePolicy("version: 1\nexecution: {timeout: none}\n", "p.yaml");
+  REQUIRE(none.ok());
+  CHECK(none->execution.timeout == absl::InfiniteDuration());
+
+  CHECK(Error("version: 1\nresources: {pids: 0}\n") == "p.yaml:2:19: resources.pids: must be between 1 and 1000000, got 0");
+  CHECK(Error("version: 1\nresources: {pids: lots}\n") ==
+        "p.yaml:2:19: resources.pids: want a whole number, e.g. 1024, got \"lots\"");
+  CHECK(Error("version: 1\nresources: {cpus: 0.001}\n") == "p.yaml:2:19: resources.cpus: must be at least 0.01");
+  CHECK(Error("version: 1\nresources: {cpus: two}\n") ==
+        "p.yaml:2:19: resources.cpus: want a number of cores, e.g. 2 or 0.5, got \"two\"");
+  CHECK(Error("version: 1\nresources: {memory: 2Gi, memory_swap: 1Gi}\n").find(
+            "resources.memory_swap: memory_swap (RAM + swap) must be at least memory") != std::string::npos);
+  CHECK(Error("version: 1\nresources: {disk: 1Gi}\n").find("resources.disk: unknown key") != std::string::npos);
+  CHECK(Error("version: 1\nexecution: {timeout: 0s}\n").find("execution.timeout") != std::string::npos);
 }

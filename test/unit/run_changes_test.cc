@@ -19,15 +19,16 @@
 
 #include "absl/strings/match.h"
 #include "cmd/airlock/run/change_walk.h"
-#include "cmd/airlock/run/fs_beneath.h"
+#include "shim/base/fs_beneath.h"
 #include "cmd/airlock/run/git_names.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 #include "cmd/airlock/run/git.h"
-#include "cmd/airlock/run/secret_scan.h"
+#include "policy/sandbox/secret_scan.h"
 #include "cmd/airlock/run/workspace.h"
 
 namespace {
 
+using namespace airlock;
 using namespace airlock::run;
 namespace fs = std::filesystem;
 

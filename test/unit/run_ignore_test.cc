@@ -21,6 +21,7 @@
 #include "cmd/airlock/run/ignore_rules.h"
 #include "cmd/airlock/run/wildmatch.h"
 
+using namespace airlock;
 using namespace airlock::run;
 namespace fs = std::filesystem;
 

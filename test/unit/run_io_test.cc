@@ -16,7 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "cmd/airlock/containerd/process_io.h"
 #include "cmd/airlock/run/reporter.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 
 namespace {
 
@@ -321,7 +321,7 @@ TEST_CASE("reporter: a secret's encoded and quoted forms are redacted in airlock
     airlock::run::Reporter reporter(/*json=*/false, absl::Now());
     reporter.SetRedactions({{"TOKEN", value}});
     reporter.Phase("changes", airlock::run::PhaseState::kOk,
-                   "A " + airlock::run::QuotePath("notes/" + value) + ", A " + absl::BytesToHexString(value) + ".txt");
+                   "A " + airlock::QuotePath("notes/" + value) + ", A " + absl::BytesToHexString(value) + ".txt");
   }
   {
     airlock::run::Reporter reporter(/*json=*/true, absl::Now());

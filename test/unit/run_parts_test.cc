@@ -17,6 +17,7 @@
 
 namespace {
 
+using namespace airlock;
 using namespace airlock::run;
 
 bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }

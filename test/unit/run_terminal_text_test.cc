@@ -16,16 +16,16 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 #include "shim/base/subprocess.h"
 
 namespace {
 
-using airlock::run::EscapeForTerminal;
-using airlock::run::IsValidUtf8;
-using airlock::run::QuotePath;
-using airlock::run::QuotePathInList;
-using airlock::run::SetJsonText;
+using airlock::EscapeForTerminal;
+using airlock::IsValidUtf8;
+using airlock::QuotePath;
+using airlock::QuotePathInList;
+using airlock::SetJsonText;
 namespace fs = std::filesystem;
 
 // True when no byte of `text` is a C0 control (TAB allowed when `tab_ok`), DEL, or a C1 control

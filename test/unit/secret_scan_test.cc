@@ -1,4 +1,4 @@
-#include "cmd/airlock/run/secret_scan.h"
+#include "policy/sandbox/secret_scan.h"
 
 #include <catch2/catch.hpp>
 
@@ -11,7 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 
-using namespace airlock::run;
+using namespace airlock;
 
 namespace {
 

@@ -12,10 +12,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "cmd/airlock/run/fs_beneath.h"
+#include "shim/base/fs_beneath.h"
 #include "cmd/airlock/run/git_names.h"
 #include "cmd/airlock/run/ignore_rules.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 #include "shim/base/errno_status.h"
 
 namespace airlock::run {

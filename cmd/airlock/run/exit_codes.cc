@@ -25,6 +25,9 @@ const std::vector<RunExitInfo>& RunExitTable() {
       {RunExit::kRefused, "refused",
        "the change set holds what airlock never carries out (a .git entry, a changed submodule path): nothing was "
        "written"},
+      {RunExit::kTimeout, "timeout",
+       "the agent or the check did not end before its deadline (--timeout, or the policy's execution.timeout): its "
+       "sandbox was stopped (the agent's patch is kept for inspection, no branch)"},
       {RunExit::kInterrupted, "interrupted", "interrupted (Ctrl-C, SIGTERM, SIGHUP): destroyed, nothing kept"},
   };
   return table;

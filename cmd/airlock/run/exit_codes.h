@@ -23,6 +23,7 @@ enum class RunExit : int {
   kCleanup = 12,        // the sandbox could not be destroyed completely: something is left
   kLimit = 13,          // the change set is over a limit (files, bytes of one file, bytes in all)
   kRefused = 14,        // the change set holds what is never carried out (.git entry, changed submodule)
+  kTimeout = 15,        // the agent or the check passed its deadline (--timeout, execution.timeout): stopped
   kInterrupted = 130,   // Ctrl-C (SIGINT) or SIGTERM/SIGHUP: destroyed, nothing kept
 };
 

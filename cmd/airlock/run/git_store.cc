@@ -11,7 +11,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "cmd/airlock/run/fs_beneath.h"
+#include "shim/base/files.h"
+#include "shim/base/fs_beneath.h"
 #include "shim/base/errno_status.h"
 #include "shim/base/unique_fd.h"
 
@@ -94,7 +95,7 @@ absl::Status CopyObjectFile(int from_fd, int to_dir_fd, const std::string& name,
       break;
     }
     if (got == 0) break;
-    if (status = WriteAll(fd, absl::string_view(buf.data(), static_cast<size_t>(got))); !status.ok()) break;
+    if (status = WriteAll(fd, absl::string_view(buf.data(), static_cast<size_t>(got)), "object"); !status.ok()) break;
   }
   if (status.ok() && fchown(fd, owner.st_uid, owner.st_gid) != 0 && errno != EPERM) status = ErrnoStatus("chown object");
   if (status.ok() && fsync(fd) != 0) status = ErrnoStatus("fsync object");

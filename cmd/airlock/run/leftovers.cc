@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -20,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "cmd/airlock/containerd/services.h"
 #include "policy/net/names.h"
+#include "shim/base/mountinfo.h"
 #include "shim/base/subprocess.h"
 
 namespace airlock::run {
@@ -66,11 +69,19 @@ std::vector<int> HoldersOfNetns(unsigned long inode) {
   return holders;
 }
 
-std::vector<std::string> MountLinesWith(const std::vector<std::string>& needles) {
+// A mountinfo line of one of airlock run's own workspace tmpfs mounts at one of `mount_points`.
+bool IsOwnTmpfs(const std::string& line, const std::vector<std::string>& mount_points) {
+  std::optional<MountInfo> m = ParseMountinfoLine(line);
+  return m && m->fs_type == "tmpfs" && m->source == kWorkspaceTmpfsSource &&
+         std::find(mount_points.begin(), mount_points.end(), m->mount_point) != mount_points.end();
+}
+
+std::vector<std::string> MountLinesWith(const std::vector<std::string>& needles, const std::vector<std::string>& own_tmpfs) {
   std::vector<std::string> found;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   for (int i = 0; i < kMaxProcs && std::getline(in, line); ++i) {
+    if (IsOwnTmpfs(line, own_tmpfs)) continue;
     for (const std::string& needle : needles) {
       if (!needle.empty() && absl::StrContains(line, needle)) {
         found.push_back(line.substr(0, 300));
@@ -171,7 +182,7 @@ std::vector<std::string> FindLeftovers(containerd::Connection& c, const SandboxT
   std::vector<std::string> needles = {t.id, t.sandbox_name};
   if (t.netns_inode != 0) needles.push_back(absl::StrCat("net:[", t.netns_inode, "]"));
   if (!t.bundle.empty()) needles.push_back(t.bundle);
-  for (const std::string& line : MountLinesWith(needles)) left.push_back("mount " + line);
+  for (const std::string& line : MountLinesWith(needles, t.own_tmpfs_mounts)) left.push_back("mount " + line);
   std::string host_veth = net::VethName(t.sandbox_name, net::VethSide::kHost);
   if (Exists("/sys/class/net/" + host_veth)) left.push_back("veth " + host_veth + " in the host netns");
   if (!t.upstream_netns.empty() && Exists(t.upstream_netns)) {

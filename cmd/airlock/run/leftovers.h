@@ -17,6 +17,9 @@ struct PinnedPid {
   std::string what;
 };
 
+// The source name of airlock run's workspace tmpfs mounts (in /proc/self/mountinfo).
+inline constexpr char kWorkspaceTmpfsSource[] = "airlock-workspace";
+
 struct SandboxTraces {
   std::string id;
   std::string name_space;
@@ -33,6 +36,9 @@ struct SandboxTraces {
   unsigned long netns_inode = 0;     // the sandbox's network namespace
   std::vector<PinnedPid> pids;       // shim, init
   std::vector<std::string> paths;    // other paths that must be gone (workspace, fifo dir)
+  // airlock run's own tmpfs workspaces (mount points): present until the run unmounts them after
+  // collecting, so not a leftover of the sandbox (the sandbox's own mounts live in its namespace).
+  std::vector<std::string> own_tmpfs_mounts;
 };
 
 // Fills what /proc tells about a live process: start time, cgroups, netns inode.

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "shim/base/terminal_text.h"
 #include "shim/base/errno_status.h"
 #include "shim/base/unique_fd.h"
 
@@ -355,43 +356,9 @@ std::string MailHeader(const git_commit* commit, const git_oid& id) {
 
 // ---- Diff headers ----
 
-// git's quote_c_style (core.quotePath on): control bytes, '"', '\\', DEL and bytes >= 0x80.
-bool MustQuote(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c >= 0x7f; }
-
-void AppendQuoted(std::string& out, absl::string_view s) {
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if (!MustQuote(c)) {
-      out += ch;
-      continue;
-    }
-    out += '\\';
-    switch (c) {
-      case '\a': out += 'a'; break;
-      case '\b': out += 'b'; break;
-      case '\t': out += 't'; break;
-      case '\n': out += 'n'; break;
-      case '\v': out += 'v'; break;
-      case '\f': out += 'f'; break;
-      case '\r': out += 'r'; break;
-      case '"': out += '"'; break;
-      case '\\': out += '\\'; break;
-      default: absl::StrAppendFormat(&out, "%03o", c);
-    }
-  }
-}
-
-// "a/path", or "\"a/pa\\th\"" when the path has a byte git quotes (git's quote_two).
-std::string PrefixedPath(absl::string_view prefix, absl::string_view path) {
-  bool quote = false;
-  for (char c : path) quote = quote || MustQuote(static_cast<unsigned char>(c));
-  if (!quote) return absl::StrCat(prefix, path);
-  std::string out = "\"";
-  AppendQuoted(out, prefix);
-  AppendQuoted(out, path);
-  out += '"';
-  return out;
-}
+// "a/path", or "\"a/pa\\th\"" when the path has a byte git quotes (git's quote_two): the prefix
+// and the path quoted as one, the way QuotePath quotes any name.
+std::string PrefixedPath(absl::string_view prefix, absl::string_view path) { return QuotePath(absl::StrCat(prefix, path)); }
 
 // "--- a/x" / "+++ b/x"; git ends a label holding a space with a tab (for patch(1)).
 std::string FileLabel(absl::string_view marker, const std::string& label) {

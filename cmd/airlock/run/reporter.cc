@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "cmd/airlock/run/secret_scan.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "policy/sandbox/secret_scan.h"
+#include "shim/base/terminal_text.h"
 
 namespace airlock::run {
 namespace {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "cmd/airlock/run/exit_codes.h"
 #include "policy/duration_size.h"
 #include "policy/model.h"
@@ -81,7 +82,7 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
       continue;
     }
     std::string value;
-    bool is_value_flag = values.count(arg) > 0 || limits.count(arg) > 0 || arg == "--secret";
+    bool is_value_flag = values.count(arg) > 0 || limits.count(arg) > 0 || arg == "--secret" || arg == "--timeout";
     if (!is_value_flag) {
       *problem = arg.rfind('-', 0) == 0 ? absl::StrCat("unknown flag ", arg)
                                         : absl::StrCat("unexpected argument \"", arg, "\" (the agent command goes after --)");
@@ -102,6 +103,15 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
       continue;
     }
     if (value.empty()) return *problem = absl::StrCat(arg, " needs a non-empty value"), false;
+    if (arg == "--timeout") {
+      if (parsed.timeout) return *problem = "--timeout given twice", false;
+      absl::Duration d;
+      if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
+        return *problem = absl::StrCat("--timeout ", value, ": want a duration, e.g. 90s, 30m or 2h"), false;
+      }
+      parsed.timeout = d;
+      continue;
+    }
     if (auto it = limits.find(arg); it != limits.end()) {
       if (it->second.target->has_value()) return *problem = absl::StrCat(arg, " given twice"), false;
       uint64_t limit = 0;
@@ -129,16 +139,17 @@ std::string RunUsage() {
       "usage: airlock run --repo PATH --image REF [--setup CMD] [--check CMD] [--secret NAME]...\n"
       "                   [--policy FILE] [--address SOCK] [--namespace NS] [--snapshotter NAME]\n"
       "                   [--work-dir DIR] [--id ID] [--max-files N] [--max-file-size SIZE]\n"
-      "                   [--max-total-size SIZE] [--allow-dirty] [--json] -- AGENT [ARGS...]\n"
+      "                   [--max-total-size SIZE] [--timeout D] [--allow-dirty] [--json] -- AGENT [ARGS...]\n"
       "\n"
       "  One task from a repository to a reviewable branch, in a fresh disposable airlock sandbox:\n"
-      "    1. workspace  a disposable checkout of the repository's HEAD (the checkout and its\n"
-      "                  branches are never written; only the new branch airlock/<task-id> is)\n"
+      "    1. workspace  the repository's HEAD written by airlock into a size-limited directory\n"
+      "                  (the checkout and its branches are never written; only the new branch is)\n"
       "    2. setup      --setup CMD (sh -c) in the container with network; --secret NAME passes\n"
       "                  NAME=$NAME from this environment to setup only\n"
       "    3. seal       network gone (verified), rootfs read-only, secrets gone; then the agent:\n"
       "                  AGENT ARGS... runs in the repository (/workspace), output streamed\n"
-      "    4. check      --check CMD (sh -c) in the same sealed sandbox, e.g. the tests\n"
+      "    4. check      --check CMD (sh -c), e.g. the tests, in a fresh sealed sandbox (same image,\n"
+      "                  policy and setup) on exactly the change set's tree\n"
       "    5. review     the changes become a commit on branch airlock/<task-id> of the repository\n"
       "                  and a .patch file, after a scan for the secrets' values (a hit blocks both);\n"
       "                  the container, its snapshot and lease are destroyed and checked gone\n"
@@ -153,6 +164,8 @@ std::string RunUsage() {
       "  --id ID           the task id (default: run-<date>-<time>-<random>)\n"
       "  --allow-dirty     run although the repository has uncommitted changes (they stay out)\n"
       "  --json            one JSON object per line on stdout (progress, output, summary)\n"
+      "  --timeout D       the agent's deadline, and the check's (e.g. 30m; the policy's execution.timeout\n"
+      "                    applies too): past it the sandbox is stopped and the run exits with 15\n"
       "\n"
       "  change-set limits (defaults from the host config's run: section); over one, nothing is written:\n"
       "  --max-files N          changed paths (built-in default ", builtin.max_files, ")\n"

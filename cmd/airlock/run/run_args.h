@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
+
 namespace airlock::run {
 
 struct RunArgs {
@@ -24,6 +26,7 @@ struct RunArgs {
   std::optional<uint64_t> max_files;       // --max-files N
   std::optional<uint64_t> max_file_size;   // --max-file-size SIZE (bytes, or 64Mi, 2Gi, ...)
   std::optional<uint64_t> max_total_size;  // --max-total-size SIZE
+  std::optional<absl::Duration> timeout;  // --timeout D: the agent's and the check's deadline each
   bool allow_dirty = false;          // --allow-dirty
   bool json = false;                 // --json
   bool help = false;                 // -h / --help

@@ -1,6 +1,7 @@
 #include "cmd/airlock/run/run_flow.h"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +19,7 @@
 #include "cmd/airlock/containerd/image_resolver.h"
 #include "cmd/airlock/control_client.h"
 #include "cmd/airlock/run/audit_excerpt.h"
-#include "cmd/airlock/run/fs_beneath.h"
+#include "shim/base/fs_beneath.h"
 #include "cmd/airlock/run/interrupt.h"
 #include "cmd/airlock/run/leftovers.h"
 #include "cmd/airlock/run/oci_spec.h"
@@ -26,11 +27,12 @@
 #include "cmd/airlock/run/run_policy.h"
 #include "cmd/airlock/run/run_summary.h"
 #include "cmd/airlock/run/sandbox_session.h"
-#include "cmd/airlock/run/secret_scan.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "policy/sandbox/secret_scan.h"
+#include "shim/base/terminal_text.h"
 #include "cmd/airlock/run/workspace.h"
 #include "cmd/airlock/sandbox_args.h"
 #include "cmd/airlock/sandbox_view.h"
+#include "policy/duration_size.h"
 #include "policy/load.h"
 #include "policy/repo_path.h"
 #include "policy/source.h"
@@ -127,6 +129,7 @@ class Run {
     std::unique_ptr<SandboxSession> session;
     std::vector<std::string> destroy_problems;
     bool stopped = false;
+    bool mounted = false;  // `dir` is our tmpfs
   };
 
   RunExit Fail(RunExit code, const std::string& message) {
@@ -145,6 +148,9 @@ class Run {
   // The agent in its sandbox; then that sandbox is destroyed and checked gone before anything of
   // its workspace is read.
   void RunAgent();
+  // An exec of `process` in `box` as phase `record.name`, recorded there; nullopt when it could not
+  // run or was interrupted (already reported, and the run failed with `failure` or as interrupted).
+  std::optional<ProcessOutcome> ExecPhase(Box& box, PhaseRecord& record, const ProcessSpec& process, RunExit failure);
   bool StopBox(Box& box, bool verify_now);
   // The change set of the agent's workspace: walk, limits, store, scan, commit, patch.
   bool Collect();
@@ -367,6 +373,17 @@ bool Run::PrepareBox(Box& box) {
   if (Interrupted()) return Fail(RunExit::kInterrupted, "interrupted"), false;
   box.dir = absl::StrCat(task_dir_, "/", box.is_agent ? "repo" : "check");
   box.io_dir = absl::StrCat(task_dir_, "/", box.is_agent ? "io" : "check-io");
+  // The workspace is a tmpfs of the policy's size: a sandbox that fills it gets ENOSPC, the host's
+  // disk never fills (resources.workspace).
+  const uint64_t size = policy_.policy.resources.workspace_bytes;
+  if (mkdir(box.dir.c_str(), 0755) != 0) return Fail(RunExit::kInternal, absl::StrCat("mkdir ", box.dir, ": ", strerror(errno))), false;
+  std::string options = absl::StrCat("size=", size, ",mode=0755,uid=", user_.uid, ",gid=", user_.gid);
+  if (mount(kWorkspaceTmpfsSource, box.dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+    return Fail(RunExit::kSandbox, absl::StrCat("the workspace's tmpfs (", policy::HumanByteSize(size), ") at ", box.dir,
+                                                ": ", strerror(errno), " (airlock run mounts it as root)")),
+           false;
+  }
+  box.mounted = true;
   absl::StatusOr<Workspace> workspace = Workspace::Create(*run_repo_, box.dir, user_);
   if (!workspace.ok()) return Fail(RunExit::kInternal, absl::StrCat("workspace: ", workspace.status().message())), false;
   box.workspace = *std::move(workspace);
@@ -379,7 +396,7 @@ bool Run::PrepareBox(Box& box) {
   if (box.is_agent) {
     reporter_.Phase("workspace", PhaseState::kOk,
                     absl::StrCat(box.dir, " from ", Short(repo_.head_commit), " (", repo_.head_name, ") of ", repo_.toplevel,
-                                 ", written by airlock (no .git)"),
+                                 ", written by airlock (no .git), a tmpfs of ", policy::HumanByteSize(size)),
                     {{"workspace", box.dir}, {"base", repo_.head_commit}});
   }
   ContainerSpec spec;
@@ -397,6 +414,7 @@ bool Run::PrepareBox(Box& box) {
   plan.policy_path = policy_.path;
   plan.spec_json = BuildSpecJson(spec);
   plan.io_dir = box.io_dir;
+  if (box.mounted) plan.workspace_tmpfs = box.dir;
   plan.setup_phase = box.setup_phase;
   if (policy_.policy.network.setup.uplink.kind == policy::UplinkKind::kNetns) {
     plan.upstream_netns = policy_.policy.network.setup.uplink.netns_path;
@@ -525,18 +543,12 @@ void Run::RunAgent() {
                       user_.gid};
   reporter_.Phase("agent", PhaseState::kStart, absl::StrCat("running `", JoinArgv(args_.agent), "` sealed, in ",
                                                             policy_.policy.workspace.target));
-  absl::StatusOr<ProcessOutcome> agent = agent_box_.session->Exec("agent", "agent", BuildProcessJson(process));
-  if (!agent.ok()) {
-    if (Interrupted() || absl::IsCancelled(agent.status())) {
-      agent_.note = "interrupted";
-      return void(Fail(RunExit::kInterrupted, "interrupted during the agent"));
-    }
-    reporter_.Phase("agent", PhaseState::kFailed, std::string(agent.status().message()));
-    return void(Fail(RunExit::kAgent, std::string(agent.status().message())));
+  std::optional<ProcessOutcome> agent = ExecPhase(agent_box_, agent_, process, RunExit::kAgent);
+  if (!agent) return;
+  if (agent->timed_out) {
+    check_.note = args_.check.empty() ? "" : "skipped: the agent timed out";
+    return;
   }
-  agent_.ran = true;
-  agent_.exit_code = static_cast<int>(agent->exit_code);
-  agent_.duration = agent->duration;
   if (agent->exit_code != 0) {
     reporter_.Phase("agent", PhaseState::kFailed,
                     absl::StrCat("exit ", agent->exit_code, " in ", FormatSeconds(agent->duration),
@@ -547,6 +559,37 @@ void Run::RunAgent() {
   }
   reporter_.Phase("agent", PhaseState::kOk, absl::StrCat("exit 0 in ", FormatSeconds(agent->duration)),
                   {{"exit_code", 0}, {"duration_s", absl::ToDoubleSeconds(agent->duration)}});
+}
+
+std::optional<ProcessOutcome> Run::ExecPhase(Box& box, PhaseRecord& record, const ProcessSpec& process, RunExit failure) {
+  absl::StatusOr<ProcessOutcome> outcome = box.session->Exec(record.name, record.name, BuildProcessJson(process),
+                                                              args_.timeout.value_or(absl::InfiniteDuration()));
+  if (!outcome.ok()) {
+    if (Interrupted() || absl::IsCancelled(outcome.status())) {
+      record.note = "interrupted";
+      Fail(RunExit::kInterrupted, absl::StrCat("interrupted during the ", record.name));
+      return std::nullopt;
+    }
+    reporter_.Phase(record.name, PhaseState::kFailed, std::string(outcome.status().message()));
+    Fail(failure, std::string(outcome.status().message()));
+    return std::nullopt;
+  }
+  record.ran = true;
+  record.exit_code = static_cast<int>(outcome->exit_code);
+  record.duration = outcome->duration;
+  // Its deadline (--timeout), or the policy's execution deadline that the shim enforces.
+  if (!outcome->timed_out && outcome->exit_code != 0 && box.session->ExecutionDeadlinePassed()) outcome->timed_out = true;
+  if (outcome->timed_out) {
+    record.note = "timed out";
+    std::string why = args_.timeout && outcome->duration >= *args_.timeout
+                          ? absl::StrCat("did not end within --timeout ", absl::FormatDuration(*args_.timeout))
+                          : std::string("the policy's execution deadline passed");
+    reporter_.Phase(record.name, PhaseState::kFailed,
+                    absl::StrCat(why, " (after ", FormatSeconds(outcome->duration), "): its sandbox was stopped"),
+                    {{"timed_out", true}, {"duration_s", absl::ToDoubleSeconds(outcome->duration)}});
+    Fail(RunExit::kTimeout, absl::StrCat("the ", record.name, " ", why));
+  }
+  return *outcome;
 }
 
 bool Run::StopBox(Box& box, bool verify_now) {
@@ -699,18 +742,8 @@ void Run::RunCheck() {
                   absl::StrCat("running `", args_.check, "` sealed, on tree ", Short(changes_->tree), " (", *reset,
                                " path(s) set after setup)"),
                   {{"tree", changes_->tree}});
-  absl::StatusOr<ProcessOutcome> check = check_box_.session->Exec("check", "check", BuildProcessJson(process));
-  if (!check.ok()) {
-    if (Interrupted() || absl::IsCancelled(check.status())) {
-      check_.note = "interrupted";
-      return void(Fail(RunExit::kInterrupted, "interrupted during the check"));
-    }
-    reporter_.Phase("check", PhaseState::kFailed, std::string(check.status().message()));
-    return void(Fail(RunExit::kCheck, std::string(check.status().message())));
-  }
-  check_.ran = true;
-  check_.exit_code = static_cast<int>(check->exit_code);
-  check_.duration = check->duration;
+  std::optional<ProcessOutcome> check = ExecPhase(check_box_, check_, process, RunExit::kCheck);
+  if (!check || check->timed_out) return;
   if (check->exit_code != 0) {
     reporter_.Phase("check", PhaseState::kFailed,
                     absl::StrCat("exit ", check->exit_code, " in ", FormatSeconds(check->duration), " on tree ",
@@ -732,7 +765,7 @@ void Run::Publish() {
     patch_tmp_.clear();
   };
   if (!changes_ || changes_->commit.empty() || patch_tmp_.empty() || !summary_.leaks.empty() || Interrupted() ||
-      (exit_ != RunExit::kOk && exit_ != RunExit::kCheck && exit_ != RunExit::kAgent)) {
+      (exit_ != RunExit::kOk && exit_ != RunExit::kCheck && exit_ != RunExit::kAgent && exit_ != RunExit::kTimeout)) {
     drop_patch();
     return;
   }
@@ -745,7 +778,7 @@ void Run::Publish() {
   patch_tmp_.clear();
   summary_.patch_path = patch_path;
   if (agent_.exit_code != 0) {  // ran, and failed
-    summary_.changes_note = "the agent failed";
+    summary_.changes_note = agent_.note == "timed out" ? "the agent timed out" : "the agent failed";
     reporter_.Phase("review", PhaseState::kInfo, absl::StrCat("no branch (the agent failed); patch kept: ", patch_path),
                     {{"patch", patch_path}});
     return;
@@ -767,6 +800,20 @@ void Run::DestroyAndVerify() {
   std::vector<std::string> problems;
   for (Box* box : {&agent_box_, &check_box_}) problems.insert(problems.end(), box->destroy_problems.begin(), box->destroy_problems.end());
   run_repo_.reset();
+  for (Box* box : {&agent_box_, &check_box_}) {
+    box->workspace.reset();  // its fd on the directory goes first
+    if (!box->mounted) continue;
+    // Busy only if something of a sandbox still holds it: then detached, and said.
+    if (umount2(box->dir.c_str(), 0) != 0) {
+      int err = errno;
+      if (umount2(box->dir.c_str(), MNT_DETACH) != 0) {
+        problems.push_back(absl::StrCat("unmount ", box->dir, ": ", strerror(errno)));
+        continue;
+      }
+      problems.push_back(absl::StrCat("the workspace ", box->dir, " was still busy (", strerror(err), "): detached"));
+    }
+    box->mounted = false;
+  }
   if (!task_dir_.empty()) {
     // The workspaces hold whatever the sandboxes made (any depth): removed with a bounded number
     // of fds, never following a symlink.
@@ -780,6 +827,7 @@ void Run::DestroyAndVerify() {
     if (!box->session) continue;
     SandboxTraces traces = box->session->traces();
     traces.paths.push_back(task_dir_);
+    traces.own_tmpfs_mounts.clear();  // unmounted above: now one would be a leftover
     checked.push_back(CheckedPlaces(traces));
     std::vector<std::string> left = WaitForNoLeftovers(*connection_, traces, absl::Seconds(10));
     summary_.leftovers.insert(summary_.leftovers.end(), left.begin(), left.end());

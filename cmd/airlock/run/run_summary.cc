@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 
 namespace airlock::run {
 namespace {

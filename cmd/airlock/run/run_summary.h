@@ -9,7 +9,7 @@
 
 #include "absl/time/time.h"
 #include "cmd/airlock/run/exit_codes.h"
-#include "cmd/airlock/run/secret_scan.h"
+#include "policy/sandbox/secret_scan.h"
 #include "cmd/airlock/run/workspace.h"
 
 namespace airlock::run {

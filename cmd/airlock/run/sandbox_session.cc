@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +47,7 @@ SandboxSession::SandboxSession(containerd::Connection& c, Reporter& reporter, Sa
   traces_.sandbox_name = net::SandboxName(c_.name_space(), plan_.id);
   traces_.upstream_netns = plan_.upstream_netns;
   traces_.paths.push_back(plan_.io_dir);
+  if (!plan_.workspace_tmpfs.empty()) traces_.own_tmpfs_mounts.push_back(plan_.workspace_tmpfs);
 }
 
 SandboxSession::~SandboxSession() {
@@ -232,7 +234,7 @@ SealWait SandboxSession::WaitSealed(absl::Duration limit) {
 }
 
 absl::StatusOr<ProcessOutcome> SandboxSession::Exec(const std::string& exec_id, const std::string& phase,
-                                                    const std::string& process_json) {
+                                                    const std::string& process_json, absl::Duration timeout) {
   absl::StatusOr<std::unique_ptr<containerd::ProcessIo>> io = containerd::ProcessIo::Create(
       plan_.io_dir, exec_id, [this, phase](containerd::OutputStream stream, absl::string_view bytes) {
         reporter_.Output(phase, stream, bytes);
@@ -248,7 +250,30 @@ absl::StatusOr<ProcessOutcome> SandboxSession::Exec(const std::string& exec_id, 
     (void)containerd::DeleteProcess(c_, plan_.id, exec_id, kCleanupCall);
     return absl::Status(pid.status().code(), absl::StrCat("start ", phase, ": ", pid.status().message()));
   }
+  // The deadline: a watchdog kills the whole container (the exec's children with it) when it passes.
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool finished = false;
+  bool timed_out = false;
+  std::thread watchdog;
+  if (timeout != absl::InfiniteDuration()) {
+    watchdog = std::thread([&] {
+      std::unique_lock lock(watch_mu);
+      if (watch_cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] { return finished; })) return;
+      timed_out = true;
+      lock.unlock();
+      (void)containerd::KillProcess(c_, plan_.id, "", SIGKILL, /*all=*/true, kCleanupCall);
+    });
+  }
   absl::StatusOr<containerd::ExitStatus> exit = containerd::WaitProcess(c_, plan_.id, exec_id);
+  if (watchdog.joinable()) {
+    {
+      std::lock_guard lock(watch_mu);
+      finished = true;
+    }
+    watch_cv.notify_all();
+    watchdog.join();
+  }
   absl::Duration took = absl::Now() - started;
   if (!exit.ok()) {
     // Interrupted (or containerd went away): the process is killed with the container.
@@ -259,7 +284,13 @@ absl::StatusOr<ProcessOutcome> SandboxSession::Exec(const std::string& exec_id, 
   (*io)->Finish();
   reporter_.FlushOutput(phase);
   (void)containerd::DeleteProcess(c_, plan_.id, exec_id, kCleanupCall);
-  return ProcessOutcome{exit->code, took};
+  return ProcessOutcome{exit->code, took, timed_out};
+}
+
+bool SandboxSession::ExecutionDeadlinePassed() {
+  if (!OpenControl(absl::ZeroDuration()).ok()) return false;
+  absl::StatusOr<airlock::v1::SandboxStatus> status = control_->Status();
+  return status.ok() && status->execution_deadline_passed();
 }
 
 absl::StatusOr<airlock::v1::VerifyResponse> SandboxSession::Verify() {

@@ -40,6 +40,7 @@ struct SandboxPlan {
   std::string policy_path;
   std::string spec_json;
   std::string io_dir;  // for the fifos (exists)
+  std::string workspace_tmpfs;  // airlock run's own tmpfs the workspace is in (not a leftover of the sandbox)
   std::string setup_phase = "setup";  // the phase the init's output (setup's) is reported under
   std::string upstream_netns;
   std::map<std::string, std::string> labels;
@@ -56,6 +57,7 @@ struct SealWait {
 struct ProcessOutcome {
   uint32_t exit_code = 0;
   absl::Duration duration;
+  bool timed_out = false;  // its deadline passed: the whole container was killed
 };
 
 class SandboxSession {
@@ -69,9 +71,13 @@ class SandboxSession {
   absl::Status Start();
   // Until the shim reports the sandbox sealed (or setup fails, the init exits, `limit` passes).
   SealWait WaitSealed(absl::Duration limit);
-  // An exec in the sandbox; its output streamed under `phase`. Cancelled on interrupt.
-  absl::StatusOr<ProcessOutcome> Exec(const std::string& exec_id, const std::string& phase,
-                                      const std::string& process_json);
+  // An exec in the sandbox; its output streamed under `phase`. Cancelled on interrupt. Past
+  // `timeout` the container is killed (all its processes: the exec's children too) and the
+  // outcome says timed_out.
+  absl::StatusOr<ProcessOutcome> Exec(const std::string& exec_id, const std::string& phase, const std::string& process_json,
+                                      absl::Duration timeout = absl::InfiniteDuration());
+  // The shim killed the container at the policy's execution deadline.
+  bool ExecutionDeadlinePassed();
   absl::StatusOr<airlock::v1::VerifyResponse> Verify();
   std::vector<std::string> AuditLines();
 

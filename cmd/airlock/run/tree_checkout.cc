@@ -7,8 +7,9 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "cmd/airlock/run/fs_beneath.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/files.h"
+#include "shim/base/fs_beneath.h"
+#include "shim/base/terminal_text.h"
 #include "shim/base/errno_status.h"
 
 namespace airlock::run {
@@ -100,7 +101,7 @@ absl::StatusOr<std::optional<FileStamp>> WriteEntry(const GitStore& store, int r
   int fd = openat(pfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, perm);
   if (fd < 0) return ErrnoStatus(absl::StrCat("create ", QuotePath(path)));
   UniqueFd file(fd);
-  absl::Status wrote = store.ReadBlob(oid, [&](absl::string_view chunk) { return WriteAll(fd, chunk); });
+  absl::Status wrote = store.ReadBlob(oid, [&](absl::string_view chunk) { return WriteAll(fd, chunk, "file"); });
   if (!wrote.ok()) return absl::Status(wrote.code(), absl::StrCat(QuotePath(path), ": ", wrote.message()));
   if (fchmod(fd, perm) != 0) return ErrnoStatus(absl::StrCat("chmod ", QuotePath(path)));
   if (absl::Status s = Chown(fd, owner); !s.ok()) return s;

@@ -11,9 +11,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "cmd/airlock/run/fs_beneath.h"
+#include "shim/base/fs_beneath.h"
 #include "cmd/airlock/run/git.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 #include "shim/base/errno_status.h"
 
 namespace airlock::run {
@@ -103,9 +103,13 @@ absl::StatusOr<std::unique_ptr<RunRepository>> RunRepository::Create(const Sourc
 }
 
 absl::StatusOr<Workspace> Workspace::Create(RunRepository& repo, const std::string& dir, const Owner& owner) {
-  if (mkdir(dir.c_str(), 0755) != 0) return ErrnoStatus(absl::StrCat("mkdir ", dir));
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(absl::StrCat("mkdir ", dir));
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(absl::StrCat("open ", dir));
+  if (absl::StatusOr<std::vector<std::string>> inside = ListDirectory(fd, 0); !inside.ok()) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("workspace ", dir, " is not an empty directory"));
+  }
   Workspace w;
   w.repo_ = &repo;
   w.dir_ = dir;

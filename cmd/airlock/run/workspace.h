@@ -18,7 +18,7 @@
 #include "cmd/airlock/run/change_walk.h"
 #include "cmd/airlock/run/git_store.h"
 #include "cmd/airlock/run/patch_writer.h"
-#include "cmd/airlock/run/secret_scan.h"
+#include "policy/sandbox/secret_scan.h"
 #include "cmd/airlock/run/tree_checkout.h"
 #include "shim/base/unique_fd.h"
 
@@ -78,7 +78,8 @@ class RunRepository {
 
 class Workspace {
  public:
-  // Makes `dir` (must not exist; its parent must) and writes the base tree into it, owned by `owner`.
+  // Makes `dir` (or takes it when it is an empty directory, e.g. a mount point; its parent must
+  // exist) and writes the base tree into it, owned by `owner`.
   static absl::StatusOr<Workspace> Create(RunRepository& repo, const std::string& dir, const Owner& owner);
 
   const std::string& dir() const { return dir_; }

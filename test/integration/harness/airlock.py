@@ -40,6 +40,15 @@ VERIFY_PROBES = (
     "network.peer-unreachable", "network.only-loopback", "socket.packet-denied",
     "socket.raw-denied", "ns.net-denied", "ns.user-denied", "mount-denied", "rootfs.readonly",
     "workspace.writable", "caps.bounded", "secrets.absent", "seccomp.active", "no_new_privs",
+    "stdio.no-host-fifo",
+    "socket.vsock-denied", "socket.families-denied", "kernel-denied",
+)
+# The setup phase's, when a setup command ran (strict setup filter): what its process saw under the
+# setup filter, reported before its exec (cmd/airlock-init/probe_setup_filter.cc).
+SETUP_VERIFY_PROBES = (
+    "setup.seccomp.active", "setup.no_new_privs", "setup.socket.vsock-denied",
+    "setup.socket.families-denied", "setup.socket.packet-denied", "setup.socket.raw-denied",
+    "setup.ns.user-denied", "setup.kernel-denied", "setup.mount-denied", "setup.sockets-allowed",
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -49,7 +58,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def policy_yaml(uplink="none", setup=None, timeout="30s", rootfs_setup="readonly",
                 secrets_=(), tmpfs=None, target="/workspace", required=True,
-                keep_processes=None, mode=None, extra=""):
+                keep_processes=None, mode=None, extra="", leftover_secrets=None):
     """A policy file's text. `setup`: argv list, or a string run with `sh -c`.
 
     JSON lists and strings are valid YAML flow nodes, so commands go in as JSON.
@@ -70,6 +79,8 @@ def policy_yaml(uplink="none", setup=None, timeout="30s", rootfs_setup="readonly
         lines += ["setup:", f"  command: {json.dumps(argv)}", f"  timeout: {timeout}"]
         if keep_processes is not None:
             lines.append(f"  keep_processes: {'true' if keep_processes else 'false'}")
+        if leftover_secrets is not None:
+            lines.append(f"  leftover_secrets: {leftover_secrets}")
     if secrets_:
         lines.append(f"secrets: {json.dumps(list(secrets_))}")
     lines += ["seccomp:", "  execution: strict"]

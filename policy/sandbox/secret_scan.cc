@@ -1,4 +1,4 @@
-#include "cmd/airlock/run/secret_scan.h"
+#include "policy/sandbox/secret_scan.h"
 
 #include <algorithm>
 #include <set>
@@ -9,7 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace airlock::run {
+namespace airlock {
 namespace {
 
 bool Unreserved(unsigned char c) { return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
@@ -181,4 +181,4 @@ std::vector<SecretFinding> ScanForSecrets(const std::vector<Secret>& secrets, co
   return findings;
 }
 
-}  // namespace airlock::run
+}  // namespace airlock

@@ -14,7 +14,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace airlock::run {
+namespace airlock {
 
 struct Secret {
   std::string name;   // env var name: what reports say
@@ -97,4 +97,4 @@ class SecretScanner {
 std::vector<SecretFinding> ScanForSecrets(const std::vector<Secret>& secrets, const std::vector<ScanInput>& files,
                                           absl::string_view patch_text);
 
-}  // namespace airlock::run
+}  // namespace airlock

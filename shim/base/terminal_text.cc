@@ -1,11 +1,11 @@
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 
 #include <cstdint>
 #include <cstdio>
 
 #include "absl/strings/escaping.h"
 
-namespace airlock::run {
+namespace airlock {
 namespace {
 
 // Length of the well-formed UTF-8 sequence at `at` (1-4) and its code point, or 0 when the byte
@@ -167,4 +167,4 @@ void SetJsonText(nlohmann::json& object, const std::string& key, absl::string_vi
   object[base64_key] = absl::Base64Escape(bytes);
 }
 
-}  // namespace airlock::run
+}  // namespace airlock

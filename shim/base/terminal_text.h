@@ -10,7 +10,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace airlock::run {
+namespace airlock {
 
 // Printable text kept as is (valid UTF-8 included); made visible instead:
 //  - C0 controls (0x00-0x1f) but TAB, and DEL (0x7f): "\x1b", "\x0d", ...
@@ -42,4 +42,4 @@ void SetJsonText(nlohmann::json& object, const std::string& key, absl::string_vi
 // True when `bytes` is valid UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
 bool IsValidUtf8(absl::string_view bytes);
 
-}  // namespace airlock::run
+}  // namespace airlock

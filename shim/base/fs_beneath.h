@@ -16,7 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "shim/base/unique_fd.h"
 
-namespace airlock::run {
+namespace airlock {
 
 // Opens `relative` ("" or "." for the directory itself) beneath `root_fd`; `flags` gets
 // O_CLOEXEC | O_NOFOLLOW added. ELOOP/EXDEV mean a symlink or a mount point was in the way.
@@ -35,7 +35,4 @@ absl::StatusOr<std::optional<std::string>> ReadRegularFile(int dir_fd, const std
 // by `max_entries` removals. Nothing else may change the tree meanwhile (".." is trusted).
 absl::Status RemoveEntry(int dir_fd, const std::string& name, size_t max_entries = 10'000'000);
 
-// All of `data` to `fd` (short writes and EINTR handled).
-absl::Status WriteAll(int fd, absl::string_view data);
-
-}  // namespace airlock::run
+}  // namespace airlock

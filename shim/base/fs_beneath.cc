@@ -1,4 +1,4 @@
-#include "cmd/airlock/run/fs_beneath.h"
+#include "shim/base/fs_beneath.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -11,10 +11,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "cmd/airlock/run/terminal_text.h"
+#include "shim/base/terminal_text.h"
 #include "shim/base/errno_status.h"
 
-namespace airlock::run {
+namespace airlock {
 absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode) {
   struct open_how how {};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
@@ -168,14 +168,4 @@ absl::Status RemoveEntry(int dir_fd, const std::string& name, size_t max_entries
   return absl::OkStatus();
 }
 
-absl::Status WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t put = write(fd, data.data(), data.size());
-    if (put < 0 && errno == EINTR) continue;
-    if (put < 0) return ErrnoStatus("write");
-    data.remove_prefix(static_cast<size_t>(put));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace airlock::run
+}  // namespace airlock
