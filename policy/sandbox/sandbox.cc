@@ -32,6 +32,7 @@
 #include "policy/sandbox/pod_netns_record.h"
 #include "policy/sandbox/rootfs_seal.h"
 #include "policy/sandbox/spec_rewrite.h"
+#include "policy/sandbox/ipc_sweep.h"
 #include "policy/sandbox/secret_sweep.h"
 #include "policy/sandbox/setup_report.h"
 #include "policy/seccomp/execution_filter.h"
@@ -599,6 +600,9 @@ absl::Status Sandbox::SweepSecrets(pid_t init) {
   absl::StatusOr<SweepResult> result =
       places.ok() ? SweepForSecrets(*places, secret_values_, scrub) : absl::StatusOr<SweepResult>(places.status());
   ForgetSecretValues();
+  // SysV IPC objects outlive setup's processes in the container's IPC namespace: all removed.
+  absl::StatusOr<IpcSweepResult> ipc = result.ok() ? RemoveSysvIpc(init) : absl::StatusOr<IpcSweepResult>(IpcSweepResult{});
+  if (result.ok() && !ipc.ok()) result = ipc.status();
   if (!result.ok()) {
     audit_->Record("secret-sweep", {{"completed", false}, {"reason", std::string(result.status().message())}});
     return absl::Status(result.status().code(),
@@ -611,7 +615,8 @@ absl::Status Sandbox::SweepSecrets(pid_t init) {
                                   {"emptied", result->emptied},
                                   {"files_read", result->files_read},
                                   {"bytes_read", result->bytes_read},
-                                  {"entries", result->entries}});
+                                  {"entries", result->entries},
+                                  {"ipc_removed", {{"shm", ipc->shm}, {"msg", ipc->msg}, {"sem", ipc->sem}}}});
   if (!result->found.empty() && !scrub) {
     constexpr size_t kShown = 10;
     std::vector<std::string> shown(result->found.begin(),

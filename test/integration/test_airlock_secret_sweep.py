@@ -9,8 +9,10 @@ mqueue mounts the policy does not name (/dev/shm, /run, /dev/mqueue). `leftover_
 import base64
 import os
 import secrets
+import subprocess
+import sys
 
-from harness.airlock import PROBE_FN, policy_yaml, read_probes
+from harness.airlock import PROBE_FN, policy_yaml, read_probes, wait_probes
 
 ENTRY_MARK = "echo ran > /workspace/entrypoint-ran"
 
@@ -130,3 +132,48 @@ def test_secret_in_a_deep_or_linked_tree_is_found_without_following_links(airloc
     assert "/d60/deep holds NPM_TOKEN" in found and "tmpfs /tmp: split holds NPM_TOKEN" in found, found
     assert "root-link" not in found and "proc-link" not in found, found
     airlock.assert_no_leftovers(cid)
+
+
+# Run with `nsenter --ipc --target PID`: a SysV shared memory segment holding argv[1] and a message
+# queue, both left behind (no IPC_RMID), as a setup process would park a secret.
+_IPC_PARK = r'''
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+value = sys.argv[1].encode()
+shm = libc.shmget(0, 4096, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+assert shm >= 0, ctypes.get_errno()
+at = libc.shmat(shm, None, 0)
+ctypes.memmove(at, value, len(value))
+libc.shmdt(ctypes.c_void_p(at))
+assert libc.msgget(0, 0o1600) >= 0, ctypes.get_errno()
+print("parked", shm)
+'''
+
+
+def test_sysv_ipc_left_by_setup_is_removed_at_the_seal(airlock):
+    """Setup parks the secret in a SysV shared memory segment and leaves a message queue: both
+    outlive setup's processes in the container's IPC namespace. At the seal they are removed; the
+    agent sees none (/proc/sysvipc)."""
+    cid = airlock.new_id()
+    repo = airlock.repo(cid)
+    token = "npm_" + secrets.token_hex(16)
+    # Setup waits (bounded) for the test to park the objects in its IPC namespace.
+    setup = "i=0; while [ ! -e /workspace/parked ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done"
+    policy = airlock.policy(cid, policy_yaml(setup=setup, secrets_=["NPM_TOKEN"], timeout="60s"))
+    entry = (PROBE_FN + "probe shm cat /proc/sysvipc/shm; probe msg cat /proc/sysvipc/msg; finish; exec sleep 600")
+    pid = airlock.start(cid, "sh", "-c", entry, policy=policy, repo=repo, env={"NPM_TOKEN": token})
+    parked = subprocess.run(["nsenter", "--ipc", "--target", str(pid), sys.executable, "-c", _IPC_PARK, token],
+                            capture_output=True, text=True, timeout=30)
+    assert parked.returncode == 0 and "parked" in parked.stdout, parked
+    with open(os.path.join(repo, "parked"), "w"):
+        pass
+    probes = wait_probes(repo, ctrd=airlock.ctrd, cid=cid)
+    for kind in ("shm", "msg"):
+        rc, text = probes[kind]
+        assert rc == 0 and len(text.strip().splitlines()) == 1, f"{kind} left for the agent: {text!r}"  # header only
+    airlock.remove(cid)
+    events, raw = airlock.audit(cid)
+    assert token not in raw
+    sweep = [e for e in events if e["event"] == "secret-sweep"][0]
+    assert sweep["ipc_removed"]["shm"] == 1 and sweep["ipc_removed"]["msg"] == 1, sweep

@@ -64,11 +64,6 @@ std::string Filter(bool allow_debuggers = false) {
   return *bpf;
 }
 
-void* ThreadBody(void* arg) {
-  *static_cast<int*>(arg) = 42;
-  return nullptr;
-}
-
 }  // namespace
 
 TEST_CASE("execution filter exports as raw BPF", "[seccomp]") {
@@ -134,14 +129,7 @@ TEST_CASE("execution filter keeps ordinary sockets, processes and threads workin
           return WIFEXITED(status) && WEXITSTATUS(status) == 7 ? 0 : -1;
         }) == 0);
   // glibc tries clone3 first for threads and falls back to clone on ENOSYS.
-  CHECK(RunProbe(bpf, [] {
-          int value = 0;
-          pthread_t thread;
-          int rc = pthread_create(&thread, nullptr, ThreadBody, &value);
-          if (rc != 0) return rc;
-          pthread_join(thread, nullptr);
-          return value == 42 ? 0 : -1;
-        }) == 0);
+  CHECK(RunProbe(bpf, ThreadProbe) == 0);
   CHECK(RunProbe(bpf, [] {
           pid_t pid = fork();
           if (pid < 0) return errno;

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -99,6 +100,20 @@ inline int RunProbe(const std::string& bpf, const std::function<int()>& probe) {
   if (text.rfind("killed:", 0) == 0) return kKilledBase + std::stoi(text.substr(7));
   REQUIRE(!text.empty());
   return std::stoi(text);
+}
+
+// A thread started and joined: glibc tries clone3 first and falls back to clone on ENOSYS.
+inline void* ThreadBody(void* arg) {
+  *static_cast<int*>(arg) = 42;
+  return nullptr;
+}
+inline int ThreadProbe() {
+  int value = 0;
+  pthread_t thread;
+  int rc = pthread_create(&thread, nullptr, ThreadBody, &value);
+  if (rc != 0) return rc;
+  pthread_join(thread, nullptr);
+  return value == 42 ? 0 : -1;
 }
 
 inline int SocketProbe(long domain, long type, long protocol) {

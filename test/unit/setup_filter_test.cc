@@ -61,11 +61,6 @@ const char* const kBatteryNames[] = {
     "setup.ns.user-denied",         "setup.kernel-denied",    "setup.mount-denied",
     "setup.sockets-allowed"};
 
-void* ThreadBody(void* arg) {
-  *static_cast<int*>(arg) = 42;
-  return nullptr;
-}
-
 }  // namespace
 
 TEST_CASE("setup filter exports as raw BPF, different from the execution filter", "[seccomp][setup]") {
@@ -139,14 +134,7 @@ TEST_CASE("setup filter keeps what apt, npm, pip and git need", "[seccomp][setup
           waitpid(pid, &status, 0);
           return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
         }) == 0);
-  CHECK(RunProbe(bpf, [] {
-          int value = 0;
-          pthread_t thread;
-          int rc = pthread_create(&thread, nullptr, ThreadBody, &value);
-          if (rc != 0) return rc;
-          pthread_join(thread, nullptr);
-          return value == 42 ? 0 : -1;
-        }) == 0);
+  CHECK(RunProbe(bpf, ThreadProbe) == 0);
   // apt and others stack a seccomp filter of their own (no_new_privs is already set).
   CHECK(RunProbe(bpf, [bpf] {
           std::vector<sock_filter> program;
