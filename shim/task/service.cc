@@ -251,6 +251,10 @@ absl::Status TaskService::Exec(const api::ExecProcessRequest& request) {
   if (!container) return absl::NotFoundError(absl::StrCat("container ", request.id(), " not found"));
   nlohmann::json spec = nlohmann::json::parse(request.spec().value(), nullptr, /*allow_exceptions=*/false);
   if (!spec.is_object()) return absl::InvalidArgumentError("exec: spec is not an OCI process (JSON object)");
+  // The request decides whether the process gets a terminal, as in containerd's runc shim
+  // (pkg/process: spec.Terminal = r.Terminal): a client may ask for a tty with a process spec
+  // taken from the container's, which says none.
+  spec["terminal"] = request.terminal();
 
   std::lock_guard lock(mu_);
   if (container->execs.count(request.exec_id())) {
@@ -261,7 +265,7 @@ absl::Status TaskService::Exec(const api::ExecProcessRequest& request) {
   }
   auto process = std::make_unique<Process>();
   process->id = request.exec_id();
-  process->spec_json = request.spec().value();
+  process->spec_json = spec.dump();
   process->stdio = io::StdioConfig{request.stdin(), request.stdout(), request.stderr(), request.terminal(),
                                    container->id, config_.ns};
   container->execs[request.exec_id()] = std::move(process);

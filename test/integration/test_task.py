@@ -2,6 +2,8 @@
 
 import json
 import os
+import threading
+import time
 
 from harness import procs, ttrpc
 from harness.ptyrun import PtySession
@@ -273,4 +275,70 @@ def test_checkpoint_is_refused_clearly(ctrd, new_id):
     r = ctrd.ctr("task", "checkpoint", cid)
     assert r.rc != 0 and "checkpoint is not supported" in r.err, r
     assert ctrd.tasks()[cid] == (pid, "RUNNING")
+    ctrd.remove(cid)
+
+
+def _task_call(ctrd, cid, method, payload, timeout=60.0):
+    """One containerd.task.v2.Task call straight to the task's shim over ttrpc, as containerd makes
+    it (the namespace in the metadata); the decoded response fields."""
+    with ttrpc.Conn(ctrd.shim_address(cid), timeout) as conn:
+        resp = conn.call(ttrpc.TASK_SERVICE, method, payload,
+                         metadata=[("containerd-namespace-ttrpc", ctrd.namespace)])
+    assert resp.code == ttrpc.CODE_OK, f"{method}: {resp}"
+    return ttrpc.decode(resp.payload)
+
+
+def test_exec_terminal_comes_from_the_request(ctrd, runtime, new_id, tmp_path):
+    """An exec whose request asks for a terminal while its process spec (taken from the
+    container's) says none, as containerd's own client tests do (TestContainerExecLargeOutputWithTTY):
+    the request decides, and large output comes back whole."""
+    cid = new_id()
+    ctrd.start_detached(runtime, cid)
+    out_fifo = str(tmp_path / "exec-out")
+    os.mkfifo(out_fifo, 0o600)
+    lines = 20000
+    spec = {"args": ["sh", "-c", f"tty; seq 1 {lines}"], "cwd": "/", "terminal": False,
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "user": {"uid": 0, "gid": 0}}
+    any_spec = (ttrpc.field_bytes(1, "types.containerd.io/opencontainers/runtime-spec/1/Process")
+                + ttrpc.field_bytes(2, json.dumps(spec)))
+    exec_request = (ttrpc.field_bytes(1, cid) + ttrpc.field_bytes(2, "tty-big") + ttrpc.field_varint(3, 1)
+                    + ttrpc.field_bytes(5, out_fifo) + ttrpc.field_bytes(7, any_spec))
+    got = bytearray()
+    exited = threading.Event()
+    fd = os.open(out_fifo, os.O_RDONLY | os.O_NONBLOCK)  # before the shim opens it: no one blocks
+
+    def read_all():
+        # Concurrently: a tty's output waits for its reader. b"" is EOF only once the process
+        # exited (before the shim opens its end, a fifo without writers reads empty too).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                got.extend(chunk)
+            elif chunk == b"" and exited.is_set():
+                return
+            else:
+                time.sleep(0.01)
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    try:
+        _task_call(ctrd, cid, "Exec", exec_request)
+        start = ttrpc.field_bytes(1, cid) + ttrpc.field_bytes(2, "tty-big")
+        _task_call(ctrd, cid, "Start", start)
+        waited = _task_call(ctrd, cid, "Wait", start)
+        assert ttrpc.first(waited, 1, 0) == 0, waited
+    finally:
+        exited.set()
+        reader.join()
+        os.close(fd)
+    text = got.decode(errors="replace").replace("\r\n", "\n")
+    assert text.startswith("/dev/pts/"), text[:200]
+    numbers = text.splitlines()[1:]
+    assert numbers == [str(i) for i in range(1, lines + 1)], (len(numbers), numbers[-3:])
+    _task_call(ctrd, cid, "Delete", start)
     ctrd.remove(cid)

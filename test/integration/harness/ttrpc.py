@@ -173,8 +173,8 @@ class Conn:
             return None
         return Response(stream_id, msg_type, flags, body)
 
-    def call(self, service, method, payload=b"", stream_id=1):
-        self.send(frame(stream_id, request(service, method, payload)))
+    def call(self, service, method, payload=b"", stream_id=1, metadata=()):
+        self.send(frame(stream_id, request(service, method, payload, metadata=metadata)))
         resp = self.recv()
         if resp is None:
             raise ConnectionError(f"shim closed the connection on {service}/{method}")
