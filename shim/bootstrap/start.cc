@@ -17,8 +17,10 @@
 #include <iterator>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "containerd/linux/runctypes/runc.pb.h"
 #include "containerd/runc/options/oci.pb.h"
 #include "google/protobuf/any.pb.h"
 #include "nlohmann/json.hpp"
@@ -89,15 +91,22 @@ absl::StatusOr<UniqueFd> Listen(const std::string& path, bool* in_use) {
 
 absl::Status WriteAddressFile(const std::string& address) { return WriteFileAtomically("address", address); }
 
-// runc options on stdin may name a cgroup for the shim itself (containerd's ShimCgroup).
+// The runtime options on stdin may name a cgroup for the shim itself (containerd's ShimCgroup):
+// runc's options, or the old linux runtime's CreateOptions that containerd 1.6's client sends a
+// runtime not named io.containerd.runc.*.
 std::string ShimCgroupFromStdin() {
   std::string data((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   google::protobuf::Any any;
   if (data.empty() || !any.ParseFromString(data)) return "";
-  if (any.type_url().find("containerd.runc.v1.Options") == std::string::npos) return "";
-  containerd::runc::v1::Options options;
-  if (!options.ParseFromString(any.value())) return "";
-  return options.shim_cgroup();
+  if (absl::EndsWith(any.type_url(), "containerd.runc.v1.Options")) {
+    containerd::runc::v1::Options options;
+    return options.ParseFromString(any.value()) ? options.shim_cgroup() : "";
+  }
+  if (absl::EndsWith(any.type_url(), "containerd.linux.runc.CreateOptions")) {
+    containerd::linux::runc::CreateOptions options;
+    return options.ParseFromString(any.value()) ? options.shim_cgroup() : "";
+  }
+  return "";
 }
 
 void JoinCgroup(const std::string& cgroup, pid_t pid) {

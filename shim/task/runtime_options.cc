@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "containerd/linux/runctypes/runc.pb.h"
 #include "containerd/runc/options/oci.pb.h"
 #include "containerd/runtimeoptions/v1/api.pb.h"
 #include "nlohmann/json.hpp"
@@ -14,6 +15,7 @@ namespace airlock::task {
 namespace {
 constexpr absl::string_view kRuncOptions = "containerd.runc.v1.Options";
 constexpr absl::string_view kRuntimeOptions = "runtimeoptions.v1.Options";
+constexpr absl::string_view kLegacyCreateOptions = "containerd.linux.runc.CreateOptions";
 constexpr absl::string_view kSavedName = "/airlock-runtime.json";
 
 // containerd writes bare names; other clients may use the type.googleapis.com/ form.
@@ -36,6 +38,17 @@ absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& op
     config.systemd_cgroup = runc_options.systemd_cgroup();
     config.no_pivot_root = runc_options.no_pivot_root();
     config.no_new_keyring = runc_options.no_new_keyring();
+    return config;
+  }
+  if (TypeIs(options, kLegacyCreateOptions)) {
+    // What containerd 1.6's client sends a runtime not named io.containerd.runc.*: the same
+    // meaning as the runc options' fields of the same names (the shim cgroup is joined at start).
+    containerd::linux::runc::CreateOptions legacy;
+    if (!legacy.ParseFromString(options.value())) {
+      return absl::InvalidArgumentError("runtime options: malformed containerd.linux.runc.CreateOptions");
+    }
+    config.no_pivot_root = legacy.no_pivot_root();
+    config.no_new_keyring = legacy.no_new_keyring();
     return config;
   }
   if (TypeIs(options, kRuntimeOptions)) {
