@@ -198,6 +198,8 @@ std::vector<Check> Checks() {
       {"containerd/runc/options/oci.proto",
        {Disk(kContainerd + "runtime/v2/runc/options/oci.proto"), Inline("containerd-2.x/runc-options.proto", kRuncOptions2x)},
        {}, ""},
+      {"containerd/linux/runctypes/runc.proto", {Disk(kContainerd + "runtime/linux/runctypes/runc.proto")}, {},
+       "the old linux runtime's CreateOptions, which containerd 1.6's client sends other runtimes"},
       {"containerd/cgroups/v1/metrics.proto", {Disk("github.com/containerd/cgroups/stats/v1/metrics.proto")}, {}, ""},
       {"containerd/cgroups/v2/metrics.proto",
        {Disk("github.com/containerd/cgroups/v2/stats/metrics.proto"), Inline("cgroups-v3/cgroup2-metrics.proto", kCgroup2StatsV3)},
