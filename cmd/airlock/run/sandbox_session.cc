@@ -317,8 +317,9 @@ std::vector<std::string> SandboxSession::Destroy() {
     // A task that already stopped refuses the kill: only the delete's verdict counts.
     absl::Status killed = containerd::KillProcess(c_, plan_.id, "", SIGKILL, /*all=*/true, kCleanupCall);
     // The init's Wait returns once it is gone; bounded, then polled (the Wait may have been
-    // cancelled by Ctrl-C).
-    for (int i = 0; i < 1000; ++i) {
+    // cancelled by Ctrl-C). A Create that failed started no Wait: nothing to wait for (it cost
+    // every failed create 10 s).
+    for (int i = 0; init_waiter_.joinable() && i < 1000; ++i) {
       {
         std::lock_guard lock(init_mu_);
         if (init_wait_done_) break;
