@@ -68,15 +68,13 @@ bool RemountOnThread(int mnt_ns, int root, int* err) {
 
 }  // namespace
 
-absl::Status RemountRootReadonly(pid_t init) {
+absl::Status RemountRootReadonly(pid_t init, int root) {
   // Opened from the host's view, before the child leaves it.
   UniqueFd mnt_ns(open(absl::StrCat("/proc/", init, "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
   if (!mnt_ns) return ErrnoStatus("open the container's mount namespace");
-  UniqueFd root(open(absl::StrCat("/proc/", init, "/root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return ErrnoStatus("open the container's root");
   int err = 0;
-  if (!RemountOnThread(mnt_ns.get(), root.get(), &err)) {
-    absl::StatusOr<int> status = RunInForkedChild([&] { return RemountInChild(mnt_ns.get(), root.get()); });
+  if (!RemountOnThread(mnt_ns.get(), root, &err)) {
+    absl::StatusOr<int> status = RunInForkedChild([&] { return RemountInChild(mnt_ns.get(), root); });
     if (!status.ok()) return status.status();
     err = *status;
   }

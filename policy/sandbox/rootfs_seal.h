@@ -8,8 +8,9 @@
 
 namespace airlock::sandbox {
 
-// Remounts `/` of `init`'s mount namespace read-only (keeping its other flags) and verifies it.
-// Fails with FailedPrecondition (EBUSY) while a process holds a file open for writing on it.
-absl::Status RemountRootReadonly(pid_t init);
+// Remounts `/` of `init`'s mount namespace (`root`: its /proc/PID/root) read-only, keeping its
+// other flags, and verifies it. Fails with FailedPrecondition (EBUSY) while a process holds a file
+// open for writing on it.
+absl::Status RemountRootReadonly(pid_t init, int root);
 
 }  // namespace airlock::sandbox

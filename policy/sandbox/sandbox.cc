@@ -549,13 +549,16 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   // 3. What setup left on disk: its secrets' values searched for everywhere it could write, the
   // tmpfs the policy does not name emptied (before the root is read-only: a scrub may remove there).
   absl::Time sweep_start = absl::Now();
-  if (absl::Status swept = SweepSecrets(init); !swept.ok()) return swept;
+  // The container's root, from the host's view: both the sweep and the remount work through it.
+  UniqueFd root(open(absl::StrCat("/proc/", init, "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return ErrnoStatus("open the container's root");
+  if (absl::Status swept = SweepSecrets(init, root.get()); !swept.ok()) return swept;
   verified_at = absl::Now();
   absl::Duration sweep_time = verified_at - sweep_start;
   // 4. The filesystem: the root read-only from now on (the workspace and tmpfs are other mounts).
   if (policy.filesystem.rootfs.setup == policy::RootfsMode::kWritable) {
     absl::Time rootfs_start = verified_at;
-    if (absl::Status ro = RemountRootReadonly(init); !ro.ok()) return ro;
+    if (absl::Status ro = RemountRootReadonly(init, root.get()); !ro.ok()) return ro;
     verified_at = absl::Now();
     rootfs_time = verified_at - rootfs_start;
   }
@@ -587,22 +590,31 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   return absl::OkStatus();
 }
 
-absl::Status Sandbox::SweepSecrets(pid_t init) {
+absl::StatusOr<SweepResult> Sandbox::SweepPlaces(pid_t init, int container_root, bool scrub) {
   const policy::Policy& policy = loaded_.policy;
   std::vector<std::string> named;
   for (const policy::TmpfsMount& m : policy.filesystem.tmpfs) named.push_back(m.path);
-  UniqueFd root;
   // ctime is kept with the kernel's coarse clock: a second of slack.
   absl::StatusOr<std::vector<SweepPlace>> places =
       ContainerSweepPlaces(init, policy.filesystem.rootfs.setup == policy::RootfsMode::kWritable, rootfs_upper_,
-                           workspace_staged_ ? policy.workspace.target : "", named, created_ - absl::Seconds(1), &root);
+                           workspace_staged_ ? policy.workspace.target : "", named, created_ - absl::Seconds(1),
+                           container_root);
+  if (!places.ok()) return places.status();
+  return SweepForSecrets(*places, secret_values_, scrub);
+}
+
+absl::Status Sandbox::SweepSecrets(pid_t init, int container_root) {
+  const policy::Policy& policy = loaded_.policy;
   const bool scrub = policy.setup.leftover_secrets == policy::LeftoverSecrets::kScrub;
-  absl::StatusOr<SweepResult> result =
-      places.ok() ? SweepForSecrets(*places, secret_values_, scrub) : absl::StatusOr<SweepResult>(places.status());
+  absl::StatusOr<SweepResult> result = SweepPlaces(init, container_root, scrub);
   ForgetSecretValues();
   // SysV IPC objects outlive setup's processes in the container's IPC namespace: all removed.
-  absl::StatusOr<IpcSweepResult> ipc = result.ok() ? RemoveSysvIpc(init) : absl::StatusOr<IpcSweepResult>(IpcSweepResult{});
-  if (result.ok() && !ipc.ok()) result = ipc.status();
+  IpcSweepResult ipc;
+  if (result.ok()) {
+    absl::StatusOr<IpcSweepResult> removed = RemoveSysvIpc(init);
+    if (removed.ok()) ipc = *removed;
+    else result = removed.status();
+  }
   if (!result.ok()) {
     audit_->Record("secret-sweep", {{"completed", false}, {"reason", std::string(result.status().message())}});
     return absl::Status(result.status().code(),
@@ -616,7 +628,7 @@ absl::Status Sandbox::SweepSecrets(pid_t init) {
                                   {"files_read", result->files_read},
                                   {"bytes_read", result->bytes_read},
                                   {"entries", result->entries},
-                                  {"ipc_removed", {{"shm", ipc->shm}, {"msg", ipc->msg}, {"sem", ipc->sem}}}});
+                                  {"ipc_removed", {{"shm", ipc.shm}, {"msg", ipc.msg}, {"sem", ipc.sem}}}});
   if (!result->found.empty() && !scrub) {
     constexpr size_t kShown = 10;
     std::vector<std::string> shown(result->found.begin(),

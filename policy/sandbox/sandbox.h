@@ -30,6 +30,7 @@
 #include "policy/model.h"
 #include "policy/net/sandbox_network.h"
 #include "policy/sandbox/secret_scan.h"
+#include "policy/sandbox/secret_sweep.h"
 #include "shim/base/reactor.h"
 #include "shim/base/unique_fd.h"
 #include "shim/base/worker_pool.h"
@@ -115,7 +116,8 @@ class Sandbox {
   void SendToInit(const std::string& message);
   void ArmExecutionDeadline();  // after a successful seal
   // The seal's secret sweep (secret_sweep.h): a step of SealSteps; forgets the values either way.
-  absl::Status SweepSecrets(pid_t init);
+  absl::Status SweepSecrets(pid_t init, int container_root);
+  absl::StatusOr<SweepResult> SweepPlaces(pid_t init, int container_root, bool scrub);
   void ForgetSecretValues();
   absl::StatusOr<UniqueFd> DupPayload() const;  // caller holds seal_mu_
   void WriteRecord();

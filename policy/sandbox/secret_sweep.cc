@@ -2,14 +2,13 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -211,22 +210,20 @@ class Sweeper {
 
 // A directory beneath the container's root, crossing into mounts (the tmpfs and the workspace are
 // mounts of their own), never following a symlink. An empty fd when the path is not a directory.
-absl::StatusOr<UniqueFd> OpenMountBeneath(int root, const std::string& container_path) {
-  struct open_how how {};
-  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  std::string relative = container_path.substr(container_path.find_first_not_of('/') == std::string::npos
-                                                   ? container_path.size()
-                                                   : container_path.find_first_not_of('/'));
-  if (relative.empty()) relative = ".";
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    long fd = syscall(SYS_openat2, root, relative.c_str(), &how, sizeof how);
-    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-    if (errno == EINTR || errno == EAGAIN) continue;
-    if (errno == ENOTDIR) return UniqueFd();
-    return ErrnoStatus(absl::StrCat("open ", QuotePath(container_path), " in the container"));
-  }
-  return ErrnoStatus(EAGAIN, absl::StrCat("open ", QuotePath(container_path), " in the container"));
+// A directory of the container by its path, mounts crossed (each place is a mount of its own);
+// nullopt when something else is there (runc binds /dev/null over /proc/keys & co.).
+absl::StatusOr<std::optional<UniqueFd>> OpenContainerDirectory(int root, const std::string& container_path) {
+  const size_t first = container_path.find_first_not_of('/');
+  const std::string relative = first == std::string::npos ? "." : container_path.substr(first);
+  const std::string what = absl::StrCat("open ", QuotePath(container_path), " in the container");
+  absl::StatusOr<UniqueFd> path = OpenBeneath(root, relative, O_PATH, 0, MountCrossing::kAllow);
+  if (!path.ok()) return absl::Status(path.status().code(), absl::StrCat(what, ": ", path.status().message()));
+  struct stat st {};
+  if (fstat(path->get(), &st) != 0) return ErrnoStatus(what);
+  if (!S_ISDIR(st.st_mode)) return std::nullopt;
+  UniqueFd dir(openat(path->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir) return ErrnoStatus(what);
+  return dir;
 }
 
 bool FsTypeIs(int fd, long magic) {
@@ -251,10 +248,8 @@ absl::StatusOr<std::vector<SweepPlace>> ContainerSweepPlaces(pid_t init, bool ro
                                                              const std::string& rootfs_upper,
                                                              const std::string& workspace_target,
                                                              const std::vector<std::string>& named_tmpfs,
-                                                             absl::Time created, UniqueFd* container_root) {
+                                                             absl::Time created, int container_root) {
   const std::string proc = absl::StrCat("/proc/", init);
-  UniqueFd root(open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return ErrnoStatus(absl::StrCat("open ", proc, "/root"));
   absl::StatusOr<std::string> mountinfo = cgroups::ReadSmallFile(proc + "/mountinfo");
   if (!mountinfo.ok()) return mountinfo.status();
 
@@ -267,21 +262,21 @@ absl::StatusOr<std::vector<SweepPlace>> ContainerSweepPlaces(pid_t init, bool ro
       // container's view, which leaves a whiteout over the image's own file, if any.
       rootfs.dir.reset(open(rootfs_upper.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!rootfs.dir) return ErrnoStatus(absl::StrCat("open the rootfs' upper layer ", rootfs_upper));
-      rootfs.remove_root = root.get();
+      rootfs.remove_root = container_root;
     } else {
-      absl::StatusOr<UniqueFd> dir = OpenMountBeneath(root.get(), "/");
+      absl::StatusOr<std::optional<UniqueFd>> dir = OpenContainerDirectory(container_root, "/");
       if (!dir.ok()) return dir.status();
       if (!*dir) return absl::FailedPreconditionError("the container's root is not a directory");
-      rootfs.dir = *std::move(dir);
+      rootfs.dir = std::move(**dir);
       rootfs.changed_since = created;
     }
     places.push_back(std::move(rootfs));
   }
   if (!workspace_target.empty()) {
-    absl::StatusOr<UniqueFd> dir = OpenMountBeneath(root.get(), workspace_target);
+    absl::StatusOr<std::optional<UniqueFd>> dir = OpenContainerDirectory(container_root, workspace_target);
     if (!dir.ok()) return dir.status();
     if (!*dir) return absl::FailedPreconditionError(absl::StrCat("the workspace ", workspace_target, " is not a directory"));
-    places.push_back({.label = "workspace " + workspace_target, .dir = *std::move(dir), .changed_since = created});
+    places.push_back({.label = "workspace " + workspace_target, .dir = std::move(**dir), .changed_since = created});
   }
   std::set<std::string> seen;
   for (const MountInfo& m : ParseMountinfo(*mountinfo)) {
@@ -290,15 +285,15 @@ absl::StatusOr<std::vector<SweepPlace>> ContainerSweepPlaces(pid_t init, bool ro
         absl::StartsWith(m.mount_point, workspace_target + "/") || !seen.insert(m.mount_point).second) {
       continue;
     }
-    absl::StatusOr<UniqueFd> dir = OpenMountBeneath(root.get(), m.mount_point);
+    absl::StatusOr<std::optional<UniqueFd>> dir = OpenContainerDirectory(container_root, m.mount_point);
     if (!dir.ok()) return dir.status();
-    // A file bound over a path (runc masks /proc/keys & co. with /dev/null): not a place to write to.
+    // A file bound over a path: not a place to write to.
     if (!*dir) continue;
     // A mount hidden under another one is out of everyone's reach: the path shows the top one.
-    if (!FsTypeIs(dir->get(), tmpfs ? TMPFS_MAGIC : kMqueueMagic)) continue;
+    if (!FsTypeIs((*dir)->get(), tmpfs ? TMPFS_MAGIC : kMqueueMagic)) continue;
     const bool named = std::find(named_tmpfs.begin(), named_tmpfs.end(), m.mount_point) != named_tmpfs.end();
     SweepPlace place;
-    place.dir = *std::move(dir);
+    place.dir = std::move(**dir);
     if (named || m.mount_point == "/dev") {
       place.label = absl::StrCat(m.fs_type, " ", m.mount_point);
     } else {
@@ -307,7 +302,6 @@ absl::StatusOr<std::vector<SweepPlace>> ContainerSweepPlaces(pid_t init, bool ro
     }
     places.push_back(std::move(place));
   }
-  *container_root = std::move(root);
   return places;
 }
 

@@ -62,7 +62,8 @@ struct SweepResult {
 absl::StatusOr<SweepResult> SweepForSecrets(std::vector<SweepPlace>& places, const std::vector<Secret>& secrets,
                                             bool scrub, const SweepLimits& limits = {});
 
-// The places of a container whose init is `init` (its /proc/PID/root and mountinfo): the rootfs
+// The places of a container whose init is `init` (its mountinfo; `container_root` is its
+// /proc/PID/root, which must stay open while the places are used): the rootfs
 // (`rootfs_upper`, the overlay's upper directory on the host, when setup may write the rootfs; ""
 // means none is known, and then the whole root mount is searched for files changed since
 // `created`), the workspace at `workspace_target` ("" for none; files changed since `created`),
@@ -71,6 +72,6 @@ absl::StatusOr<std::vector<SweepPlace>> ContainerSweepPlaces(pid_t init, bool ro
                                                              const std::string& rootfs_upper,
                                                              const std::string& workspace_target,
                                                              const std::vector<std::string>& named_tmpfs,
-                                                             absl::Time created, UniqueFd* container_root);
+                                                             absl::Time created, int container_root);
 
 }  // namespace airlock::sandbox

@@ -15,11 +15,13 @@
 #include "shim/base/errno_status.h"
 
 namespace airlock {
-absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode) {
+absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode,
+                                     MountCrossing mounts) {
   struct open_how how {};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
   how.mode = (flags & (O_CREAT | O_TMPFILE)) != 0 ? mode : 0;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  if (mounts == MountCrossing::kRefuse) how.resolve |= RESOLVE_NO_XDEV;
   const char* path = relative.empty() ? "." : relative.c_str();
   for (int attempt = 0; attempt < 100; ++attempt) {
     long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof how);

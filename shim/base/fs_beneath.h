@@ -18,9 +18,14 @@
 
 namespace airlock {
 
+// Whether a lookup may pass a mount point (a container's own tree, mounts included) or not (a
+// directory a sandbox wrote, where a mount could only be one it made).
+enum class MountCrossing { kRefuse, kAllow };
+
 // Opens `relative` ("" or "." for the directory itself) beneath `root_fd`; `flags` gets
 // O_CLOEXEC | O_NOFOLLOW added. ELOOP/EXDEV mean a symlink or a mount point was in the way.
-absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode = 0);
+absl::StatusOr<UniqueFd> OpenBeneath(int root_fd, const std::string& relative, int flags, mode_t mode = 0,
+                                     MountCrossing mounts = MountCrossing::kRefuse);
 
 // The entries of a directory (no "." or ".."), sorted bytewise. More than `max_entries` is an
 // error (OutOfRange), never a partial list.
