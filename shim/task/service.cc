@@ -254,7 +254,10 @@ absl::Status TaskService::Exec(const api::ExecProcessRequest& request) {
   // The request decides whether the process gets a terminal, as in containerd's runc shim
   // (pkg/process: spec.Terminal = r.Terminal): a client may ask for a tty with a process spec
   // taken from the container's, which says none.
-  spec["terminal"] = request.terminal();
+  const auto terminal = spec.find("terminal");
+  const bool rewrite_terminal =
+      terminal == spec.end() ? request.terminal() : !(terminal->is_boolean() && *terminal == request.terminal());
+  if (rewrite_terminal) spec["terminal"] = request.terminal();
 
   std::lock_guard lock(mu_);
   if (container->execs.count(request.exec_id())) {
@@ -265,7 +268,8 @@ absl::Status TaskService::Exec(const api::ExecProcessRequest& request) {
   }
   auto process = std::make_unique<Process>();
   process->id = request.exec_id();
-  process->spec_json = spec.dump();
+  // Re-serialized only when the request changed it: the spec is the client's bytes otherwise.
+  process->spec_json = rewrite_terminal ? spec.dump() : request.spec().value();
   process->stdio = io::StdioConfig{request.stdin(), request.stdout(), request.stderr(), request.terminal(),
                                    container->id, config_.ns};
   container->execs[request.exec_id()] = std::move(process);
