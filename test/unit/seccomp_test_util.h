@@ -132,6 +132,21 @@ inline int CloneProbe(unsigned long flags) {
   return 0;
 }
 
+// fork + execve of /bin/true, waited for: what git, npm and build scripts do all the time.
+inline int ForkExecProbe() {
+  pid_t pid = fork();
+  if (pid < 0) return errno;
+  if (pid == 0) {
+    char* argv[] = {const_cast<char*>("true"), nullptr};
+    char* envp[] = {nullptr};
+    execve("/bin/true", argv, envp);
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 // Syscall numbers that may be missing from older headers.
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
