@@ -21,6 +21,7 @@
 #include "cmd/airlock-init/probe_mode.h"
 #include "cmd/airlock-init/setup_phase.h"
 #include "cmd/airlock-init/shim_channel.h"
+#include "cmd/airlock-init/stop_signals.h"
 #include "policy/sandbox/init_payload_format.h"
 
 namespace airlock::init {
@@ -53,6 +54,9 @@ Airlock LoadAirlock(int fd) {
 }
 
 [[noreturn]] void RunInit() {
+  // First of all: a stop signal from now on is kept, never dropped (stop_signals.h).
+  sigset_t saved_mask;
+  if (!BlockSupervisedSignals(&saved_mask)) Die(1, std::string("sigprocmask: ") + strerror(errno));
   Airlock airlock = LoadAirlock(init_payload::kInitFd);
   const InitConfig& config = airlock.config;
   ShimChannel channel(kShimFd);
@@ -61,12 +65,11 @@ Airlock LoadAirlock(int fd) {
   // Orphans of setup must come back to the helper even when it is not PID 1 (tests).
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
-  sigset_t saved_mask;
-  SetupOutcome outcome = RunSetupPhase(config, airlock.setup_filter, channel, &saved_mask);
+  SetupOutcome outcome = RunSetupPhase(config, airlock.setup_filter, channel, saved_mask);
   if (!outcome.sealed) Die(outcome.exit_code, outcome.message);
 
   channel.Close();
-  sigprocmask(SIG_SETMASK, &saved_mask, nullptr);
+  EndOnStopSignalsUntilExec(saved_mask);
   if (chdir(config.entrypoint_cwd.c_str()) != 0) Die(1, "chdir " + config.entrypoint_cwd + ": " + strerror(errno));
   FilterAndExec(airlock.filter, config.entrypoint_args, WithoutSecrets(config.entrypoint_env, config.secrets));
 }

@@ -13,13 +13,10 @@
 #include "cmd/airlock-init/filter_install.h"
 #include "cmd/airlock-init/probe_result.h"
 #include "cmd/airlock-init/probes.h"
+#include "cmd/airlock-init/stop_signals.h"
 
 namespace airlock::init {
 namespace {
-
-// Passed on to the setup command; with no setup running they end the helper as their default
-// action would (PID 1 gets no default action, so without this `kill` from the shim would do nothing).
-constexpr int kForwardedSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 int ExitCodeOf(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -38,17 +35,19 @@ class Supervisor {
   Supervisor(const InitConfig& config, const std::vector<sock_filter>& setup_filter, ShimChannel& channel)
       : config_(config), setup_filter_(setup_filter), channel_(channel) {}
 
-  SetupOutcome Run(sigset_t* saved_mask) {
-    sigset_t handled;
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGCHLD);
-    for (int sig : kForwardedSignals) sigaddset(&handled, sig);
-    if (sigprocmask(SIG_BLOCK, &handled, saved_mask) != 0) return Fail("sigprocmask: " + Errno());
-    saved_mask_ = *saved_mask;
+  SetupOutcome Run(const sigset_t& saved_mask) {
+    saved_mask_ = saved_mask;
+    // Signals that came while the payload was read are pending already: the signalfd has them.
+    sigset_t handled = SupervisedSignals();
     signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd_ < 0) return Fail("signalfd: " + Errno());
 
     SetupOutcome outcome = Supervise();
+    // A stop signal that came with the verdict, or while setup was in the middle of ending.
+    if (outcome.sealed) {
+      if (std::optional<SetupOutcome> stopped = HandleSignals()) outcome = *stopped;
+    }
+    if (outcome.sealed && stop_signal_ != 0) outcome = Stopped(stop_signal_);
     close(signal_fd_);
     return outcome;
   }
@@ -132,15 +131,11 @@ class Supervisor {
     while (read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
       int sig = static_cast<int>(info.ssi_signo);
       if (sig == SIGCHLD) continue;  // reaped below, whatever the number of exits it stands for
-      // The kernel spares a namespace's init from signals sent inside the namespace; keep that
-      // promise: as PID 1 only signals from outside (the shim, runc: no pid visible here) or from
-      // the kernel (a terminal's ^C) count, never setup's leftovers.
-      if (is_pid1_ && info.ssi_pid != 0) continue;
-      if (setup_pid_ > 0) {
-        kill(setup_pid_, sig);
-      } else {
-        return Fail("terminated by signal " + std::to_string(sig) + " before the seal", 128 + sig);
-      }
+      if (!CountsAsStop(info, is_pid1_)) continue;
+      if (setup_pid_ <= 0) return Stopped(sig);
+      // Setup gets it; whatever setup does with it, the entrypoint never starts (Run).
+      kill(setup_pid_, sig);
+      if (stop_signal_ == 0) stop_signal_ = sig;
     }
     // Reap every exited child: orphans of setup land here because the helper is PID 1.
     int status;
@@ -154,6 +149,10 @@ class Supervisor {
       // The shim decides what follows: SEALED (also when the seal killed setup), or EXIT.
     }
     return std::nullopt;
+  }
+
+  static SetupOutcome Stopped(int sig) {
+    return Fail("terminated by signal " + std::to_string(sig) + " before the entrypoint started", 128 + sig);
   }
 
   SetupOutcome HandleShimMessage() {
@@ -194,13 +193,14 @@ class Supervisor {
   sigset_t saved_mask_{};
   int signal_fd_ = -1;
   pid_t setup_pid_ = -1;
+  int stop_signal_ = 0;  // the first stop signal passed on to setup
   const bool is_pid1_ = getpid() == 1;
 };
 
 }  // namespace
 
 SetupOutcome RunSetupPhase(const InitConfig& config, const std::vector<sock_filter>& setup_filter,
-                           ShimChannel& channel, sigset_t* saved_mask) {
+                           ShimChannel& channel, const sigset_t& saved_mask) {
   return Supervisor(config, setup_filter, channel).Run(saved_mask);
 }
 

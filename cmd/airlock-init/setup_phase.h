@@ -19,15 +19,16 @@ struct SetupOutcome {
   std::string message;  // why, when not sealed (printed on stderr unless empty)
 };
 
-// Blocks the signals it handles (returns the previous mask in `saved_mask`, to restore before
-// any exec), runs setup if configured and returns once the shim sealed, aborted, or went away,
+// With SupervisedSignals() blocked (stop_signals.h; `saved_mask` is the mask before, the setup
+// command's), runs setup if configured and returns once the shim sealed, aborted, or went away,
 // or setup failed. Never returns sealed while the setup command still runs: a seal that arrives
-// mid-setup (deadline, explicit Seal) kills the setup command first.
+// mid-setup (deadline, explicit Seal) kills the setup command first. Never returns sealed after a
+// stop signal came from outside (stop_signals.h), even one setup survived: the task ends instead.
 //
 // The setup command runs under `setup_filter` (the setup seccomp filter), installed in its own
 // process just before the exec: the helper itself stays unfiltered until the execution filter.
 // That process first runs the setup battery (probes.h) under the filter and sends it to the shim.
 SetupOutcome RunSetupPhase(const InitConfig& config, const std::vector<sock_filter>& setup_filter,
-                           ShimChannel& channel, sigset_t* saved_mask);
+                           ShimChannel& channel, const sigset_t& saved_mask);
 
 }  // namespace airlock::init

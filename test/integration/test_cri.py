@@ -216,6 +216,33 @@ def test_pod_lifecycle_as_the_kubelet_drives_it(cri, handler):
     _assert_clean(cri.ctrd, [pod, cid])
 
 
+@pytest.mark.parametrize("handler,setup", [("runc", None), ("airlock-agent", None), ("airlock-agent", "sleep 600")],
+                         ids=["runc", "airlock-no-setup", "airlock-long-setup"])
+def test_stop_right_after_start_ends_with_the_stop_signal(cri, handler, setup):
+    """The kubelet's StopContainer right after StartContainer (issue 14, item 9): the SIGTERM ends
+    the container (143), it is not lost until the stop timeout's SIGKILL (137), also while setup
+    runs or the seal is under way."""
+    pod, pod_config = cri.run_pod(handler, f"stop-{handler}")
+    annotations = {}
+    if handler == "airlock-agent":
+        with open(cri.agent_policy, "w") as f:
+            f.write(policy_yaml(required=False))
+        repo = os.path.join(cri.ctrd.repos_root, f"cri-{secrets.token_hex(4)}")
+        os.makedirs(repo)
+        annotations["airlock.dev/repo"] = repo
+        if setup:
+            annotations["airlock.dev/setup"] = setup
+    cid = cri.create(pod, pod_config, "main", ["sh", "-c", "trap 'exit 143' TERM; sleep 600 & wait"],
+                     annotations=annotations)
+    cri.call("StartContainer", {"container_id": cid})
+    cri.call("StopContainer", {"container_id": cid, "timeout": 30})
+    exited = cri.wait_state(cid, "CONTAINER_EXITED")
+    assert exited.get("exit_code") == 143, exited
+    cri.call("RemoveContainer", {"container_id": cid})
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod, cid])
+
+
 def test_agent_pod_sets_up_then_runs_sealed(cri):
     """The airlock under Kubernetes: the setup command (a container annotation) fetches from the
     test's upstream with the secret; the agent then runs with only lo, a read-only rootfs, a
