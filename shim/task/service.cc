@@ -384,12 +384,25 @@ void TaskService::BeginExitLocked(Container& container, Process& process, const 
   if (process.is_init && hooks_.sandbox != nullptr) hooks_.sandbox->InitExited(container.id, exit.status);
   std::shared_ptr<Container> owner = containers_.count(container.id) ? containers_[container.id] : nullptr;
   if (!owner) return;
+  if (process.is_init && container.kill_all_on_exit) {
+    // As containerd's runc shim: the init's children do not die with it here (no pid namespace of
+    // its own), so `runc kill --all` runs, and is waited for, before the exit is reported.
+    runc::Runc* runc = container.runc.get();
+    pool_.Submit([this, owner, runc, exit] {
+      if (absl::Status killed = runc->Kill(owner->id, SIGKILL, /*all=*/true); !killed.ok()) {
+        log::Warn("container ", owner->id, ": kill the init's children: ", killed.message());
+      }
+      std::lock_guard lock(mu_);
+      ContinueExitLocked(owner, owner->init, exit);
+    });
+    return;
+  }
+  ContinueExitLocked(owner, process, exit);
+}
+
+void TaskService::ContinueExitLocked(const std::shared_ptr<Container>& owner, Process& process, const ExitInfo& exit) {
+  Container& container = *owner;
   if (process.is_init) {
-    if (container.kill_all_on_exit) {
-      runc::Runc* runc = container.runc.get();
-      std::string id = container.id;
-      pool_.Submit([owner, runc, id] { (void)runc->Kill(id, SIGKILL, /*all=*/true); });
-    }
     if (container.RunningExecs() > 0) {
       // Report the execs' exits first (their pid namespace dies with the init), bounded in time.
       container.init_exit_waits_for_execs = true;

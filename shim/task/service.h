@@ -85,6 +85,8 @@ class TaskService {
   // Exit path (reactor thread for the first two).
   void OnExit(const std::string& container_id, const std::string& exec_id, const ExitInfo& exit);
   void BeginExitLocked(Container& container, Process& process, const ExitInfo& exit);
+  // The rest of an exit once the init's children are dead (kill_all_on_exit): execs first, then drain.
+  void ContinueExitLocked(const std::shared_ptr<Container>& owner, Process& process, const ExitInfo& exit);
   void DrainThenFinish(std::shared_ptr<Container> container, Process* process, ExitInfo exit);
   void FinishExit(std::shared_ptr<Container> container, Process* process, ExitInfo exit);
   void FinishInitIfReadyLocked(Container& container, bool force);
