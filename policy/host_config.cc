@@ -41,7 +41,12 @@ class HostConfigReader {
             {"default_policy", [&](const Field& f) { Path(f, c_.default_policy); }},
             {"audit_dir", [&](const Field& f) { Path(f, c_.audit_dir); }},
             {"runtime",
-             [&](const Field& f) { yaml::ReadMap(f, {{"binary", [&](const Field& b) { Binary(b); }}}, errors_); }},
+             [&](const Field& f) {
+               yaml::ReadMap(f,
+                             {{"binary", [&](const Field& b) { Binary(b); }},
+                              {"root", [&](const Field& r) { Path(r, c_.runtime_root); }}},
+                             errors_);
+             }},
             {"shim",
              [&](const Field& f) {
                yaml::ReadMap(f,

@@ -177,6 +177,9 @@ struct HostConfig {
   std::string default_policy = "/etc/airlock/policy.yaml";
   std::string audit_dir = "/var/log/airlock";
   std::string runtime_binary = "runc";          // a name looked up in PATH, or an absolute path
+  // The parent of runc's state, <root>/<namespace>, when the runtime options name no Root (CRI
+  // handlers of another runtime type cannot): containerd's runc shim's default.
+  std::string runtime_root = "/run/containerd/runc";
   bootstrap::Protocol shim_protocol = bootstrap::Protocol::kAuto;
   RunLimits run_limits;
   bool operator==(const HostConfig&) const = default;

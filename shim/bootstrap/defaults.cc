@@ -8,13 +8,14 @@ namespace airlock::bootstrap {
 
 runc::Config DefaultRuncConfig(const std::string& ns) {
   runc::Config config;
-  const char* binary = std::getenv("AIRLOCK_RUNTIME_BINARY");
-  if (binary != nullptr && *binary != '\0') {
-    config.binary = binary;
-  } else if (absl::StatusOr<policy::HostConfig> host = policy::LoadHostConfig(HostConfigPath()); host.ok()) {
+  std::string state_parent = runc::kDefaultStateParent;
+  if (absl::StatusOr<policy::HostConfig> host = policy::LoadHostConfig(HostConfigPath()); host.ok()) {
     config.binary = host->runtime_binary;
+    state_parent = host->runtime_root;
   }
-  config.root = "/run/airlock/runc/" + ns;
+  const char* binary = std::getenv("AIRLOCK_RUNTIME_BINARY");
+  if (binary != nullptr && *binary != '\0') config.binary = binary;
+  config.root = runc::StateRoot(state_parent, ns);
   return config;
 }
 

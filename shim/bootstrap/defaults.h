@@ -9,8 +9,9 @@
 
 namespace airlock::bootstrap {
 
-// runc state lives under /run/airlock/runc/<namespace>: ours, apart from containerd's runc shim.
-// The runtime binary: AIRLOCK_RUNTIME_BINARY, else the host config's runtime.binary (e.g. crun),
+// runc state lives where containerd's runc shim keeps it, /run/containerd/runc/<namespace> (tools
+// and containerd's own tests look for it there), or under the host config's runtime.root. The
+// runtime binary: AIRLOCK_RUNTIME_BINARY, else the host config's runtime.binary (e.g. crun),
 // else runc.
 runc::Config DefaultRuncConfig(const std::string& ns);
 

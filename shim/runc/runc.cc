@@ -150,11 +150,10 @@ absl::Status Runc::Kill(const std::string& id, int signal, bool all) {
 
 absl::Status Runc::Delete(const std::string& id, bool force) {
   absl::Status status;
-  // runc (and crun) keep a container's state in <root>/<id>: without it runc knows no such
-  // container and would only say so. containerd runs the shim's `delete` after every task, when the
-  // container is long gone, so this spares a runc process (about 10 ms) on every task's cleanup.
-  struct stat st;
-  if (!config_.root.empty() && lstat(absl::StrCat(config_.root, "/", id).c_str(), &st) != 0 && errno == ENOENT) {
+  // Without state runc would only say there is no such container. containerd runs the shim's
+  // `delete` after every task, when the container is long gone, so this spares a runc process
+  // (about 10 ms) on every task's cleanup.
+  if (StateMissing(id)) {
     status = absl::OkStatus();
   } else {
     std::vector<std::string> args = {"delete"};
@@ -163,10 +162,16 @@ absl::Status Runc::Delete(const std::string& id, bool force) {
     status = Call("delete", std::move(args), nullptr, kCallTimeout).status();
     if (absl::IsNotFound(status)) status = absl::OkStatus();
   }
-  // Shared by the namespace's containers: rmdir fails while another one lives there, and runc
-  // recreates it (MkdirAll) for the next one.
+  // State of containers made before runc's state moved to containerd's layout: the namespace's
+  // directory under /run/airlock goes with its last container. In containerd's layout it stays,
+  // as containerd's runc shim leaves it (another shim of the namespace may be creating in it).
   if (status.ok() && absl::StartsWith(config_.root, "/run/airlock/")) rmdir(config_.root.c_str());
   return status;
+}
+
+bool Runc::StateMissing(const std::string& id) const {
+  struct stat st;
+  return !config_.root.empty() && lstat(absl::StrCat(config_.root, "/", id).c_str(), &st) != 0 && errno == ENOENT;
 }
 
 absl::Status Runc::Pause(const std::string& id) { return Call("pause", {"pause", id}, nullptr, kCallTimeout).status(); }

@@ -16,9 +16,15 @@
 
 namespace airlock::runc {
 
+// Where containerd's runc shim keeps runc's state when the runtime options name no Root.
+inline constexpr char kDefaultStateParent[] = "/run/containerd/runc";
+
+// runc's --root for a containerd namespace: <parent>/<namespace>, as containerd's runc shim makes it.
+inline std::string StateRoot(const std::string& parent, const std::string& ns) { return parent + "/" + ns; }
+
 struct Config {
   std::string binary = "runc";  // a name looked up in PATH, or a path
-  std::string root;              // --root (state dir); per containerd namespace
+  std::string root;              // --root (state dir); per containerd namespace (StateRoot)
   bool systemd_cgroup = false;
   bool no_pivot_root = false;
   bool no_new_keyring = false;
@@ -54,6 +60,9 @@ class Runc {
   // `force` kills a still-running container first. A container runc does not know is not an error.
   // The state root goes too once empty, when it is one of ours (under /run/airlock/).
   absl::Status Delete(const std::string& id, bool force);
+  // runc (and crun) keep a container's state in <root>/<id>: without it runc knows no such
+  // container (deleted, e.g. by `runc delete` behind the shim's back). False when unknown.
+  bool StateMissing(const std::string& id) const;
   absl::Status Pause(const std::string& id);
   absl::Status Resume(const std::string& id);
   absl::Status Update(const std::string& id, const std::string& resources_json_path);

@@ -25,7 +25,8 @@ bool TypeIs(const google::protobuf::Any& any, absl::string_view name) {
 }
 }  // namespace
 
-absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& options, const runc::Config& defaults) {
+absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& options, const runc::Config& defaults,
+                                                 const std::string& ns) {
   runc::Config config = defaults;
   if (options.type_url().empty()) return config;
   if (TypeIs(options, kRuncOptions)) {
@@ -34,7 +35,7 @@ absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& op
       return absl::InvalidArgumentError("runtime options: malformed containerd.runc.v1.Options");
     }
     if (!runc_options.binary_name().empty()) config.binary = runc_options.binary_name();
-    if (!runc_options.root().empty()) config.root = runc_options.root();
+    if (!runc_options.root().empty()) config.root = runc::StateRoot(runc_options.root(), ns);
     config.systemd_cgroup = runc_options.systemd_cgroup();
     config.no_pivot_root = runc_options.no_pivot_root();
     config.no_new_keyring = runc_options.no_new_keyring();

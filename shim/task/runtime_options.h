@@ -11,9 +11,11 @@
 namespace airlock::task {
 
 // Understood: containerd.runc.v1.Options (BinaryName, Root, SystemdCgroup, NoPivotRoot,
-// NoNewKeyring) and runtimeoptions.v1.Options (its config_path: the airlock policy, applied by the
-// policy layer). Anything else is an InvalidArgument naming the type.
-absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& options, const runc::Config& defaults);
+// NoNewKeyring; runc's state goes to <Root>/<ns>, as containerd's runc shim puts it) and
+// runtimeoptions.v1.Options (its config_path: the airlock policy, applied by the policy layer).
+// Anything else is an InvalidArgument naming the type.
+absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& options, const runc::Config& defaults,
+                                                 const std::string& ns);
 
 // The config file named by runtimeoptions.v1.Options, or "".
 std::string RuntimeConfigPath(const google::protobuf::Any& options);

@@ -96,7 +96,7 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
   container->id = id;
   container->bundle = request.bundle();
 
-  absl::StatusOr<runc::Config> runc_config = ParseRuntimeOptions(request.options(), config_.runc);
+  absl::StatusOr<runc::Config> runc_config = ParseRuntimeOptions(request.options(), config_.runc, config_.ns);
   if (!runc_config.ok()) {
     release_reservation();
     return runc_config.status();
@@ -636,6 +636,9 @@ absl::Status TaskService::Kill(const api::KillRequest& request) {
     }
   }
   int signal = static_cast<int>(request.signal());
+  // A container deleted behind the shim's back (`runc delete`): runc-v2's `runc kill` says it does
+  // not exist, whether or not its init's exit has been reaped yet.
+  if (is_init && container->runc->StateMissing(container->id)) return absl::NotFoundError("no such container");
   if (request.all() && is_init) return container->runc->Kill(container->id, signal, /*all=*/true);
   // The pid cannot have been reused: the shim reaps it, and it has not been reaped yet.
   if (::kill(pid, signal) != 0) {

@@ -45,7 +45,6 @@ CLIENT = os.path.join(BUILD, "bin", "cri_client")
 CLI = os.path.join(BUILD, "bin", "airlock")
 EXAMPLES = os.path.join(REPO, "examples", "kubernetes")
 PAUSE_IMAGE = os.environ.get("AIRLOCK_IT_PAUSE_IMAGE") or os.path.join(BUILD, "images", "pause-oci.tar")
-AIRLOCK_RUNC_DIR = "/run/airlock/runc"
 
 pytestmark = pytest.mark.skipif(AIRLOCK_RUNTIME not in RUNTIMES,
                                 reason=f"{AIRLOCK_RUNTIME} not in AIRLOCK_IT_RUNTIMES")
@@ -82,7 +81,7 @@ def _leftovers(ctrd, ids):
     for cid in ids:
         if cid in mountinfo:
             problems.append(f"a mount mentions {cid}")
-        for path in (os.path.join(ctrd.runc_state_dir(), cid), os.path.join(AIRLOCK_RUNC_DIR, CRI_NAMESPACE, cid)):
+        for path in (os.path.join(ctrd.runc_state_dir(), cid), os.path.join(ctrd.airlock_runc_root, CRI_NAMESPACE, cid)):
             if os.path.lexists(path):
                 problems.append(f"remains: {path}")
         problems += host_leftovers(CRI_NAMESPACE, cid, {sandbox_name(CRI_NAMESPACE, cid)})

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import threading
 import time
 
@@ -341,4 +342,25 @@ def test_exec_terminal_comes_from_the_request(ctrd, runtime, new_id, tmp_path):
     numbers = text.splitlines()[1:]
     assert numbers == [str(i) for i in range(1, lines + 1)], (len(numbers), numbers[-3:])
     _task_call(ctrd, cid, "Delete", start)
+    ctrd.remove(cid)
+
+
+def test_runc_state_where_runc_v2_keeps_it_and_a_container_deleted_by_runc(ctrd, runtime, new_id):
+    """runc's state is in containerd's runc-shim layout, /run/containerd/runc/<namespace>/<id>, for
+    tools that look there; a container deleted there behind the shim's back (`runc delete
+    --force`, as containerd's TestKillContainerDeletedByRunc does) makes Kill answer NotFound, and
+    the task's exit is still reported (issue 14, item 2)."""
+    cid = new_id()
+    ctrd.start_detached(runtime, cid)
+    root = ctrd.runc_state_dir()
+    listed = subprocess.run(["runc", "--root", root, "list", "-q"], capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0 and cid in listed.stdout.split(), listed
+    deleted = subprocess.run(["runc", "--root", root, "delete", "--force", cid], capture_output=True, text=True,
+                             timeout=30)
+    assert deleted.returncode == 0, deleted
+    with ttrpc.Conn(ctrd.shim_address(cid), 30) as conn:
+        resp = conn.call(ttrpc.TASK_SERVICE, "Kill", ttrpc.field_bytes(1, cid) + ttrpc.field_varint(3, 9),
+                         metadata=[("containerd-namespace-ttrpc", ctrd.namespace)])
+    assert resp.code == ttrpc.CODE_NOT_FOUND, resp
+    ctrd.wait_status(cid, "STOPPED")
     ctrd.remove(cid)

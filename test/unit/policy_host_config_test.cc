@@ -27,6 +27,7 @@ TEST_CASE("host config defaults", "[policy][host_config]") {
   CHECK(config->default_policy == "/etc/airlock/policy.yaml");
   CHECK(config->audit_dir == "/var/log/airlock");
   CHECK(config->runtime_binary == "runc");
+  CHECK(config->runtime_root == "/run/containerd/runc");
   CHECK(config->shim_protocol == airlock::bootstrap::Protocol::kAuto);
   CHECK(config->run_limits.max_files == 10000);
   CHECK(config->run_limits.max_file_size == 64 * kMiB);
@@ -43,7 +44,7 @@ nat: {pool: 10.200.0.0/24}
 profiles_dir: /opt/airlock/profiles
 default_policy: /opt/airlock/policy.yaml
 audit_dir: /data/audit
-runtime: {binary: /usr/local/bin/crun}
+runtime: {binary: /usr/local/bin/crun, root: /run/my-runc/}
 shim: {protocol: grpc}
 run:
   max_files: 20
@@ -58,9 +59,11 @@ run:
   CHECK(config->default_policy == "/opt/airlock/policy.yaml");
   CHECK(config->audit_dir == "/data/audit");
   CHECK(config->runtime_binary == "/usr/local/bin/crun");
+  CHECK(config->runtime_root == "/run/my-runc");
   CHECK(config->shim_protocol == airlock::bootstrap::Protocol::kGrpc);
   CHECK(config->run_limits == RunLimits{20, kMiB, 2 * kGiB});
   CHECK(ParseHostConfig("version: 1\nruntime: {binary: crun}\n", "c")->runtime_binary == "crun");
+  CHECK_FALSE(ParseHostConfig("version: 1\nruntime: {root: run/runc}\n", "c").ok());
 }
 
 TEST_CASE("host config errors name position and key", "[policy][host_config][errors]") {

@@ -28,30 +28,36 @@ TEST_CASE("runtime options: the old linux runtime's CreateOptions mean what runc
   legacy.set_io_uid(1000);
   Config defaults;
   defaults.binary = "runc";
-  defaults.root = "/run/airlock/runc/ns";
+  defaults.root = "/run/containerd/runc/ns";
   for (const char* url : {"containerd.linux.runc.CreateOptions", "type.googleapis.com/containerd.linux.runc.CreateOptions"}) {
-    absl::StatusOr<Config> config = ParseRuntimeOptions(AnyOf(url, legacy.SerializeAsString()), defaults);
+    absl::StatusOr<Config> config = ParseRuntimeOptions(AnyOf(url, legacy.SerializeAsString()), defaults, "ns");
     REQUIRE(config.ok());
     CHECK(config->no_pivot_root);
     CHECK(config->no_new_keyring);
     CHECK(config->binary == "runc");
-    CHECK(config->root == "/run/airlock/runc/ns");
+    CHECK(config->root == "/run/containerd/runc/ns");
   }
 
   containerd::runc::v1::Options runc_options;
   runc_options.set_no_pivot_root(true);
   absl::StatusOr<Config> config =
-      ParseRuntimeOptions(AnyOf("containerd.runc.v1.Options", runc_options.SerializeAsString()), defaults);
+      ParseRuntimeOptions(AnyOf("containerd.runc.v1.Options", runc_options.SerializeAsString()), defaults, "ns");
   REQUIRE(config.ok());
   CHECK(config->no_pivot_root);
   CHECK_FALSE(config->no_new_keyring);
+  CHECK(config->root == "/run/containerd/runc/ns");
+  // A Root of the runtime options gets the namespace below it, as containerd's runc shim does.
+  runc_options.set_root("/var/run/my-runc");
+  config = ParseRuntimeOptions(AnyOf("containerd.runc.v1.Options", runc_options.SerializeAsString()), defaults, "k8s.io");
+  REQUIRE(config.ok());
+  CHECK(config->root == "/var/run/my-runc/k8s.io");
 }
 
 TEST_CASE("runtime options: malformed or unknown types are refused with the type named", "[options]") {
-  absl::StatusOr<Config> bad = ParseRuntimeOptions(AnyOf("containerd.linux.runc.CreateOptions", "\xff\xff\xff"), {});
+  absl::StatusOr<Config> bad = ParseRuntimeOptions(AnyOf("containerd.linux.runc.CreateOptions", "\xff\xff\xff"), {}, "ns");
   REQUIRE_FALSE(bad.ok());
   CHECK(absl::StrContains(bad.status().message(), "malformed containerd.linux.runc.CreateOptions"));
-  absl::StatusOr<Config> unknown = ParseRuntimeOptions(AnyOf("example.Other", ""), {});
+  absl::StatusOr<Config> unknown = ParseRuntimeOptions(AnyOf("example.Other", ""), {}, "ns");
   REQUIRE_FALSE(unknown.ok());
   CHECK(absl::StrContains(unknown.status().message(), "unsupported type example.Other"));
 }

@@ -172,6 +172,7 @@ std::vector<std::string> FindLeftovers(containerd::Connection& c, const SandboxT
   paths.push_back(t.record_path);
   if (!t.shim_socket.empty()) paths.push_back(t.shim_socket);
   if (!t.bundle.empty()) paths.push_back(t.bundle);
+  // runc's state as the shim kept it before containerd's layout (the new place is in t.paths).
   paths.push_back(absl::StrCat(t.run_dir, "/runc/", t.name_space, "/", t.id));
   paths.push_back(absl::StrCat(t.run_dir, "/netns/", t.sandbox_name));
   paths.push_back(absl::StrCat(t.run_dir, "/ipforward/", t.sandbox_name));

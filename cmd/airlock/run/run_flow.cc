@@ -414,6 +414,7 @@ bool Run::PrepareBox(Box& box) {
   plan.policy_path = policy_.path;
   plan.spec_json = BuildSpecJson(spec);
   plan.io_dir = box.io_dir;
+  plan.runc_state_parent = host_.runtime_root;
   if (box.mounted) plan.workspace_tmpfs = box.dir;
   plan.setup_phase = box.setup_phase;
   if (policy_.policy.network.setup.uplink.kind == policy::UplinkKind::kNetns) {

@@ -47,6 +47,9 @@ SandboxSession::SandboxSession(containerd::Connection& c, Reporter& reporter, Sa
   traces_.sandbox_name = net::SandboxName(c_.name_space(), plan_.id);
   traces_.upstream_netns = plan_.upstream_netns;
   traces_.paths.push_back(plan_.io_dir);
+  if (!plan_.runc_state_parent.empty()) {
+    traces_.paths.push_back(absl::StrCat(plan_.runc_state_parent, "/", c_.name_space(), "/", plan_.id));
+  }
   if (!plan_.workspace_tmpfs.empty()) traces_.own_tmpfs_mounts.push_back(plan_.workspace_tmpfs);
 }
 

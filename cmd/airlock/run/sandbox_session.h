@@ -43,6 +43,7 @@ struct SandboxPlan {
   std::string workspace_tmpfs;  // airlock run's own tmpfs the workspace is in (not a leftover of the sandbox)
   std::string setup_phase = "setup";  // the phase the init's output (setup's) is reported under
   std::string upstream_netns;
+  std::string runc_state_parent;  // the host config's runtime.root: runc's state is <it>/<ns>/<id>
   std::map<std::string, std::string> labels;
 };
 

@@ -173,13 +173,21 @@ class Containerd:
         self.repos_root = os.path.join("/tmp", "airlock-it-repos-" + os.path.basename(self.base))
         os.makedirs(self.repos_root, mode=0o755, exist_ok=True)
         self.airlock_config = os.path.join(self.airlock_dir, "config.yaml")
+        # runc's state: where containerd's runc shim keeps it (RUNC_STATE_ROOT/<namespace>), as for
+        # runc-v2 here; the CRI's namespace (k8s.io) is shared with any containerd of the host, so
+        # a CRI instance moves it under its own directory (set_cri_runtimes).
+        self.airlock_runc_root = RUNC_STATE_ROOT
+        self._write_airlock_host_config()
+        self.env["AIRLOCK_CONFIG"] = self.airlock_config
+
+    def _write_airlock_host_config(self):
         with open(self.airlock_config, "w") as f:
             f.write("version: 1\n"
                     f"allowed_repo_roots: [{self.repos_root}]\n"
                     f"profiles_dir: {self.policies_dir}\n"
                     f"default_policy: {self.passthrough_policy}\n"
-                    f"audit_dir: {self.audit_dir}\n")
-        self.env["AIRLOCK_CONFIG"] = self.airlock_config
+                    f"audit_dir: {self.audit_dir}\n"
+                    f"runtime: {{root: {self.airlock_runc_root}}}\n")
 
     def _write_config(self):
         plugins = [p for p in DISABLED_PLUGINS if not (self.cri_runtimes and p == CRI_PLUGIN)]
@@ -212,6 +220,8 @@ disabled_plugins = [{disabled}]
         harness/cni_plugin.py, a veth into that netns; without it only node-network pods run."""
         assert self.proc is None, "containerd already running"
         self.cri_runtimes = runtimes
+        self.airlock_runc_root = os.path.join(self.base, "airlock-runc")
+        self._write_airlock_host_config()
         self.cni_bin_dir = os.path.join(self.base, "cni", "bin")
         self.cni_conf_dir = os.path.join(self.base, "cni", "conf")
         os.makedirs(self.cni_bin_dir, exist_ok=True)
