@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "shim/base/errno_status.h"
+#include "shim/cgroups/cgroup_files.h"
 #include "shim/task/spec_facts.h"
 
 namespace airlock::sandbox {
@@ -22,11 +23,48 @@ bool IsPodSandboxContainer(const std::map<std::string, std::string>& annotations
          pod->second == id;
 }
 
-std::string SpecNetnsPath(const nlohmann::json& spec) {
-  const nlohmann::json* network = task::SpecNamespace(spec, "network");
-  if (network == nullptr) return "";
-  auto path = network->find("path");
-  return path != network->end() && path->is_string() ? path->get<std::string>() : "";
+std::string SpecNetnsPath(const nlohmann::json& spec) { return SpecNamespacePath(spec, "network"); }
+
+std::string SpecNamespacePath(const nlohmann::json& spec, const std::string& type) {
+  const nlohmann::json* ns = task::SpecNamespace(spec, type);
+  if (ns == nullptr) return "";
+  auto path = ns->find("path");
+  return path != ns->end() && path->is_string() ? path->get<std::string>() : "";
+}
+
+absl::StatusOr<std::map<std::string, std::string>> PodSysctls(const std::string& bundle,
+                                                              const std::map<std::string, std::string>& annotations) {
+  std::map<std::string, std::string> sysctls;
+  auto type = annotations.find(std::string(kCriContainerTypeAnnotation));
+  auto pod = annotations.find(std::string(kCriSandboxIdAnnotation));
+  if (type == annotations.end() || type->second != "container" || pod == annotations.end()) return sysctls;
+  // The CRI's ids are hex; anything else cannot name a sibling bundle.
+  const std::string& pod_id = pod->second;
+  if (pod_id.empty() || pod_id.size() > 128 ||
+      pod_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != std::string::npos ||
+      pod_id.find("..") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("annotation ", kCriSandboxIdAnnotation, ": not a pod id"));
+  }
+  const size_t slash = bundle.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return sysctls;
+  const std::string path = absl::StrCat(bundle.substr(0, slash), "/", pod_id, "/config.json");
+  absl::StatusOr<std::string> text = cgroups::ReadSmallFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("the pod's sysctls (its sandbox container's spec): ", text.status().message()));
+  }
+  nlohmann::json spec = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!spec.is_object()) return absl::DataLossError(absl::StrCat(path, ": not a JSON object"));
+  auto linux_spec = spec.find("linux");
+  if (linux_spec == spec.end() || !linux_spec->is_object()) return sysctls;
+  auto listed = linux_spec->find("sysctl");
+  if (listed == linux_spec->end() || listed->is_null()) return sysctls;
+  if (!listed->is_object()) return absl::DataLossError(absl::StrCat(path, ": linux.sysctl is not an object"));
+  for (const auto& [key, value] : listed->items()) {
+    if (!value.is_string()) return absl::DataLossError(absl::StrCat(path, ": linux.sysctl ", key, " is not a string"));
+    sysctls[key] = value.get<std::string>();
+  }
+  return sysctls;
 }
 
 int ProcPid(absl::string_view path) {

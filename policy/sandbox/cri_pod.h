@@ -30,6 +30,16 @@ bool IsPodSandboxContainer(const std::map<std::string, std::string>& annotations
 // or names none (the host's network).
 std::string SpecNetnsPath(const nlohmann::json& spec);
 
+// The same for any namespace type ("uts", "ipc", ...): the path the spec joins, or "".
+std::string SpecNamespacePath(const nlohmann::json& spec, const std::string& type);
+
+// The sysctls of the pod a CRI container belongs to. containerd's CRI puts them on the pod's sandbox
+// container only (its spec's linux.sysctl), since the pod's other containers share its namespaces;
+// that spec is the config.json of the bundle next to this container's, named by the pod's id.
+// Empty for a container of no pod, and for the sandbox container itself.
+absl::StatusOr<std::map<std::string, std::string>> PodSysctls(const std::string& bundle,
+                                                              const std::map<std::string, std::string>& annotations);
+
 // The network namespace `uplink: pod` lends setup: the one the spec joins, opened. Refused: a spec
 // that joins none, the shim's own (the host's: `uplink: nat` must be asked for by name), and, when
 // the path is /proc/<pid>/ns/net and the CRI named the pod (io.kubernetes.cri.sandbox-id), a process

@@ -25,6 +25,7 @@
 #include "policy/net/names.h"
 #include "policy/repo_path.h"
 #include "policy/sandbox/cri_pod.h"
+#include "policy/sandbox/uts_hostname.h"
 #include "policy/sandbox/exec_rewrite.h"
 #include "policy/sandbox/helper_mount_point.h"
 #include "policy/sandbox/init_payload.h"
@@ -315,6 +316,17 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   input.init_binary = env.init_binary;
   input.setup_command = s.setup_command_;
   input.swap_limit_supported = SwapLimitSupported();
+  // The pod's hostname and sysctls: the sandbox leaves the pod's UTS, network and IPC namespaces.
+  const auto named = spec.find("hostname");
+  const bool has_hostname = named != spec.end() && named->is_string() && !named->get<std::string>().empty();
+  if (std::string uts = SpecNamespacePath(spec, "uts"); !uts.empty() && !has_hostname) {
+    absl::StatusOr<std::string> hostname = HostnameOfUtsNamespace(uts);
+    if (!hostname.ok()) return rejected(hostname.status());
+    input.shared_uts_hostname = *std::move(hostname);
+  }
+  absl::StatusOr<std::map<std::string, std::string>> sysctls = PodSysctls(request.bundle, annotations);
+  if (!sysctls.ok()) return rejected(sysctls.status());
+  input.pod_sysctls = *std::move(sysctls);
   absl::StatusOr<policy::RewriteOutput> rewritten = policy::RewriteSpec(spec, input);
   if (!rewritten.ok()) return rejected(rewritten.status());
   // airlock-init's config and the two filters travel as a sealed memfd: no file per sandbox.

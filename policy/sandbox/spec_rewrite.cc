@@ -7,6 +7,7 @@
 #include <exception>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -209,6 +210,49 @@ absl::Status RewriteNamespaces(json& linux_spec, const std::string& netns_path, 
   return absl::OkStatus();
 }
 
+// A sysctl the sandbox's own namespaces isolate (as runc checks it): net.* (the sandbox's netns),
+// the IPC ones (its private IPC namespace), kernel.domainname (its private UTS namespace).
+bool SysctlIsNamespaced(const std::string& key) {
+  static constexpr const char* kIpc[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                                         "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
+  if (std::find(std::begin(kIpc), std::end(kIpc), key) != std::end(kIpc)) return true;
+  return absl::StartsWith(key, "net.") || absl::StartsWith(key, "fs.mqueue.") || key == "kernel.domainname";
+}
+
+// linux.sysctl: the spec's own plus the pod's (the pod's containers shared its namespaces; a
+// sandbox has its own, so the pod's values are set in them); each one namespaced, else refused.
+absl::Status ApplySysctls(json& linux_spec, const std::map<std::string, std::string>& pod_sysctls,
+                          std::vector<std::string>* notes) {
+  json& sysctl = linux_spec["sysctl"];
+  if (sysctl.is_null()) sysctl = json::object();
+  if (!sysctl.is_object()) return absl::InvalidArgumentError("linux.sysctl must be an object");
+  for (const auto& [key, value] : pod_sysctls) {
+    if (sysctl.contains(key)) continue;
+    sysctl[key] = value;
+    notes->push_back(absl::StrCat("sysctl ", key, " of the pod set in the sandbox's own namespaces"));
+  }
+  for (const auto& [key, value] : sysctl.items()) {
+    if (!value.is_string()) return absl::InvalidArgumentError(absl::StrCat("linux.sysctl ", key, " must be a string"));
+    if (!SysctlIsNamespaced(key)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sysctl ", key, " (", pod_sysctls.count(key) ? "the pod's" : "the spec's",
+          ") is not isolated by the sandbox's namespaces (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, "
+          "kernel.domainname): refused under an airlock policy"));
+    }
+  }
+  if (sysctl.empty()) linux_spec.erase("sysctl");
+  return absl::OkStatus();
+}
+
+// spec.hostname: the spec's own, else the one of the UTS namespace it joined (a pod's), which the
+// sandbox's private UTS namespace would otherwise replace with the node's name.
+void ApplyHostname(json& spec, const std::string& shared_uts_hostname, std::vector<std::string>* notes) {
+  if (shared_uts_hostname.empty()) return;
+  if (auto it = spec.find("hostname"); it != spec.end() && it->is_string() && !it->get<std::string>().empty()) return;
+  spec["hostname"] = shared_uts_hostname;
+  notes->push_back(absl::StrCat("hostname ", shared_uts_hostname, " of the shared UTS namespace set in the sandbox's own"));
+}
+
 // linux.<key> becomes the spec's list followed by the defaults it lacks.
 absl::Status EnsurePaths(json& linux_spec, const char* key, const std::vector<std::string>& defaults) {
   json& paths = linux_spec[key];
@@ -374,6 +418,8 @@ absl::StatusOr<RewriteOutput> Rewrite(const json& spec, const RewriteInput& in) 
   out.spec["mounts"] = *std::move(mounts);
 
   if (absl::Status s = RewriteNamespaces(linux_spec, in.netns_path, &out.notes); !s.ok()) return s;
+  ApplyHostname(out.spec, in.shared_uts_hostname, &out.notes);
+  if (absl::Status s = ApplySysctls(linux_spec, in.pod_sysctls, &out.notes); !s.ok()) return s;
   if (absl::Status s = EnsurePaths(linux_spec, "maskedPaths", DefaultMaskedPaths()); !s.ok()) return s;
   if (absl::Status s = EnsurePaths(linux_spec, "readonlyPaths", DefaultReadonlyPaths()); !s.ok()) return s;
   if (absl::Status s = RestrictDevices(linux_spec, &out.notes); !s.ok()) return s;

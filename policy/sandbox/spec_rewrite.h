@@ -22,6 +22,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,12 @@ struct RewriteInput {
   std::string init_binary;  // host path of the static airlock-init, bound read-only onto /.airlock
   std::vector<std::string> setup_command;  // effective setup command (policy or annotation); may be empty
   bool swap_limit_supported = true;  // the host's memory cgroup limits swap (spec_resources.h)
+  // The hostname of the UTS namespace the spec joined (a pod's), which the sandbox does not join:
+  // it becomes spec.hostname in the sandbox's own, unless the spec names one. "" for none.
+  std::string shared_uts_hostname;
+  // The pod's sysctls (cri_pod.h PodSysctls): applied in the sandbox's own namespaces, under the
+  // spec's linux.sysctl (which wins on the same key). Only namespaced ones; any other is refused.
+  std::map<std::string, std::string> pod_sysctls;
 };
 
 struct RewriteOutput {

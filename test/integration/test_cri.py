@@ -242,6 +242,33 @@ def test_stop_right_after_start_ends_with_the_stop_signal(cri, handler, setup):
     _assert_clean(cri.ctrd, [pod, cid])
 
 
+@pytest.mark.parametrize("handler", ["runc", "airlock-agent"])
+def test_pod_hostname_and_sysctls_reach_the_container(cri, handler):
+    """The pod's hostname and namespaced sysctls (issue 14, items 8 and 10). Under runc-v2 a pod's
+    container shares the pod's UTS, network and IPC namespaces, where the CRI set them; under an
+    airlock policy the container has its own, and the shim sets the pod's hostname and sysctls in
+    them: `hostname` says the pod's name (not the node's) and /proc/sys the pod's values."""
+    suffix = secrets.token_hex(3)
+    hostname = f"agent-pod-{suffix}"
+    sysctls = {"net.ipv4.ip_unprivileged_port_start": "99", "kernel.shm_rmid_forced": "1"}
+    pod, pod_config = cri.run_pod(handler, f"names-{handler}", network="POD", hostname=hostname, sysctls=sysctls)
+    annotations = {}
+    if handler == "airlock-agent":
+        with open(cri.agent_policy, "w") as f:
+            f.write(policy_yaml(required=False))
+    cid = cri.create(pod, pod_config, "main", ["sleep", "600"], annotations=annotations)
+    cri.call("StartContainer", {"container_id": cid})
+    cri.wait_state(cid, "CONTAINER_RUNNING")
+    rc, out, err = cri.exec_sync(cid, ["sh", "-c", "hostname; uname -n; cat /etc/hostname; "
+                                       "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shm_rmid_forced"])
+    assert rc == 0, err
+    assert out.split() == [hostname, hostname, hostname, "99", "1"], out
+    cri.call("StopContainer", {"container_id": cid, "timeout": 1})
+    cri.call("RemoveContainer", {"container_id": cid})
+    cri.remove_pod(pod)
+    _assert_clean(cri.ctrd, [pod, cid])
+
+
 def test_agent_pod_sets_up_then_runs_sealed(cri):
     """The airlock under Kubernetes: the setup command (a container annotation) fetches from the
     test's upstream with the secret; the agent then runs with only lo, a read-only rootfs, a

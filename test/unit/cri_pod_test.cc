@@ -1,12 +1,18 @@
 #include "policy/sandbox/cri_pod.h"
 
 #include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "absl/status/status.h"
+#include "policy/sandbox/uts_hostname.h"
 
 using airlock::sandbox::IsPodSandboxContainer;
 using airlock::sandbox::SpecNetnsPath;
@@ -100,4 +106,69 @@ TEST_CASE("uplink pod: the netns of a process outside the pod is refused", "[san
   (void)!write(release[1], "x", 1);
   waitpid(child, nullptr, 0);
   for (int fd : {ready[0], ready[1], release[0], release[1]}) close(fd);
+}
+
+TEST_CASE("a CRI container's pod sysctls come from the pod's sandbox bundle next to its own", "[sandbox][cri]") {
+  char tmpl[] = "/tmp/airlock-pod-sysctls-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  const std::string type = "io.kubernetes.cri.container-type", pod = "io.kubernetes.cri.sandbox-id";
+  auto write = [&](const std::string& id, const std::string& config) {
+    REQUIRE(mkdir((dir + "/" + id).c_str(), 0700) == 0);
+    std::ofstream(dir + "/" + id + "/config.json") << config;
+  };
+  write("pod1", R"({"linux": {"sysctl": {"net.ipv4.ip_unprivileged_port_start": "80", "kernel.shm_rmid_forced": "1"}}})");
+  write("ctr1", "{}");
+  write("pod2", R"({"linux": {"sysctl": {"net.ipv4.ping_group_range": 7}}})");
+  write("pod3", "not json");
+  write("pod4", R"({"linux": {}})");
+
+  auto sysctls = airlock::sandbox::PodSysctls(dir + "/ctr1", {{type, "container"}, {pod, "pod1"}});
+  REQUIRE(sysctls.ok());
+  CHECK(*sysctls == std::map<std::string, std::string>{{"net.ipv4.ip_unprivileged_port_start", "80"},
+                                                        {"kernel.shm_rmid_forced", "1"}});
+  // No pod, the sandbox container itself, a pod without sysctls: none.
+  CHECK(airlock::sandbox::PodSysctls(dir + "/ctr1", {})->empty());
+  CHECK(airlock::sandbox::PodSysctls(dir + "/pod1", {{type, "sandbox"}, {pod, "pod1"}})->empty());
+  CHECK(airlock::sandbox::PodSysctls(dir + "/ctr1", {{type, "container"}, {pod, "pod4"}})->empty());
+  // Broken or missing: an error naming the place, never a silent nothing.
+  CHECK_FALSE(airlock::sandbox::PodSysctls(dir + "/ctr1", {{type, "container"}, {pod, "pod2"}}).ok());
+  CHECK_FALSE(airlock::sandbox::PodSysctls(dir + "/ctr1", {{type, "container"}, {pod, "pod3"}}).ok());
+  CHECK(absl::IsNotFound(airlock::sandbox::PodSysctls(dir + "/ctr1", {{type, "container"}, {pod, "gone"}}).status()));
+  // A pod id that would leave the namespace's directory.
+  for (const char* bad : {"../pod1", "a/b", "..", ""}) {
+    CHECK(absl::IsInvalidArgument(airlock::sandbox::PodSysctls(dir + "/ctr1", {{type, "container"}, {pod, bad}}).status()));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the hostname of a UTS namespace the shim is not in", "[sandbox][cri]") {
+  if (geteuid() != 0) {
+    WARN("skipped: needs root (a UTS namespace of its own)");
+    return;
+  }
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    close(ready[0]);
+    if (unshare(CLONE_NEWUTS) != 0 || sethostname("airlock-pod-uts", 15) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c;
+  REQUIRE(read(ready[0], &c, 1) == 1);
+  close(ready[0]);
+  auto name = airlock::sandbox::HostnameOfUtsNamespace("/proc/" + std::to_string(child) + "/ns/uts");
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  REQUIRE(name.ok());
+  CHECK(*name == "airlock-pod-uts");
+  char own[256] = {};
+  gethostname(own, sizeof own - 1);
+  CHECK(std::string(own) != "airlock-pod-uts");  // the shim's own namespace untouched
+  CHECK_FALSE(airlock::sandbox::HostnameOfUtsNamespace("/proc/0/ns/uts").ok());
 }

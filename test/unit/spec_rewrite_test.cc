@@ -125,6 +125,18 @@ const std::vector<Case>& Cases() {
       {"ctr_run_tty_bind_readonly", "ctr_run_tty_bind.json", kReadonlyBinds, {}, {}},
       // CRI: /etc/hosts etc. binds, /dev/shm from the pod, shared ipc/uts, the pod's netns, seccomp.
       {"cri_container", "cri_container.json", kReadonlyBinds, {}, {}},
+      // CRI: the pod's hostname (of the pod's UTS namespace) and sysctls (of its sandbox container)
+      // set in the sandbox's own namespaces; the spec's own sysctl wins on the same key.
+      {"cri_pod_hostname_sysctls", "cri_container.json", kReadonlyBinds,
+       [](json& s) { s["linux"]["sysctl"] = {{"kernel.shm_rmid_forced", "0"}}; },
+       [](RewriteInput& in) {
+         in.shared_uts_hostname = "agent-pod-7";
+         in.pod_sysctls = {{"net.ipv4.ip_unprivileged_port_start", "80"}, {"kernel.shm_rmid_forced", "1"},
+                           {"fs.mqueue.msg_max", "20"}};
+       }},
+      // A spec's own hostname stays.
+      {"cri_own_hostname", "cri_container.json", kReadonlyBinds, [](json& s) { s["hostname"] = "mine"; },
+       [](RewriteInput& in) { in.shared_uts_hostname = "agent-pod-7"; }},
       // CRI with shareProcessNamespace: the pause container's pid namespace is not joined.
       {"cri_shared_pid", "cri_container.json", kReadonlyBinds,
        [](json& s) { s["linux"]["namespaces"][0]["path"] = "/proc/4242/ns/pid"; }, {}},
@@ -221,6 +233,11 @@ const std::vector<Case>& Cases() {
        [](json& s) { s["linux"]["namespaces"].push_back({{"type", "sound"}}); }, {}},
       {"error_repo_required", "ctr_run.json", kStrictest, {}, [](RewriteInput& in) { in.repo_source = ""; }},
       {"error_passthrough_policy", "ctr_run.json", kPassthrough, {}, {}},
+      // Not isolated by the sandbox's namespaces: the node's own setting, refused with its reason.
+      {"error_pod_sysctl_not_namespaced", "cri_container.json", kReadonlyBinds, {},
+       [](RewriteInput& in) { in.pod_sysctls = {{"vm.swappiness", "10"}}; }},
+      {"error_spec_sysctl_not_namespaced", "ctr_run.json", kStrictest,
+       [](json& s) { s["linux"]["sysctl"] = {{"kernel.pid_max", "100000"}}; }, {}},
   };
   return *kCases;
 }
@@ -364,12 +381,22 @@ void CheckProperties(const json& input, const RewriteInput& in, const RewriteOut
   for (const std::string& path : DefaultReadonlyPaths()) CHECK(Has(Strings(spec["linux"]["readonlyPaths"]), path));
 
   // Rule 7: left alone.
-  for (const char* key : {"hooks", "annotations", "ociVersion", "hostname"}) {
+  for (const char* key : {"hooks", "annotations", "ociVersion"}) {
     CHECK(spec.value(key, json(nullptr)) == input.value(key, json(nullptr)));
   }
-  for (const char* key : {"seccomp", "cgroupsPath", "uidMappings", "gidMappings", "sysctl"}) {
+  for (const char* key : {"seccomp", "cgroupsPath", "uidMappings", "gidMappings"}) {
     CHECK(spec["linux"].value(key, json(nullptr)) == input["linux"].value(key, json(nullptr)));
   }
+  // The spec's hostname and sysctls stay; the pod's fill in what the spec does not say.
+  const json own_hostname = input.value("hostname", json(nullptr));
+  const bool named = own_hostname.is_string() && !own_hostname.get<std::string>().empty();
+  CHECK(spec.value("hostname", json(nullptr)) ==
+        (named || in.shared_uts_hostname.empty() ? own_hostname : json(in.shared_uts_hostname)));
+  json sysctl = input["linux"].value("sysctl", json::object());
+  for (const auto& [key, value] : in.pod_sysctls) {
+    if (!sysctl.contains(key)) sysctl[key] = value;
+  }
+  CHECK(spec["linux"].value("sysctl", json::object()) == sysctl);
   CHECK(spec["process"].value("user", json(nullptr)) == input["process"].value("user", json(nullptr)));
 
   // No host devices; after the last deny-all (runtimes start from deny-all), only standard devices.

@@ -40,17 +40,22 @@ class Cri:
             raise CriError(method, reply["error"])
         return reply
 
-    def pod_config(self, name, annotations=None, network="NODE"):
+    def pod_config(self, name, annotations=None, network="NODE", hostname=None, sysctls=None):
         uid = f"{name}-{secrets.token_hex(4)}"
-        return {"metadata": {"name": name, "uid": uid, "namespace": "airlock-it"},
-                "log_directory": os.path.join(self.logs, uid),
-                "annotations": annotations or {},
-                # Under the harness's cgroup, so its teardown finds whatever a failure leaves.
-                "linux": {"cgroup_parent": f"/{self.ctrd.namespace}",
-                          "security_context": {"namespace_options": {"network": network}}}}
+        config = {"metadata": {"name": name, "uid": uid, "namespace": "airlock-it"},
+                  "log_directory": os.path.join(self.logs, uid),
+                  "annotations": annotations or {},
+                  # Under the harness's cgroup, so its teardown finds whatever a failure leaves.
+                  "linux": {"cgroup_parent": f"/{self.ctrd.namespace}",
+                            "security_context": {"namespace_options": {"network": network}}}}
+        if hostname:
+            config["hostname"] = hostname
+        if sysctls:
+            config["linux"]["sysctls"] = sysctls
+        return config
 
-    def run_pod(self, handler, name, annotations=None, network="NODE"):
-        config = self.pod_config(name, annotations, network)
+    def run_pod(self, handler, name, annotations=None, network="NODE", hostname=None, sysctls=None):
+        config = self.pod_config(name, annotations, network, hostname, sysctls)
         os.makedirs(config["log_directory"], exist_ok=True)
         pod = self.call("RunPodSandbox", {"config": config, "runtime_handler": handler})["pod_sandbox_id"]
         self.pods.append(pod)
