@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,6 +69,12 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
   google::protobuf::SetLogHandler(nullptr);
   // Before any thread exists: every thread inherits the mask and signalfd sees each SIGCHLD.
   if (absl::Status s = Reaper::BlockSigchld(); !s.ok()) Die("block SIGCHLD", s);
+  // The same for the signals the shim answers (below): blocked in every thread from the start, so
+  // none of them ever takes its default action (end the shim without its cleanup) on some thread.
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&handled, sig);
+  if (pthread_sigmask(SIG_BLOCK, &handled, nullptr) != 0) Die("block SIGTERM", absl::InternalError("pthread_sigmask"));
   signal(SIGPIPE, SIG_IGN);
   if (absl::Status s = Reaper::BecomeSubreaper(); !s.ok()) Die("subreaper", s);
   if (chdir("/") != 0) log::Warn("chdir /: ", strerror(errno));
@@ -142,19 +149,22 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
       });
   if (absl::Status s = server->Serve(std::move(listener)); !s.ok()) Die("serve", s);
 
-  // SIGTERM/SIGINT: stop serving, clean up the socket.
-  sigset_t term;
-  sigemptyset(&term);
-  sigaddset(&term, SIGTERM);
-  sigaddset(&term, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &term, nullptr);
-  UniqueFd term_fd(signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (term_fd) {
-    (void)reactor.Add(term_fd.get(), EPOLLIN, [&reactor](uint32_t) {
-      log::Info("terminated by signal");
+  // As containerd's runc shim: SIGTERM/SIGINT stop serving and clean up the socket, with the
+  // containers left running (containerd's `<shim> delete` ends them, now or after its restart);
+  // SIGUSR1 (runc-v2 dumps its stacks then) only says the shim is alive.
+  UniqueFd signal_fd(signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signal_fd) Die("signalfd", absl::InternalError(strerror(errno)));
+  (void)reactor.Add(signal_fd.get(), EPOLLIN, [&reactor, &signal_fd, address](uint32_t) {
+    signalfd_siginfo info;
+    while (read(signal_fd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      if (info.ssi_signo == SIGUSR1) {
+        log::Info("SIGUSR1: serving ", address);
+        continue;
+      }
+      log::Info("terminated by signal ", info.ssi_signo);
       reactor.Stop();
-    });
-  }
+    }
+  });
 
   char byte = 1;
   if (write(ready.get(), &byte, 1) != 1) _exit(1);

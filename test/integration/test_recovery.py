@@ -57,3 +57,33 @@ def test_shim_killed_leaves_nothing_after_delete(ctrd, runtime, new_id):
     # A SIGKILLed shim cannot remove its socket file; the stock cleanup does not either.
     ctrd.accept_stale_socket(cid)
     ctrd.assert_no_leftovers(cid)
+
+
+def test_orphaned_shim_ends_on_sigterm_and_leaves_the_container_to_containerd(ctrd, runtime, new_id):
+    """containerd stops; its orphaned shim gets SIGTERM (containerd's test harness, an operator's
+    cleanup). As runc-v2: the shim exits within seconds and removes its socket, the container
+    keeps running (a shim does not kill what containerd may still want), and containerd, back,
+    finds the shim gone, runs `<shim> delete`, and nothing is left (issue 14, item 5). SIGUSR1
+    (runc-v2 dumps its stacks) must not end a shim."""
+    cid = new_id()
+    init = procs.Proc(ctrd.start_detached(runtime, cid), "init")
+    shim = procs.Proc(ctrd.shim_pid(cid), "shim")
+    socket_path = ctrd.shim_address(cid).split("://", 1)[-1]
+    os.kill(shim.pid, signal.SIGUSR1)
+    r = ctrd.exec(cid, "after-usr1", "sh", "-c", "echo alive")
+    assert (r.rc, r.out) == (0, "alive\n"), r
+    assert shim.alive()
+    ctrd.stop()
+    try:
+        os.kill(shim.pid, signal.SIGTERM)
+        assert procs.wait_until(lambda: not shim.alive(), 10), "the orphaned shim ignored SIGTERM"
+        assert init.alive(), "the shim killed its container on the way out"
+        assert not os.path.exists(socket_path), "the shim left its socket"
+    finally:
+        ctrd.start()
+    assert procs.wait_until(lambda: not init.alive(), 30), init
+    r = ctrd.ctr("task", "delete", "-f", cid)
+    assert r.rc == 0 or "not found" in r.err, r
+    assert ctrd.task_status(cid) is None
+    ctrd.ctr("containers", "rm", cid, check=True)
+    ctrd.assert_no_leftovers(cid)
