@@ -59,7 +59,8 @@ void SetUpStdio(const Flags& flags) {
 
 }  // namespace
 
-void ServerMain(const Flags& flags, const std::string& address, UniqueFd listener, UniqueFd ready) {
+void ServerMain(const Flags& flags, const std::string& address, UniqueFd listener, UniqueFd ready,
+                bool load_grpc) {
   setsid();
   // One malloc arena for all threads: the shim's threads allocate little and rarely at the same
   // time, and every extra arena keeps its own dirty pages for the life of the sandbox.
@@ -166,8 +167,16 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
     }
   });
 
-  char byte = 1;
-  if (write(ready.get(), &byte, 1) != 1) _exit(1);
+  std::string ready_message(1, kReady);
+  if (load_grpc) {
+    if (absl::StatusOr<grpc_plugin::CreateFn> module = transport::LoadGrpcModule(); !module.ok()) {
+      log::Warn("gRPC not available, serving ttrpc only: ", module.status().message());
+      ready_message = std::string(1, kReadyWithoutGrpc) + std::string(module.status().message()).substr(0, 3000);
+    }
+  }
+  if (write(ready.get(), ready_message.data(), ready_message.size()) != static_cast<ssize_t>(ready_message.size())) {
+    _exit(1);
+  }
   ready.reset();
   log::Info("serving ", address);
 

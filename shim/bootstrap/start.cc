@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -152,6 +153,7 @@ int RunStart(const Flags& flags) {
   if (const char* v = std::getenv("AIRLOCK_GRPC_BOOTSTRAP_VERSION"); v != nullptr && std::string(v) == "2") grpc_version = 2;
   const std::string output =
       BootstrapOutput(*protocol, ParseMaxShimVersion(std::getenv("MAX_SHIM_VERSION")), address, grpc_version);
+  const bool announces_grpc = output != address;
 
   mkdir("/run/airlock", 0711);
   mkdir(std::string(kSocketDir).c_str(), 0711);
@@ -191,21 +193,33 @@ int RunStart(const Flags& flags) {
   if (pid < 0) return fail("fork");
   if (pid == 0) {
     ready_read.reset();
-    ServerMain(flags, address, std::move(*listener), std::move(ready_write));  // never returns
+    ServerMain(flags, address, std::move(*listener), std::move(ready_write), announces_grpc);  // never returns
   }
   ready_write.reset();
   listener->reset();
 
-  // The server writes one byte once it serves; EOF first means it died.
+  // The server writes once it serves (server.h); EOF first means it died.
   struct pollfd pfd = {ready_read.get(), POLLIN, 0};
-  char byte = 0;
-  if (poll(&pfd, 1, 30000) != 1 || read(ready_read.get(), &byte, 1) != 1) {
+  char message[4096];
+  ssize_t n = 0;
+  if (poll(&pfd, 1, 30000) != 1 || (n = read(ready_read.get(), message, sizeof message)) < 1) {
     kill(pid, SIGKILL);
     return fail("shim server failed to start (see containerd's log)");
   }
+  std::string announced = output;
+  if (message[0] == kReadyWithoutGrpc) {
+    const std::string why(message + 1, static_cast<size_t>(n - 1));
+    if (*protocol == Protocol::kGrpc) {
+      // Asked for by name: no silent downgrade; containerd gets the reason at once.
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return fail(absl::StrCat("shim.protocol is grpc, but ", why));
+    }
+    announced = address;  // auto: what containerd 1.x and 2.x both speak
+  }
   JoinCgroup(shim_cgroup, pid);
   AdjustOomScore(pid);
-  std::fwrite(output.data(), 1, output.size(), stdout);
+  std::fwrite(announced.data(), 1, announced.size(), stdout);
   return 0;
 }
 

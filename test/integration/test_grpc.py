@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -127,6 +128,8 @@ def test_bootstrap_output_per_containerd(workdir):
             assert f.read() == "unix://" + path
         pid = _shim_pid(path)
         assert pid, f"no shim serving {path}"
+        # grpc++ is mapped only by a shim that announced gRPC (ttrpc never pays for it).
+        assert _maps_grpc(pid) == want_json
         # No container was created: Shutdown ends the shim and it removes its socket.
         r = Client("unix://" + path, ns)("shutdown", "--id", cid)
         assert procs.wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
@@ -185,10 +188,11 @@ def test_lifecycle_over_grpc_v3(workdir, oci_runtime="runc"):
     address = "unix://" + boot["address"]
     shim = _shim_pid(boot["address"])
     assert shim
-    # The ttrpc path never pays for grpc++: it is mapped on the first gRPC connection only.
+    # Announced gRPC: its module is loaded before the shim says it serves (a shim that announced
+    # ttrpc never maps it: test_bootstrap_output_per_containerd). The socket still answers ttrpc.
+    assert _maps_grpc(shim), "gRPC announced without its module loaded"
     conn = ttrpc.connect(address, cid)
     assert conn["shim_pid"] == shim
-    assert not _maps_grpc(shim), "grpc++ loaded before any gRPC client"
 
     grpc = Client(address, ns)
     out_log = os.path.join(workdir, "init.out")
@@ -442,3 +446,73 @@ def test_an_image_with_its_own_airlock_path_is_refused(workdir, kind):
         assert f"the image has a {kind} at /.airlock" in err["error"]["message"], err
     finally:
         task.close()
+
+
+def _start_shim_binary(binary, bundle, ns, cid, env_extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("TTRPC_ADDRESS", "MAX_SHIM_VERSION",
+                                                            "AIRLOCK_SHIM_PROTOCOL", "GRPC_ADDRESS",
+                                                            "AIRLOCK_GRPC_PLUGIN")}
+    env["AIRLOCK_CONFIG"] = _passthrough_config(os.path.dirname(bundle))
+    env.update(env_extra)
+    return subprocess.run([binary, "-namespace", ns, "-address", "/run/airlock-it-grpc.sock", "-publish-binary",
+                           "/bin/false", "-id", cid, "start"], cwd=bundle, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _stop_ttrpc_shim(address, ns, cid):
+    """Shutdown over ttrpc; the shim must then be gone with its socket."""
+    path = address.split("://", 1)[-1]
+    pid = _shim_pid(path)
+    with ttrpc.Conn(address, 30) as conn:
+        conn.call(ttrpc.TASK_SERVICE, "Shutdown", ttrpc.field_bytes(1, cid),
+                  metadata=[("containerd-namespace-ttrpc", ns)])
+    assert procs.wait_until(lambda: pid is None or not os.path.exists(f"/proc/{pid}") or
+                            procs.stat_fields(pid)[0] == "Z", 10)
+    assert procs.wait_until(lambda: not os.path.exists(path), 10)
+
+
+def test_grpc_announced_only_when_its_module_loads(workdir):
+    """A copy of the shim outside its install tree (containerd's own tests run one so) may not find
+    airlock-grpc.so (issue 14, item 7). Then `auto` announces ttrpc, never a gRPC it would refuse;
+    an explicit `grpc` fails the start at once with the reason, leaving no process or socket. If the
+    copy does find the module (an installed one, by its compiled-in place), gRPC must work. A
+    symlink to the real binary finds the module next to the real path."""
+    ns = "airlock-it-" + secrets.token_hex(4)
+    copy_dir = tempfile.mkdtemp(prefix="shim-copy-", dir=workdir)
+    copy = os.path.join(copy_dir, "containerd-shim-airlock-v2")
+    shutil.copy2(SHIM, copy)
+
+    cid = "m" + secrets.token_hex(4)
+    bundle = _make_bundle(workdir, cid)
+    r = _start_shim_binary(copy, bundle, ns, cid, {"MAX_SHIM_VERSION": "3"})
+    assert r.returncode == 0 and r.stderr == "", r
+    if r.stdout.startswith("{"):
+        boot = json.loads(r.stdout)
+        rc, out = Client("unix://" + boot["address"], ns)("connect", check=False)
+        assert rc == 0, out
+        Client("unix://" + boot["address"], ns)("shutdown", "--id", cid)
+    else:
+        assert r.stdout.startswith("unix:///run/airlock/s/"), r
+        _stop_ttrpc_shim(r.stdout, ns, cid)
+
+        cid = "n" + secrets.token_hex(4)
+        bundle = _make_bundle(workdir, cid)
+        started = time.monotonic()
+        r = _start_shim_binary(copy, bundle, ns, cid, {"MAX_SHIM_VERSION": "3", "AIRLOCK_SHIM_PROTOCOL": "grpc"})
+        assert r.returncode != 0 and "airlock-grpc.so" in r.stderr and r.stdout == "", r
+        assert time.monotonic() - started < 30, "the failed start took containerd's whole timeout"
+        assert not any("containerd-shim-airlock-v2" in " ".join(procs.cmdline(p)) and ns in procs.cmdline(p)
+                       for p in procs.pids()), "a shim process stayed"
+
+    # By a symlink: the module is found next to the real binary, and gRPC works.
+    link = os.path.join(copy_dir, "via-link")
+    os.symlink(SHIM, link)
+    cid = "l" + secrets.token_hex(4)
+    bundle = _make_bundle(workdir, cid)
+    r = _start_shim_binary(link, bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"})
+    assert r.returncode == 0, r
+    boot = json.loads(r.stdout)
+    grpc = Client("unix://" + boot["address"], ns)
+    grpc("shutdown", "--id", cid)
+    assert procs.wait_until(lambda: not os.path.exists(boot["address"]), 10)
+    _remove_runc_namespace_dir(ns)
