@@ -32,6 +32,8 @@ absl::StatusOr<Protocol> ParseProtocol(absl::string_view text);  // "", "auto", 
 // - grpc: JSON at `grpc_version` (3 for containerd 2.x, 2 for 1.7), when containerd advertises a
 //   version at all; 1.6 (none) gets the plain address;
 // - ttrpc: always the plain address.
+// The bundle's `address` file gets the plain address, or the JSON of version 2 (containerd 1.7
+// reads it back after a restart as it reads this output; 2.x keeps its own bootstrap.json).
 std::string BootstrapOutput(Protocol protocol, std::optional<int> max_shim_version, absl::string_view address,
                             int grpc_version = 3);
 

@@ -17,6 +17,7 @@
 #include "shim/base/log.h"
 #include "shim/base/unique_fd.h"
 #include "shim/bootstrap/actions.h"
+#include "nlohmann/json.hpp"
 #include "shim/bootstrap/address.h"
 #include "shim/bootstrap/defaults.h"
 #include "shim/runc/runc.h"
@@ -39,8 +40,15 @@ bool SocketAlive(const std::string& path) {
 void RemoveDeadSocket(const std::string& bundle) {
   std::ifstream in(bundle + "/address");
   std::string address((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (address.rfind("unix://", 0) != 0) return;
-  std::string path = SocketPath(address);
+  std::string path;
+  if (address.rfind("unix://", 0) == 0) {
+    path = SocketPath(address);
+  } else if (nlohmann::json boot = nlohmann::json::parse(address, nullptr, /*allow_exceptions=*/false);
+             boot.is_object() && boot.contains("address") && boot["address"].is_string()) {
+    path = boot["address"].get<std::string>();  // the gRPC bootstrap (start.cc), a bare path
+  } else {
+    return;
+  }
   if (path.rfind(std::string(kSocketDir) + "/", 0) != 0) return;  // only ever our own dir
   if (!SocketAlive(path)) unlink(path.c_str());
 }

@@ -217,6 +217,17 @@ int RunStart(const Flags& flags) {
     }
     announced = address;  // auto: what containerd 1.x and 2.x both speak
   }
+  // containerd 1.7 reconnects after a restart from the bundle's `address` file, read as it reads
+  // `start`'s output: the gRPC bootstrap goes there too, or 1.7 would come back over ttrpc.
+  // containerd 2.x writes bootstrap.json itself and reads `address` only without one, as a plain
+  // address: for version 3 the file stays plain.
+  if (announced != address && grpc_version == 2) {
+    if (absl::Status written = WriteAddressFile(announced); !written.ok()) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      return fail(written.message());
+    }
+  }
   JoinCgroup(shim_cgroup, pid);
   AdjustOomScore(pid);
   std::fwrite(announced.data(), 1, announced.size(), stdout);

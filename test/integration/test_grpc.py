@@ -516,3 +516,53 @@ def test_grpc_announced_only_when_its_module_loads(workdir):
     grpc("shutdown", "--id", cid)
     assert procs.wait_until(lambda: not os.path.exists(boot["address"]), 10)
     _remove_runc_namespace_dir(ns)
+
+
+def _containerd_17_reads_address(text):
+    """containerd 1.7's parseStartResponse on the bundle's `address` file after a restart
+    (runtime/v2/shim.go loadShim): JSON of version 2 as it says, anything else a plain ttrpc
+    address; versions above 2 refused."""
+    try:
+        params = json.loads(text)
+    except ValueError:
+        params = None
+    if not isinstance(params, dict) or params.get("version", 0) < 2:
+        return "ttrpc", text
+    assert params["version"] == 2, f"containerd 1.7 refuses shim version {params['version']}"
+    return params["protocol"].lower(), params["address"]
+
+
+def test_grpc_shim_is_reconnected_over_grpc_after_a_restart(workdir):
+    """A shim that containerd 1.7 started over gRPC (bootstrap version 2) is found again over gRPC
+    from the bundle's `address` file, read as 1.7 reads it (issue 14, item 6); for containerd 2.x
+    (version 3) the file stays a plain address (2.x keeps its own bootstrap.json and reads
+    `address` as plain only without one), and airlock never writes bootstrap.json."""
+    ns = "airlock-it-" + secrets.token_hex(4)
+    for version in ("2", "3"):
+        cid = "r" + secrets.token_hex(4)
+        bundle = _make_bundle(workdir, cid)
+        out = _start_shim(bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc",
+                                            "AIRLOCK_GRPC_BOOTSTRAP_VERSION": version})
+        boot = json.loads(out)
+        assert boot["version"] == int(version), out
+        with open(os.path.join(bundle, "address")) as f:
+            text = f.read()
+        assert not os.path.exists(os.path.join(bundle, "bootstrap.json"))
+        if version == "2":
+            protocol, path = _containerd_17_reads_address(text)
+            assert (protocol, path) == ("grpc", boot["address"]), text
+            # The restarted containerd dials the bare path over gRPC and speaks task v3 there.
+            rc, conn = Client("unix://" + path, ns)("connect", check=False)
+            assert rc == 0 and conn.get("shim_pid") == _shim_pid(path), conn
+        else:
+            assert text == "unix://" + boot["address"], text
+        # A crashed shim leaves its socket; `delete` finds it from either form of the file.
+        shim = _shim_pid(boot["address"])
+        os.kill(shim, signal.SIGKILL)
+        assert procs.wait_until(lambda: not os.path.exists(f"/proc/{shim}") or procs.stat_fields(shim)[0] == "Z", 10)
+        assert os.path.exists(boot["address"])
+        r = subprocess.run([SHIM, "-namespace", ns, "-id", cid, "-bundle", bundle, "delete"], capture_output=True,
+                           timeout=60, env={**os.environ, "AIRLOCK_CONFIG": _passthrough_config(workdir)})
+        assert r.returncode == 0, r
+        assert not os.path.exists(boot["address"]), "delete left the dead shim's socket"
+    _remove_runc_namespace_dir(ns)
