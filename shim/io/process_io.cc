@@ -133,6 +133,14 @@ absl::Status ProcessIoImpl::Init(const StdioConfig& config, const std::string& w
     console_ = std::move(*console);
   } else {
     if (absl::Status status = OpenOutputs(config, *out, *err); !status.ok()) return status;
+    // As containerd's runc shim: its stdio pipes, never a logger's (binary://) or a console.
+    if (!logger_ && (config.io_uid != 0 || config.io_gid != 0)) {
+      for (const UniqueFd* end : {&child_in_, &child_out_, &child_err_}) {
+        if (*end && fchown(end->get(), config.io_uid, config.io_gid) != 0) {
+          return ErrnoStatus(absl::StrCat("chown the stdio pipes to ", config.io_uid, ":", config.io_gid));
+        }
+      }
+    }
   }
   RunOnReactor([pump = pump_] { pump->Start(); });
   return absl::OkStatus();

@@ -37,6 +37,10 @@ struct StdioConfig {
   // For binary:// loggers: they get CONTAINER_ID and CONTAINER_NAMESPACE in their environment.
   std::string container_id;
   std::string ns;
+  // Owner of the pipes the process gets as stdio (runc options IoUid/IoGid), so that a process of
+  // another user (or a user namespace) may reopen them through /proc/self/fd; 0: root's, as made.
+  uint32_t io_uid = 0;
+  uint32_t io_gid = 0;
 };
 
 class ProcessIo {

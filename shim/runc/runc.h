@@ -29,6 +29,8 @@ struct Config {
   bool no_pivot_root = false;
   bool no_new_keyring = false;
   bool debug = false;
+  uint32_t io_uid = 0;  // owner of the processes' stdio pipes (the shim's, not runc's business)
+  uint32_t io_gid = 0;
 };
 
 // The fds a new process gets as 0, 1, 2 (-1 means /dev/null), plus fds kept open from 3 upwards

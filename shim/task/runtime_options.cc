@@ -39,6 +39,8 @@ absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& op
     config.systemd_cgroup = runc_options.systemd_cgroup();
     config.no_pivot_root = runc_options.no_pivot_root();
     config.no_new_keyring = runc_options.no_new_keyring();
+    config.io_uid = runc_options.io_uid();
+    config.io_gid = runc_options.io_gid();
     return config;
   }
   if (TypeIs(options, kLegacyCreateOptions)) {
@@ -50,6 +52,8 @@ absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& op
     }
     config.no_pivot_root = legacy.no_pivot_root();
     config.no_new_keyring = legacy.no_new_keyring();
+    config.io_uid = legacy.io_uid();
+    config.io_gid = legacy.io_gid();
     return config;
   }
   if (TypeIs(options, kRuntimeOptions)) {
@@ -74,7 +78,9 @@ absl::Status SaveRuntimeConfig(const std::string& bundle, const runc::Config& co
                           {"root", config.root},
                           {"systemd_cgroup", config.systemd_cgroup},
                           {"no_pivot_root", config.no_pivot_root},
-                          {"no_new_keyring", config.no_new_keyring}};
+                          {"no_new_keyring", config.no_new_keyring},
+                          {"io_uid", config.io_uid},
+                          {"io_gid", config.io_gid}};
   return WriteFileAtomically(bundle + std::string(kSavedName), saved.dump());
 }
 
@@ -90,6 +96,8 @@ absl::StatusOr<runc::Config> LoadRuntimeConfig(const std::string& bundle) {
   config.systemd_cgroup = saved.value("systemd_cgroup", false);
   config.no_pivot_root = saved.value("no_pivot_root", false);
   config.no_new_keyring = saved.value("no_new_keyring", false);
+  config.io_uid = saved.value("io_uid", 0u);
+  config.io_gid = saved.value("io_gid", 0u);
   return config;
 }
 

@@ -138,7 +138,8 @@ absl::StatusOr<api::CreateTaskResponse> TaskService::Create(const api::CreateTas
   Process& init = container->init;
   init.id = id;
   init.is_init = true;
-  init.stdio = io::StdioConfig{request.stdin(), request.stdout(), request.stderr(), request.terminal(), id, config_.ns};
+  init.stdio = io::StdioConfig{request.stdin(), request.stdout(), request.stderr(), request.terminal(), id, config_.ns,
+                               runc_config->io_uid, runc_config->io_gid};
 
   auto fail = [&](absl::Status status) {
     init.io.reset();
@@ -270,8 +271,9 @@ absl::Status TaskService::Exec(const api::ExecProcessRequest& request) {
   process->id = request.exec_id();
   // Re-serialized only when the request changed it: the spec is the client's bytes otherwise.
   process->spec_json = rewrite_terminal ? spec.dump() : request.spec().value();
+  const runc::Config& runc_config = container->runc->config();
   process->stdio = io::StdioConfig{request.stdin(), request.stdout(), request.stderr(), request.terminal(),
-                                   container->id, config_.ns};
+                                   container->id, config_.ns, runc_config.io_uid, runc_config.io_gid};
   container->execs[request.exec_id()] = std::move(process);
   ev::TaskExecAdded event;
   event.set_container_id(container->id);
