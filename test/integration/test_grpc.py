@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from harness import image, procs, ttrpc
+from harness import procs, ttrpc
+from harness.bundle import make_bundle
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("AIRLOCK_IT_BUILD") or os.path.join(REPO, "build")
@@ -29,18 +30,7 @@ PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _make_bundle(root, cid):
-    bundle = os.path.join(root, cid)
-    image.extract_rootfs(IMAGE, os.path.join(bundle, "rootfs"))
-    subprocess.run(["runc", "spec", "--bundle", bundle], check=True, timeout=30)
-    with open(os.path.join(bundle, "config.json")) as f:
-        spec = json.load(f)
-    spec["process"]["terminal"] = False
-    spec["process"]["args"] = ["sh", "-c", "echo init-out; sleep 600"]
-    spec["root"] = {"path": "rootfs", "readonly": False}
-    spec["linux"]["cgroupsPath"] = f"/airlock-it-grpc-{cid}"
-    with open(os.path.join(bundle, "config.json"), "w") as f:
-        json.dump(spec, f)
-    return bundle
+    return make_bundle(root, cid, IMAGE, ["sh", "-c", "echo init-out; sleep 600"], "airlock-it-grpc")[0]
 
 
 def _host_config(root, name, policy_text):

@@ -48,14 +48,18 @@ def test_shim_killed_leaves_nothing_after_delete(ctrd, runtime, new_id):
     # containerd notices the dead shim, runs `<shim> delete` and the container's init
     # goes too (runc delete --force).
     assert procs.wait_until(lambda: not init.alive(), 30), init
-    # The stock flow has already removed the task: delete reports NotFound. Either way
-    # nothing may stay behind.
+    # A SIGKILLed shim cannot remove its socket file; the stock cleanup does not either.
+    ctrd.accept_stale_socket(cid)
+    _remove_after_dead_shim_cleanup(ctrd, cid)
+
+
+def _remove_after_dead_shim_cleanup(ctrd, cid):
+    """containerd's dead-shim cleanup has already removed the task: delete reports NotFound.
+    Either way nothing may stay behind."""
     r = ctrd.ctr("task", "delete", "-f", cid)
     assert r.rc == 0 or "not found" in r.err, r
     assert ctrd.task_status(cid) is None
     ctrd.ctr("containers", "rm", cid, check=True)
-    # A SIGKILLed shim cannot remove its socket file; the stock cleanup does not either.
-    ctrd.accept_stale_socket(cid)
     ctrd.assert_no_leftovers(cid)
 
 
@@ -82,8 +86,4 @@ def test_orphaned_shim_ends_on_sigterm_and_leaves_the_container_to_containerd(ct
     finally:
         ctrd.start()
     assert procs.wait_until(lambda: not init.alive(), 30), init
-    r = ctrd.ctr("task", "delete", "-f", cid)
-    assert r.rc == 0 or "not found" in r.err, r
-    assert ctrd.task_status(cid) is None
-    ctrd.ctr("containers", "rm", cid, check=True)
-    ctrd.assert_no_leftovers(cid)
+    _remove_after_dead_shim_cleanup(ctrd, cid)

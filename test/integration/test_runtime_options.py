@@ -8,6 +8,7 @@ ShimCgroup, side by side with containerd-shim-runc-v2 given its own options (it 
 type: containerd 1.6 does not send it to a runc runtime).
 """
 
+import json
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ import time
 import pytest
 
 from harness import procs, ttrpc
+from harness.bundle import make_bundle
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("AIRLOCK_IT_BUILD") or os.path.join(REPO, "build")
@@ -161,22 +163,12 @@ def test_stdio_pipes_owned_by_io_uid_and_gid(tmp_path, shim, options):
     binary = RUNC_SHIM if shim == "runc-v2" else AIRLOCK_SHIM
     if binary is None:
         pytest.skip("containerd-shim-runc-v2 is not installed")
-    from harness import image
     image_tar = os.environ.get("AIRLOCK_IT_IMAGE") or os.path.join(BUILD, "images", "busybox-oci.tar")
     ns = "airlock-it-" + secrets.token_hex(4)
     cid = "u" + secrets.token_hex(4)
-    bundle = os.path.join(str(tmp_path), cid)
-    image.extract_rootfs(image_tar, os.path.join(bundle, "rootfs"))
-    subprocess.run(["runc", "spec", "--bundle", bundle], check=True, timeout=30)
-    import json
-    with open(os.path.join(bundle, "config.json")) as f:
-        spec = json.load(f)
-    spec["process"]["terminal"] = False
-    spec["process"]["args"] = ["sh", "-c", "stat -L -c '%u:%g' /proc/self/fd/1; sleep 600"]
-    spec["root"] = {"path": "rootfs", "readonly": True}
-    spec["linux"]["cgroupsPath"] = f"/airlock-it-iouid-{cid}"
-    with open(os.path.join(bundle, "config.json"), "w") as f:
-        json.dump(spec, f)
+    bundle, spec = make_bundle(str(tmp_path), cid, image_tar,
+                               ["sh", "-c", "stat -L -c '%u:%g' /proc/self/fd/1; sleep 600"], "airlock-it-iouid",
+                               readonly=True)
     env = {k: v for k, v in os.environ.items() if k not in ("TTRPC_ADDRESS", "GRPC_ADDRESS", "MAX_SHIM_VERSION")}
     env["AIRLOCK_CONFIG"] = _passthrough_host_config(str(tmp_path))
     # The shim's log fifo, as containerd makes and reads it (runc-v2 dies writing a log line
