@@ -13,13 +13,11 @@
 
 #include "absl/time/clock.h"
 #include "containerd/task/v2/shim.pb.h"
-#include "policy/sandbox/sandbox.h"
 #include "shim/base/log.h"
 #include "shim/base/unique_fd.h"
 #include "shim/bootstrap/actions.h"
 #include "nlohmann/json.hpp"
 #include "shim/bootstrap/address.h"
-#include "shim/bootstrap/defaults.h"
 #include "shim/runc/runc.h"
 #include "shim/task/rootfs.h"
 #include "shim/task/runtime_options.h"
@@ -55,7 +53,7 @@ void RemoveDeadSocket(const std::string& bundle) {
 
 }  // namespace
 
-int RunDelete(const Flags& flags) {
+int RunDelete(const Flags& flags, const Extensions& extensions) {
   if (flags.ns.empty() || flags.id.empty()) {
     std::fprintf(stderr, "delete needs -namespace and -id");
     return 1;
@@ -70,7 +68,7 @@ int RunDelete(const Flags& flags) {
     bundle = cwd;
   }
   absl::StatusOr<runc::Config> config = task::LoadRuntimeConfig(bundle);
-  runc::Runc runc(config.ok() ? *config : DefaultRuncConfig(flags.ns), bundle + "/log.json");
+  runc::Runc runc(config.ok() ? *config : RuncDefaults(extensions, flags.ns), bundle + "/log.json");
   if (absl::Status deleted = runc.Delete(flags.id, /*force=*/true); !deleted.ok()) {
     log::Warn("delete ", flags.id, ": ", deleted.message());
   }
@@ -78,8 +76,10 @@ int RunDelete(const Flags& flags) {
     log::Warn("delete ", flags.id, ": ", unmounted.message());
   }
   RemoveDeadSocket(bundle);
-  if (absl::Status cleaned = sandbox::Sandbox::CleanupAfterCrash("/run/airlock", flags.ns, flags.id); !cleaned.ok()) {
-    log::Warn("delete ", flags.id, ": airlock cleanup: ", cleaned.message());
+  if (extensions.cleanup_after_crash) {
+    if (absl::Status cleaned = extensions.cleanup_after_crash(flags.ns, flags.id); !cleaned.ok()) {
+      log::Warn("delete ", flags.id, ": ", cleaned.message());
+    }
   }
 
   absl::StatusOr<pid_t> pid = runc::ReadPidFile(bundle + "/init.pid");

@@ -9,7 +9,6 @@
 #include "containerd/types/introspection.pb.h"
 #include "shim/base/subprocess.h"
 #include "shim/bootstrap/actions.h"
-#include "shim/bootstrap/defaults.h"
 
 namespace airlock::bootstrap {
 
@@ -19,7 +18,7 @@ int PrintVersion(const char* argv0) {
   return 0;
 }
 
-int PrintInfo() {
+int PrintInfo(const Extensions& extensions) {
   containerd::types::RuntimeInfo info;
   info.set_name(kRuntimeName);
   info.mutable_version()->set_version(AIRLOCK_VERSION);
@@ -30,7 +29,7 @@ int PrintInfo() {
     return 1;
   }
   // The OCI runtime's own feature list, as containerd 2.x expects it.
-  runc::Config runc = DefaultRuncConfig("default");
+  runc::Config runc = RuncDefaults(extensions, "default");
   absl::StatusOr<ChildResult> features =
       Run({.argv = {runc.binary, "features"}, .capture_stdout = true}, absl::Seconds(10));
   if (features.ok() && features->exit.status == 0) {
@@ -42,7 +41,7 @@ int PrintInfo() {
   return 0;
 }
 
-int Main(int argc, char** argv) {
+int Main(int argc, char** argv, const Extensions& extensions) {
   // As go-runc does for containerd's runc shim: with NOTIFY_SOCKET (containerd run as a systemd
   // notify unit) runc would bind that socket into the container and `runc start` would wait for
   // the container's READY=1. The shim and its runc calls are nobody's notify service.
@@ -54,9 +53,9 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (flags->version) return PrintVersion(argv[0]);
-  if (flags->info) return PrintInfo();
-  if (flags->action == "start") return RunStart(*flags);
-  if (flags->action == "delete") return RunDelete(*flags);
+  if (flags->info) return PrintInfo(extensions);
+  if (flags->action == "start") return RunStart(*flags, extensions);
+  if (flags->action == "delete") return RunDelete(*flags, extensions);
   std::fprintf(stderr, "%s: unknown action \"%s\" (containerd runs `start` and `delete`)\n", kRuntimeName,
                flags->action.c_str());
   return 2;

@@ -18,8 +18,6 @@
 #include "shim/base/reactor.h"
 #include "shim/base/worker_pool.h"
 #include "shim/bootstrap/address.h"
-#include "shim/bootstrap/defaults.h"
-#include "policy/sandbox/sandbox_manager.h"
 #include "shim/cgroups/container_cgroups.h"
 #include "containerd/events/task.pb.h"
 #include "shim/events/publisher.h"
@@ -59,8 +57,8 @@ void SetUpStdio(const Flags& flags) {
 
 }  // namespace
 
-void ServerMain(const Flags& flags, const std::string& address, UniqueFd listener, UniqueFd ready,
-                bool load_grpc) {
+void ServerMain(const Flags& flags, const Extensions& extensions, const std::string& address, UniqueFd listener,
+                UniqueFd ready, bool load_grpc) {
   setsid();
   // One malloc arena for all threads: the shim's threads allocate little and rarely at the same
   // time, and every extra arena keeps its own dirty pages for the life of the sandbox.
@@ -109,20 +107,17 @@ void ServerMain(const Flags& flags, const std::string& address, UniqueFd listene
     // is written before the server closes its connections; gRPC finishes answered calls in Shutdown.
     reactor.Post([&reactor] { reactor.Stop(); });
   };
-  // The airlock: a sandbox per container, and airlock.v1.Control next to the task API.
-  sandbox::SandboxEnv sandbox_env{.reactor = &reactor,
-                                  .pool = pool,
-                                  .ns = flags.ns,
-                                  .host_config_path = HostConfigPath(),
-                                  .init_binary = sandbox::FindInitBinary(),
-                                  .cgroup_of = [container_cgroups](const std::string& id) {
-                                    return container_cgroups->Location(id);
-                                  }};
-  auto* sandboxes = new sandbox::SandboxManager(sandbox_env);
-  sandboxes->Register(*registry);
-  hooks.sandbox = sandboxes;
+  // What the runtime's main adds (the airlock: a sandbox per container, its control service).
+  if (extensions.sandboxes) {
+    hooks.sandbox = extensions.sandboxes(ServerParts{
+        .reactor = reactor,
+        .pool = *pool,
+        .registry = *registry,
+        .ns = flags.ns,
+        .cgroup_of = [container_cgroups](const std::string& id) { return container_cgroups->Location(id); }});
+  }
 
-  task::ServiceConfig config{.ns = flags.ns, .runc = DefaultRuncConfig(flags.ns)};
+  task::ServiceConfig config{.ns = flags.ns, .runc = RuncDefaults(extensions, flags.ns)};
   auto* service = new task::TaskService(reactor, *pool, config, std::move(hooks));
   service->Register(*registry);
 

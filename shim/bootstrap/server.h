@@ -6,6 +6,7 @@
 #include <string>
 
 #include "shim/base/unique_fd.h"
+#include "shim/bootstrap/extensions.h"
 #include "shim/bootstrap/flags.h"
 
 namespace airlock::bootstrap {
@@ -18,7 +19,7 @@ inline constexpr char kReadyWithoutGrpc = 2;  // serving ttrpc; the gRPC module 
 // Never returns. `load_grpc`: `start` means to announce gRPC, so the transport module is loaded
 // before the server says it is ready (containerd would otherwise wait for a protocol that is not
 // there).
-[[noreturn]] void ServerMain(const Flags& flags, const std::string& address, UniqueFd listener, UniqueFd ready,
-                             bool load_grpc);
+[[noreturn]] void ServerMain(const Flags& flags, const Extensions& extensions, const std::string& address,
+                             UniqueFd listener, UniqueFd ready, bool load_grpc);
 
 }  // namespace airlock::bootstrap

@@ -30,7 +30,6 @@
 #include "shim/base/unique_fd.h"
 #include "shim/bootstrap/actions.h"
 #include "shim/bootstrap/address.h"
-#include "shim/bootstrap/defaults.h"
 #include "shim/bootstrap/server.h"
 
 namespace airlock::bootstrap {
@@ -132,7 +131,7 @@ void AdjustOomScore(pid_t shim_pid) {
 
 }  // namespace
 
-int RunStart(const Flags& flags) {
+int RunStart(const Flags& flags, const Extensions& extensions) {
   if (flags.ns.empty()) {
     std::fprintf(stderr, "shim namespace cannot be empty");
     return 1;
@@ -141,7 +140,7 @@ int RunStart(const Flags& flags) {
     std::fprintf(stderr, "shim id cannot be empty");
     return 1;
   }
-  absl::StatusOr<Protocol> protocol = ConfiguredProtocol();
+  absl::StatusOr<Protocol> protocol = extensions.protocol ? extensions.protocol() : Protocol::kAuto;
   if (!protocol.ok()) {
     std::fprintf(stderr, "%s", std::string(protocol.status().message()).c_str());
     return 1;
@@ -193,7 +192,7 @@ int RunStart(const Flags& flags) {
   if (pid < 0) return fail("fork");
   if (pid == 0) {
     ready_read.reset();
-    ServerMain(flags, address, std::move(*listener), std::move(ready_write), announces_grpc);  // never returns
+    ServerMain(flags, extensions, address, std::move(*listener), std::move(ready_write), announces_grpc);
   }
   ready_write.reset();
   listener->reset();
