@@ -47,13 +47,17 @@ std::string Writable(const Policy& p, bool rootfs_writable) {
 std::string DescribeUplink(const Uplink& uplink) {
   switch (uplink.kind) {
     case UplinkKind::kNat:
-      return "network through NAT (a veth to the host; the outside world is reachable)";
+      return "network through NAT (a veth to the host): global unicast IPv4 only; private, shared (CGNAT), "
+             "loopback, link-local (the cloud metadata address 169.254.169.254), documentation, benchmarking, "
+             "multicast and reserved ranges, and the host's own addresses, are dropped, unless the host config's "
+             "nat.allow lists them";
     case UplinkKind::kNetns:
       return absl::StrCat("network through the network namespace ", uplink.netns_path,
                           " (whatever that namespace reaches)");
     case UplinkKind::kPod:
       return "network through the Kubernetes pod's network namespace (NAT to the pod's address: whatever the pod "
-             "may reach)";
+             "may reach, but never loopback, link-local (the cloud metadata address 169.254.169.254), multicast or "
+             "reserved ranges, nor the pod's own addresses, unless the host config's nat.allow lists them)";
     case UplinkKind::kNone:
       break;
   }

@@ -1,5 +1,6 @@
 #include "policy/host_config.h"
 
+#include <algorithm>
 #include <exception>
 #include <map>
 #include <optional>
@@ -36,7 +37,13 @@ class HostConfigReader {
                yaml::ReadVersion(f, errors_);
              }},
             {"allowed_repo_roots", [&](const Field& f) { Roots(f); }},
-            {"nat", [&](const Field& f) { yaml::ReadMap(f, {{"pool", [&](const Field& p) { Pool(p); }}}, errors_); }},
+            {"nat",
+             [&](const Field& f) {
+               yaml::ReadMap(f,
+                             {{"pool", [&](const Field& p) { Pool(p); }},
+                              {"allow", [&](const Field& a) { NatAllow(a); }}},
+                             errors_);
+             }},
             {"profiles_dir", [&](const Field& f) { Path(f, c_.profiles_dir); }},
             {"default_policy", [&](const Field& f) { Path(f, c_.default_policy); }},
             {"audit_dir", [&](const Field& f) { Path(f, c_.audit_dir); }},
@@ -106,6 +113,37 @@ class HostConfigReader {
       return;
     }
     c_.nat_pool = *cidr;
+  }
+
+  // Ranges a sandbox behind NAT may reach although they are not global unicast (a mirror on the
+  // node's network, a test's upstream). Overlaps are refused: nft sets take disjoint intervals.
+  void NatAllow(const Field& field) {
+    std::optional<std::vector<yaml::Field>> items = yaml::ReadList(field, "of CIDRs (e.g. 10.20.0.0/16)", errors_);
+    if (!items) return;
+    std::vector<Ipv4Cidr> ranges;
+    for (const yaml::Field& item : *items) {
+      std::optional<std::string> text = yaml::ReadString(item, errors_);
+      if (!text) continue;
+      absl::StatusOr<Ipv4Cidr> cidr = ParseIpv4Cidr(*text);
+      if (!cidr.ok()) {
+        errors_.At(item, cidr.status().message());
+        continue;
+      }
+      for (const Ipv4Cidr& other : ranges) {
+        if (Overlaps(*cidr, other)) {
+          errors_.At(item, absl::StrCat("overlaps ", ToString(other), " (list each range once)"));
+          return;
+        }
+      }
+      ranges.push_back(*cidr);
+    }
+    c_.nat_allow = std::move(ranges);
+  }
+
+  static bool Overlaps(const Ipv4Cidr& a, const Ipv4Cidr& b) {
+    const int shorter = std::min(a.prefix_length, b.prefix_length);
+    const uint32_t mask = shorter == 0 ? 0 : ~uint32_t{0} << (32 - shorter);
+    return (a.address & mask) == (b.address & mask);
   }
 
   void RunLimitsSection(const Field& field) {

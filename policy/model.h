@@ -173,6 +173,8 @@ struct RunLimits {
 struct HostConfig {
   std::vector<std::string> allowed_repo_roots;  // none: no repository may be mounted
   Ipv4Cidr nat_pool = {0xC6120000u, 16};        // 198.18.0.0/16 (RFC 2544 benchmarking range)
+  // What setup behind `nat` (or `pod`) may reach beyond global unicast (net/forward_guard.h).
+  std::vector<Ipv4Cidr> nat_allow;
   std::string profiles_dir = "/etc/airlock/policies";
   std::string default_policy = "/etc/airlock/policy.yaml";
   std::string audit_dir = "/var/log/airlock";

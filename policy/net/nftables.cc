@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/substitute.h"
 #include "policy/net/in_netns.h"
@@ -78,8 +79,18 @@ absl::Status RunNft(absl::string_view script, int netns_fd) {
   return RunInNetns(netns_fd, [&] { return RunHere(api, text); });
 }
 
-std::string NatTableScript(absl::string_view table, absl::string_view host_veth, absl::string_view sandbox_address) {
-  // $0 table, $1 host end of the veth, $2 the sandbox's address.
+std::string NatTableScript(absl::string_view table, absl::string_view host_veth, absl::string_view sandbox_address,
+                           const ForwardGuard& guard) {
+  // $0 table, $1 host end of the veth, $2 the sandbox's address, $3 the guard's rules.
+  std::string guard_rules;
+  if (!guard.allow.empty()) {
+    absl::StrAppend(&guard_rules, "    iifname \"", host_veth, "\" ip daddr { ", absl::StrJoin(guard.allow, ", "),
+                    " } accept\n");
+  }
+  if (!guard.drop.empty()) {
+    absl::StrAppend(&guard_rules, "    iifname \"", host_veth, "\" ip daddr { ", absl::StrJoin(guard.drop, ", "),
+                    " } drop\n");
+  }
   constexpr absl::string_view kTemplate = R"(table ip $0 {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
@@ -92,14 +103,15 @@ std::string NatTableScript(absl::string_view table, absl::string_view host_veth,
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
-    iifname "$1" ip saddr $2 accept
-    iifname "$1" drop
+    iifname "$1" ip saddr != $2 drop
+$3    iifname "$1" accept
     oifname "$1" ct state established,related accept
     oifname "$1" drop
   }
 }
 )";
-  return absl::StrCat(DeleteTableScript(table), absl::Substitute(kTemplate, table, host_veth, sandbox_address));
+  return absl::StrCat(DeleteTableScript(table),
+                      absl::Substitute(kTemplate, table, host_veth, sandbox_address, guard_rules));
 }
 
 absl::StatusOr<bool> NftTableExists(absl::string_view table) {

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "policy/net/forward_guard.h"
 
 namespace airlock::net {
 
@@ -15,11 +16,13 @@ namespace airlock::net {
 absl::Status RunNft(absl::string_view script, int netns_fd = -1);
 
 // The nft script of a nat sandbox: table `table` (family ip) that masquerades what `sandbox_address`
-// sends out of any other interface, and accepts forwarding from `host_veth` and replies back into
-// it (new connections into the sandbox are dropped, so are packets with a forged source). The
-// sandbox may not open connections to the host itself (input from the veth: replies only). Any old
-// table of that name is replaced, atomically.
-std::string NatTableScript(absl::string_view table, absl::string_view host_veth, absl::string_view sandbox_address);
+// sends out of any other interface, and forwards from `host_veth` what `guard` lets through
+// (forward_guard.h: `allow` first, then `drop`), and replies back into it (new connections into
+// the sandbox are dropped, so are packets with a forged source). The sandbox may not open
+// connections to the host itself (input from the veth: replies only). Any old table of that name
+// is replaced, atomically.
+std::string NatTableScript(absl::string_view table, absl::string_view host_veth, absl::string_view sandbox_address,
+                           const ForwardGuard& guard);
 
 // Removes the table if it exists (idempotent: "add" then "delete" in one batch).
 std::string DeleteTableScript(absl::string_view table);

@@ -287,7 +287,8 @@ absl::StatusOr<UplinkInfo> SandboxNetwork::AddNatUplink(const UplinkConfig& conf
   if (status.ok()) uplink_ = info;  // now with its addresses (the nft rule names the sandbox's)
   if (status.ok())
     status =
-        RunNft(NatTableScript(info.nft_table, info.outer_veth, FormatIpv4(info.addresses.sandbox)), host_netns_.get());
+        RunNft(NatTableScript(info.nft_table, info.outer_veth, FormatIpv4(info.addresses.sandbox), config.guard),
+               host_netns_.get());
   if (status.ok() && manage_ip_forward_) status = AcquireIpForward(IpForwardDir(options_), name_, host_netns_.get());
   if (!status.ok()) {
     (void)DeleteLinkByName(*host, info.outer_veth);

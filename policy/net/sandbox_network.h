@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "policy/net/forward_guard.h"
 #include "policy/net/ipv4.h"
 #include "policy/net/netlink.h"
 #include "policy/net/netns.h"
@@ -49,6 +50,8 @@ struct UplinkConfig {
   int host_netns_fd = -1;
   // kNat: turn net.ipv4.ip_forward on while the sandbox needs it, restore it after (ip_forward.h).
   bool manage_ip_forward = true;
+  // kNat: where the sandbox may not send (forward_guard.h).
+  ForwardGuard guard;
 };
 
 // What AddUplink made.

@@ -281,6 +281,8 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
     config.mode = uplink.kind == policy::UplinkKind::kNetns ? net::UplinkMode::kNetns : net::UplinkMode::kNat;
     config.upstream_netns_path = uplink.netns_path;
     config.pool = net::Ipv4Prefix{host->nat_pool.address, host->nat_pool.prefix_length};
+    config.guard.drop = uplink.kind == policy::UplinkKind::kPod ? net::NodeLocalIpv4() : net::NonGlobalIpv4();
+    for (const policy::Ipv4Cidr& range : host->nat_allow) config.guard.allow.push_back(policy::ToString(range));
     UniqueFd pod_netns;
     if (uplink.kind == policy::UplinkKind::kPod) {
       // Recorded before anything of ours is in there (Destroy removes the record if Create fails).

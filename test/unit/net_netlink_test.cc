@@ -516,7 +516,19 @@ TEST_CASE("Sandbox names map to short deterministic names", "[net][names]") {
   CHECK(VethName("sandbox-2", VethSide::kSandbox) != s);
   CHECK(VethName("sandbox-1", VethSide::kHost).substr(0, 14) == s.substr(0, 14));
   CHECK(NftTableName("abc") == "airlock-abc");
-  std::string script = NatTableScript("airlock-abc", "al0123456789abh", "198.18.0.2");
+  std::string script = NatTableScript("airlock-abc", "al0123456789abh", "198.18.0.2",
+                                      {.drop = NonGlobalIpv4(), .allow = {"198.19.0.0/17"}});
   CHECK(script.find("masquerade") != std::string::npos);
   CHECK(script.rfind("add table ip airlock-abc\ndelete table ip airlock-abc\n", 0) == 0);
+  // The guard: allowed ranges first, then the non-global ones dropped, then the rest forwarded.
+  const size_t allow = script.find("iifname \"al0123456789abh\" ip daddr { 198.19.0.0/17 } accept");
+  const size_t drop = script.find("169.254.0.0/16");
+  const size_t rest = script.find("iifname \"al0123456789abh\" accept");
+  CHECK(allow != std::string::npos);
+  CHECK(drop != std::string::npos);
+  CHECK(rest != std::string::npos);
+  CHECK((allow < drop && drop < rest));
+  // No guard: no empty set (nft refuses one).
+  CHECK(NatTableScript("airlock-abc", "al0123456789abh", "198.18.0.2", {}).find("{  }") == std::string::npos);
+  CHECK(NatTableScript("airlock-abc", "al0123456789abh", "198.18.0.2", {}).find("daddr") == std::string::npos);
 }

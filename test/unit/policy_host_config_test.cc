@@ -40,7 +40,7 @@ TEST_CASE("host config defaults", "[policy][host_config]") {
 TEST_CASE("host config with every key", "[policy][host_config]") {
   absl::StatusOr<HostConfig> config = ParseHostConfig(R"(version: 1
 allowed_repo_roots: [/srv/airlock/repos, /data/repos/]
-nat: {pool: 10.200.0.0/24}
+nat: {pool: 10.200.0.0/24, allow: [198.18.255.0/25, 10.9.0.0/16]}
 profiles_dir: /opt/airlock/profiles
 default_policy: /opt/airlock/policy.yaml
 audit_dir: /data/audit
@@ -55,6 +55,7 @@ run:
   REQUIRE(config.ok());
   CHECK(config->allowed_repo_roots == std::vector<std::string>{"/srv/airlock/repos", "/data/repos"});
   CHECK(config->nat_pool == Ipv4Cidr{0x0AC80000u, 24});
+  CHECK(config->nat_allow == std::vector<Ipv4Cidr>{{0xC612FF00u, 25}, {0x0A090000u, 16}});
   CHECK(config->profiles_dir == "/opt/airlock/profiles");
   CHECK(config->default_policy == "/opt/airlock/policy.yaml");
   CHECK(config->audit_dir == "/data/audit");
@@ -64,6 +65,13 @@ run:
   CHECK(config->run_limits == RunLimits{20, kMiB, 2 * kGiB});
   CHECK(ParseHostConfig("version: 1\nruntime: {binary: crun}\n", "c")->runtime_binary == "crun");
   CHECK_FALSE(ParseHostConfig("version: 1\nruntime: {root: run/runc}\n", "c").ok());
+  // nat.allow: CIDRs, each range once (nft sets take disjoint intervals).
+  CHECK(ParseHostConfig("version: 1\n", "c")->nat_allow.empty());
+  absl::StatusOr<HostConfig> overlap = ParseHostConfig("version: 1\nnat: {allow: [10.0.0.0/8, 10.1.0.0/16]}\n", "c");
+  REQUIRE_FALSE(overlap.ok());
+  CHECK(std::string(overlap.status().message()).find("overlaps 10.0.0.0/8") != std::string::npos);
+  CHECK_FALSE(ParseHostConfig("version: 1\nnat: {allow: [not-a-cidr]}\n", "c").ok());
+  CHECK_FALSE(ParseHostConfig("version: 1\nnat: {allow: 10.0.0.0/8}\n", "c").ok());
 }
 
 TEST_CASE("host config errors name position and key", "[policy][host_config][errors]") {

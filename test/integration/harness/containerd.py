@@ -177,6 +177,7 @@ class Containerd:
         # runc-v2 here; the CRI's namespace (k8s.io) is shared with any containerd of the host, so
         # a CRI instance moves it under its own directory (set_cri_runtimes).
         self.airlock_runc_root = RUNC_STATE_ROOT
+        self.nat_allow = []
         self._write_airlock_host_config()
         self.env["AIRLOCK_CONFIG"] = self.airlock_config
 
@@ -187,7 +188,13 @@ class Containerd:
                     f"profiles_dir: {self.policies_dir}\n"
                     f"default_policy: {self.passthrough_policy}\n"
                     f"audit_dir: {self.audit_dir}\n"
-                    f"runtime: {{root: {self.airlock_runc_root}}}\n")
+                    f"runtime: {{root: {self.airlock_runc_root}}}\n"
+                    + (f"nat: {{allow: [{', '.join(self.nat_allow)}]}}\n" if self.nat_allow else ""))
+
+    def set_nat_allow(self, ranges):
+        """The host config's nat.allow (read by the shim at each sandbox's creation)."""
+        self.nat_allow = list(ranges)
+        self._write_airlock_host_config()
 
     def _write_config(self):
         plugins = [p for p in DISABLED_PLUGINS if not (self.cri_runtimes and p == CRI_PLUGIN)]
