@@ -104,15 +104,20 @@ class HostConfigReader {
     if (ok) c_.allowed_repo_roots = std::move(roots);
   }
 
-  void Pool(const Field& field) {
+  // A CIDR scalar; nullopt (reported) when it is not one.
+  std::optional<Ipv4Cidr> Cidr(const Field& field) {
     std::optional<std::string> text = yaml::ReadString(field, errors_);
-    if (!text) return;
+    if (!text) return std::nullopt;
     absl::StatusOr<Ipv4Cidr> cidr = ParseIpv4Cidr(*text);
     if (!cidr.ok()) {
       errors_.At(field, cidr.status().message());
-      return;
+      return std::nullopt;
     }
-    c_.nat_pool = *cidr;
+    return *cidr;
+  }
+
+  void Pool(const Field& field) {
+    if (std::optional<Ipv4Cidr> cidr = Cidr(field)) c_.nat_pool = *cidr;
   }
 
   // Ranges a sandbox behind NAT may reach although they are not global unicast (a mirror on the
@@ -122,13 +127,8 @@ class HostConfigReader {
     if (!items) return;
     std::vector<Ipv4Cidr> ranges;
     for (const yaml::Field& item : *items) {
-      std::optional<std::string> text = yaml::ReadString(item, errors_);
-      if (!text) continue;
-      absl::StatusOr<Ipv4Cidr> cidr = ParseIpv4Cidr(*text);
-      if (!cidr.ok()) {
-        errors_.At(item, cidr.status().message());
-        continue;
-      }
+      std::optional<Ipv4Cidr> cidr = Cidr(item);
+      if (!cidr) continue;
       for (const Ipv4Cidr& other : ranges) {
         if (Overlaps(*cidr, other)) {
           errors_.At(item, absl::StrCat("overlaps ", ToString(other), " (list each range once)"));
