@@ -49,16 +49,47 @@ def _passthrough_config(root):
     return _host_config(root, "passthrough", "version: 1\nmode: passthrough\n")
 
 
-def _start_shim(bundle, ns, cid, env_extra):
+# (socket path, namespace, id) of every shim a test started: the workdir fixture ends what a failed
+# test left (its shim by pid, its container by runc, its socket).
+_STARTED = []
+
+
+def _run_start(binary, bundle, ns, cid, env_extra):
+    """`<binary> start` for the bundle, as containerd runs it; the CompletedProcess (text)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TTRPC_ADDRESS", "MAX_SHIM_VERSION",
-                                                            "AIRLOCK_SHIM_PROTOCOL", "GRPC_ADDRESS")}
+                                                            "AIRLOCK_SHIM_PROTOCOL", "GRPC_ADDRESS",
+                                                            "AIRLOCK_GRPC_PLUGIN")}
     env["AIRLOCK_CONFIG"] = _passthrough_config(os.path.dirname(bundle))
     env.update(env_extra)
-    r = subprocess.run([SHIM, "-namespace", ns, "-address", "/run/airlock-it-grpc.sock", "-publish-binary",
+    r = subprocess.run([binary, "-namespace", ns, "-address", "/run/airlock-it-grpc.sock", "-publish-binary",
                         "/bin/false", "-id", cid, "start"], cwd=bundle, env=env, capture_output=True,
                        text=True, timeout=60)
+    if r.returncode == 0:
+        out = r.stdout.strip()
+        path = json.loads(out)["address"] if out.startswith("{") else out[len("unix://"):]
+        _STARTED.append((path, ns, cid))
+    return r
+
+
+def _start_shim(bundle, ns, cid, env_extra):
+    r = _run_start(SHIM, bundle, ns, cid, env_extra)
     assert r.returncode == 0, r
     return r.stdout
+
+
+def _end_leftover_shims():
+    while _STARTED:
+        path, ns, cid = _STARTED.pop()
+        pid = _shim_pid(path)
+        if pid is None:
+            continue
+        subprocess.run(["runc", "--root", f"/run/containerd/runc/{ns}", "delete", "--force", cid],
+                       capture_output=True, timeout=30)
+        os.kill(pid, signal.SIGKILL)  # a shim this test started, by pid
+        procs.wait_until(lambda: not os.path.exists(f"/proc/{pid}") or procs.stat_fields(pid)[0] == "Z", 10)
+        if os.path.exists(path):
+            os.unlink(path)
+        _remove_runc_namespace_dir(ns)
 
 
 def _shim_pid(socket_path):
@@ -94,6 +125,7 @@ def workdir():
     os.makedirs("/run/airlock-it", exist_ok=True)
     d = tempfile.mkdtemp(prefix="g", dir="/run/airlock-it")
     yield d
+    _end_leftover_shims()
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -178,15 +210,15 @@ def test_lifecycle_over_grpc_v3(workdir, oci_runtime="runc"):
     address = "unix://" + boot["address"]
     shim = _shim_pid(boot["address"])
     assert shim
-    # Announced gRPC: its module is loaded before the shim says it serves (a shim that announced
-    # ttrpc never maps it: test_bootstrap_output_per_containerd). The socket still answers ttrpc.
-    assert _maps_grpc(shim), "gRPC announced without its module loaded"
-    conn = ttrpc.connect(address, cid)
-    assert conn["shim_pid"] == shim
-
     grpc = Client(address, ns)
     out_log = os.path.join(workdir, "init.out")
-    try:
+    try:  # every check inside: the finally below ends the shim whatever fails
+        # Announced gRPC: its module is loaded before the shim says it serves (a shim that announced
+        # ttrpc never maps it: test_bootstrap_output_per_containerd). The socket still answers ttrpc.
+        assert _maps_grpc(shim), "gRPC announced without its module loaded"
+        conn = ttrpc.connect(address, cid)
+        assert conn["shim_pid"] == shim
+
         _, created = grpc("create", "--id", cid, "--bundle", bundle, "--stdout", "file://" + out_log,
                           "--stderr", "file://" + out_log)
         assert _maps_grpc(shim)
@@ -438,17 +470,6 @@ def test_an_image_with_its_own_airlock_path_is_refused(workdir, kind):
         task.close()
 
 
-def _start_shim_binary(binary, bundle, ns, cid, env_extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("TTRPC_ADDRESS", "MAX_SHIM_VERSION",
-                                                            "AIRLOCK_SHIM_PROTOCOL", "GRPC_ADDRESS",
-                                                            "AIRLOCK_GRPC_PLUGIN")}
-    env["AIRLOCK_CONFIG"] = _passthrough_config(os.path.dirname(bundle))
-    env.update(env_extra)
-    return subprocess.run([binary, "-namespace", ns, "-address", "/run/airlock-it-grpc.sock", "-publish-binary",
-                           "/bin/false", "-id", cid, "start"], cwd=bundle, env=env, capture_output=True,
-                          text=True, timeout=60)
-
-
 def _stop_ttrpc_shim(address, ns, cid):
     """Shutdown over ttrpc; the shim must then be gone with its socket."""
     path = address.split("://", 1)[-1]
@@ -474,7 +495,7 @@ def test_grpc_announced_only_when_its_module_loads(workdir):
 
     cid = "m" + secrets.token_hex(4)
     bundle = _make_bundle(workdir, cid)
-    r = _start_shim_binary(copy, bundle, ns, cid, {"MAX_SHIM_VERSION": "3"})
+    r = _run_start(copy, bundle, ns, cid, {"MAX_SHIM_VERSION": "3"})
     assert r.returncode == 0 and r.stderr == "", r
     if r.stdout.startswith("{"):
         boot = json.loads(r.stdout)
@@ -488,7 +509,7 @@ def test_grpc_announced_only_when_its_module_loads(workdir):
         cid = "n" + secrets.token_hex(4)
         bundle = _make_bundle(workdir, cid)
         started = time.monotonic()
-        r = _start_shim_binary(copy, bundle, ns, cid, {"MAX_SHIM_VERSION": "3", "AIRLOCK_SHIM_PROTOCOL": "grpc"})
+        r = _run_start(copy, bundle, ns, cid, {"MAX_SHIM_VERSION": "3", "AIRLOCK_SHIM_PROTOCOL": "grpc"})
         assert r.returncode != 0 and "airlock-grpc.so" in r.stderr and r.stdout == "", r
         assert time.monotonic() - started < 30, "the failed start took containerd's whole timeout"
         assert not any("containerd-shim-airlock-v2" in " ".join(procs.cmdline(p)) and ns in procs.cmdline(p)
@@ -499,7 +520,7 @@ def test_grpc_announced_only_when_its_module_loads(workdir):
     os.symlink(SHIM, link)
     cid = "l" + secrets.token_hex(4)
     bundle = _make_bundle(workdir, cid)
-    r = _start_shim_binary(link, bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"})
+    r = _run_start(link, bundle, ns, cid, {"MAX_SHIM_VERSION": "2", "AIRLOCK_SHIM_PROTOCOL": "grpc"})
     assert r.returncode == 0, r
     boot = json.loads(r.stdout)
     grpc = Client("unix://" + boot["address"], ns)
