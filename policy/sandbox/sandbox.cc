@@ -319,9 +319,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   input.setup_command = s.setup_command_;
   input.swap_limit_supported = SwapLimitSupported();
   // The pod's hostname and sysctls: the sandbox leaves the pod's UTS, network and IPC namespaces.
-  const auto named = spec.find("hostname");
-  const bool has_hostname = named != spec.end() && named->is_string() && !named->get<std::string>().empty();
-  if (std::string uts = SpecNamespacePath(spec, "uts"); !uts.empty() && !has_hostname) {
+  if (std::string uts = SpecNamespacePath(spec, "uts"); !uts.empty() && !policy::SpecNamesHostname(spec)) {
     absl::StatusOr<std::string> hostname = HostnameOfUtsNamespace(uts);
     if (!hostname.ok()) return rejected(hostname.status());
     input.shared_uts_hostname = *std::move(hostname);

@@ -247,8 +247,7 @@ absl::Status ApplySysctls(json& linux_spec, const std::map<std::string, std::str
 // spec.hostname: the spec's own, else the one of the UTS namespace it joined (a pod's), which the
 // sandbox's private UTS namespace would otherwise replace with the node's name.
 void ApplyHostname(json& spec, const std::string& shared_uts_hostname, std::vector<std::string>* notes) {
-  if (shared_uts_hostname.empty()) return;
-  if (auto it = spec.find("hostname"); it != spec.end() && it->is_string() && !it->get<std::string>().empty()) return;
+  if (shared_uts_hostname.empty() || SpecNamesHostname(spec)) return;
   spec["hostname"] = shared_uts_hostname;
   notes->push_back(absl::StrCat("hostname ", shared_uts_hostname, " of the shared UTS namespace set in the sandbox's own"));
 }
@@ -446,6 +445,11 @@ const std::vector<std::string>& DefaultReadonlyPaths() {
   static const std::vector<std::string>* const kPaths =
       new std::vector<std::string>{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
   return *kPaths;
+}
+
+bool SpecNamesHostname(const json& spec) {
+  auto it = spec.find("hostname");
+  return it != spec.end() && it->is_string() && !it->get<std::string>().empty();
 }
 
 absl::Status RestrictCapabilities(json& process, const Policy& policy, std::vector<std::string>* notes) {

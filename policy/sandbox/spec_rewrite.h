@@ -69,6 +69,9 @@ absl::StatusOr<RewriteOutput> RewriteSpec(const nlohmann::json& spec, const Rewr
 // is ever added. What was dropped goes to `notes`.
 absl::Status RestrictCapabilities(nlohmann::json& process, const Policy& policy, std::vector<std::string>* notes);
 
+// Whether the spec sets a hostname of its own (then a shared UTS namespace's is not needed).
+bool SpecNamesHostname(const nlohmann::json& spec);
+
 // An OCI env list without the policy's secrets (by name).
 nlohmann::json WithoutSecrets(const nlohmann::json& env, const Policy& policy);
 

@@ -18,11 +18,8 @@
 #include <iterator>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "containerd/linux/runctypes/runc.pb.h"
-#include "containerd/runc/options/oci.pb.h"
 #include "google/protobuf/any.pb.h"
 #include "nlohmann/json.hpp"
 #include "shim/base/errno_status.h"
@@ -31,6 +28,7 @@
 #include "shim/bootstrap/actions.h"
 #include "shim/bootstrap/address.h"
 #include "shim/bootstrap/server.h"
+#include "shim/task/runtime_options.h"
 
 namespace airlock::bootstrap {
 namespace {
@@ -98,15 +96,7 @@ std::string ShimCgroupFromStdin() {
   std::string data((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
   google::protobuf::Any any;
   if (data.empty() || !any.ParseFromString(data)) return "";
-  if (absl::EndsWith(any.type_url(), "containerd.runc.v1.Options")) {
-    containerd::runc::v1::Options options;
-    return options.ParseFromString(any.value()) ? options.shim_cgroup() : "";
-  }
-  if (absl::EndsWith(any.type_url(), "containerd.linux.runc.CreateOptions")) {
-    containerd::linux::runc::CreateOptions options;
-    return options.ParseFromString(any.value()) ? options.shim_cgroup() : "";
-  }
-  return "";
+  return task::ShimCgroupOf(any);
 }
 
 void JoinCgroup(const std::string& cgroup, pid_t pid) {

@@ -66,6 +66,18 @@ absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& op
   return absl::InvalidArgumentError(absl::StrCat("runtime options of unsupported type ", options.type_url()));
 }
 
+std::string ShimCgroupOf(const google::protobuf::Any& options) {
+  if (TypeIs(options, kRuncOptions)) {
+    containerd::runc::v1::Options runc_options;
+    return runc_options.ParseFromString(options.value()) ? runc_options.shim_cgroup() : "";
+  }
+  if (TypeIs(options, kLegacyCreateOptions)) {
+    containerd::linux::runc::CreateOptions legacy;
+    return legacy.ParseFromString(options.value()) ? legacy.shim_cgroup() : "";
+  }
+  return "";
+}
+
 std::string RuntimeConfigPath(const google::protobuf::Any& options) {
   if (!TypeIs(options, kRuntimeOptions)) return "";
   runtimeoptions::v1::Options runtime_options;
@@ -78,9 +90,7 @@ absl::Status SaveRuntimeConfig(const std::string& bundle, const runc::Config& co
                           {"root", config.root},
                           {"systemd_cgroup", config.systemd_cgroup},
                           {"no_pivot_root", config.no_pivot_root},
-                          {"no_new_keyring", config.no_new_keyring},
-                          {"io_uid", config.io_uid},
-                          {"io_gid", config.io_gid}};
+                          {"no_new_keyring", config.no_new_keyring}};
   return WriteFileAtomically(bundle + std::string(kSavedName), saved.dump());
 }
 
@@ -96,8 +106,6 @@ absl::StatusOr<runc::Config> LoadRuntimeConfig(const std::string& bundle) {
   config.systemd_cgroup = saved.value("systemd_cgroup", false);
   config.no_pivot_root = saved.value("no_pivot_root", false);
   config.no_new_keyring = saved.value("no_new_keyring", false);
-  config.io_uid = saved.value("io_uid", 0u);
-  config.io_gid = saved.value("io_gid", 0u);
   return config;
 }
 

@@ -17,6 +17,10 @@ namespace airlock::task {
 absl::StatusOr<runc::Config> ParseRuntimeOptions(const google::protobuf::Any& options, const runc::Config& defaults,
                                                  const std::string& ns);
 
+// The cgroup the shim itself is to join (ShimCgroup of runc's options or of the old linux
+// runtime's CreateOptions), or "".
+std::string ShimCgroupOf(const google::protobuf::Any& options);
+
 // The config file named by runtimeoptions.v1.Options, or "".
 std::string RuntimeConfigPath(const google::protobuf::Any& options);
 
