@@ -13,7 +13,7 @@ import re
 import stat
 
 from harness import procs
-from harness.airlock import field, policy_yaml
+from harness.airlock import RUNTIME as AIRLOCK_RUNTIME, field, policy_yaml
 
 # fds 0-2 of this shell and of PID 1, as `readlink` sees them, one "<who> <fd> <target>" a line.
 # "self" is this shell ($$), not readlink: inside $(...) readlink's own fd 1 is the substitution's pipe.
@@ -140,7 +140,10 @@ def test_log_uri_file_is_written_by_the_shim_not_the_container(ctrd, runtime, ne
               "timeout 1 cat /proc/self/fd/1 </dev/null > /tmp/peek 2>/dev/null; "
               "echo \"peeked $(grep -c host-line-before /tmp/peek)\"; "
               ": > /proc/self/fd/1; "  # O_TRUNC on what fd 1 names
-              "echo last >&2; readlink /proc/self/fd/1")
+              # runc-v2 (1.6) closes the shared log file when stdout ends: stderr copied after
+              # that is lost ("error copying stderr"). The sleep keeps the reference off that race;
+              # the next test holds airlock to the harder order.
+              "echo last >&2; sleep 1; readlink /proc/self/fd/1")
     r = ctrd.run(runtime, cid, "sh", "-c", script, extra=("--log-uri", f"file://{log}"))
     assert r.rc == 0, r
     text = log.read_text()
@@ -150,6 +153,19 @@ def test_log_uri_file_is_written_by_the_shim_not_the_container(ctrd, runtime, ne
     pipes = [line for line in lines[1:] if line.startswith("pipe:[")]
     assert len(pipes) == 1, text
     assert sorted(line for line in lines[1:] if line not in pipes) == ["first", "last", "peeked 0"], text
+    ctrd.assert_no_leftovers(cid)
+
+
+def test_log_uri_file_keeps_stderr_written_after_stdout_ended(ctrd, new_id, tmp_path):
+    """Both streams share one log file: stdout ending (closed by the process) must not close the
+    file under stderr. The stock runc-v2 of containerd 1.6 loses such stderr (its stdout copier
+    closes the shared file), so this runs for airlock only."""
+    log = tmp_path / "c.log"
+    cid = new_id()
+    script = "echo out; exec 1>&-; sleep 0.5; for i in 1 2 3; do echo err$i >&2; sleep 0.2; done"
+    r = ctrd.run(AIRLOCK_RUNTIME, cid, "sh", "-c", script, extra=("--log-uri", f"file://{log}"))
+    assert r.rc == 0, r
+    assert log.read_text().splitlines() == ["out", "err1", "err2", "err3"], log.read_text()
     ctrd.assert_no_leftovers(cid)
 
 
