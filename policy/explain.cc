@@ -1,11 +1,13 @@
 #include "policy/explain.h"
 
+#include <functional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "policy/capabilities.h"
 #include "policy/duration_size.h"
+#include "policy/proxy_presets.h"
 
 namespace airlock::policy {
 namespace {
@@ -31,17 +33,22 @@ std::string DescribeTmpfs(const Policy& p) {
   return absl::StrJoin(parts, ", ");
 }
 
-std::string Writable(const Policy& p, bool rootfs_writable) {
-  std::vector<std::string> parts;
-  if (rootfs_writable) parts.push_back("the root filesystem");
-  parts.push_back(absl::StrCat(p.workspace.target, " (the repository)"));
-  if (!p.filesystem.tmpfs.empty()) parts.push_back(DescribeTmpfs(p));
+// "a", "a and b", "a, b and c".
+std::string JoinWords(const std::vector<std::string>& parts) {
   std::string joined;
   for (size_t i = 0; i < parts.size(); ++i) {
     if (i > 0) absl::StrAppend(&joined, i + 1 == parts.size() ? " and " : ", ");
     absl::StrAppend(&joined, parts[i]);
   }
   return joined;
+}
+
+std::string Writable(const Policy& p, bool rootfs_writable) {
+  std::vector<std::string> parts;
+  if (rootfs_writable) parts.push_back("the root filesystem");
+  parts.push_back(absl::StrCat(p.workspace.target, " (the repository)"));
+  if (!p.filesystem.tmpfs.empty()) parts.push_back(DescribeTmpfs(p));
+  return JoinWords(parts);
 }
 
 std::string DescribeUplink(const Uplink& uplink) {
@@ -58,10 +65,53 @@ std::string DescribeUplink(const Uplink& uplink) {
       return "network through the Kubernetes pod's network namespace (NAT to the pod's address: whatever the pod "
              "may reach, but never loopback, link-local (the cloud metadata address 169.254.169.254), multicast or "
              "reserved ranges, nor the pod's own addresses, unless the host config's nat.allow lists them)";
+    case UplinkKind::kProxy:
+      return "no network but loopback and the airlock proxy on 127.0.0.1:3128 (HTTP_PROXY/HTTPS_PROXY are set): "
+             "only the hosts of network.proxy, see below";
     case UplinkKind::kNone:
       break;
   }
   return "no network but loopback";
+}
+
+std::string MethodList(const std::vector<std::string>& methods) { return absl::StrJoin(methods, ", "); }
+
+// network.proxy in words: what passes, what cannot be seen, what bounds it.
+void DescribeProxy(const Policy& p, const std::function<void(const std::string&)>& line) {
+  const Proxy& proxy = p.network.proxy;
+  line("The airlock proxy (127.0.0.1:3128 inside the sandbox, a socket the shim made and serves from outside):");
+  if (proxy.preset == ProxyPreset::kAll) {
+    line("  - hosts: any name (preset all)");
+  } else {
+    std::vector<std::string> hosts = proxy.allow;
+    if (proxy.preset == ProxyPreset::kCommonDependencies) {
+      hosts.insert(hosts.begin(), absl::StrCat("the common-dependencies preset (", PresetHosts(proxy.preset).size(),
+                                               " package registries and forges)"));
+    }
+    line(absl::StrCat("  - hosts: ", JoinWords(hosts), " (\"*.x\" is every name under x, not x itself)"));
+  }
+  std::vector<std::string> ports;
+  for (uint16_t port : proxy.ports) ports.push_back(absl::StrCat(port));
+  line(absl::StrCat("  - ports: ", absl::StrJoin(ports, ", ")));
+  if (p.network.execution == ExecutionNetwork::kProxy) {
+    line(absl::StrCat("  - plain HTTP methods after the seal: ", MethodList(proxy.methods),
+                      "; checked on every request, also on a kept-alive connection (403 otherwise)"));
+  }
+  if (p.network.setup.uplink.kind == UplinkKind::kProxy) {
+    line(absl::StrCat("  - plain HTTP methods during setup: ",
+                      proxy.setup_methods ? MethodList(*proxy.setup_methods) : std::string("all")));
+  }
+  line("  - HTTPS passes as a CONNECT tunnel to an allowed host and port; the TLS ClientHello's server name (SNI) "
+       "must equal the CONNECT host, and anything that is not TLS is refused; the methods inside TLS cannot be seen "
+       "(the proxy does not intercept TLS): an allowed HTTPS host takes any method");
+  line("  - names are resolved by the host (the sandbox has no DNS), once per connection, and the checked address is "
+       "the one connected to; loopback, private, link-local (the cloud metadata address), CGNAT, multicast, "
+       "documentation and reserved addresses and the host's own are refused unless the host config's proxy.allow "
+       "lists them; IP literals pass only when listed themselves");
+  line(absl::StrCat("  - limits over the sandbox's life: ", proxy.limits.requests, " requests, ",
+                    HumanByteSize(proxy.limits.bytes_up), " up, ", HumanByteSize(proxy.limits.bytes_down), " down, ",
+                    proxy.limits.connections, " connections at once"));
+  line("  - every request is a line of the audit log (method, host, port, path, bytes, decision, reason)");
 }
 
 // What both seccomp filters deny (policy/seccomp/shared_rules.h), in words.
@@ -164,7 +214,10 @@ std::string ExplainPolicy(const Policy& p) {
   line();
 
   line("After the seal (the entrypoint, e.g. the agent, runs):");
-  line("  - no network but loopback (verified)");
+  line(p.network.execution == ExecutionNetwork::kProxy
+           ? "  - no network but loopback (verified) and the airlock proxy on 127.0.0.1:3128 (verified to be the "
+             "shim's socket; HTTP_PROXY/HTTPS_PROXY are set): only the hosts of network.proxy, see below"
+           : "  - no network but loopback (verified)");
   line("  - root filesystem read-only");
   line("  - writable: only ", Writable(p, false));
   line("  - ", DescribeOtherBinds(p));
@@ -198,6 +251,11 @@ std::string ExplainPolicy(const Policy& p) {
        " where airlock makes it (`airlock run`: a tmpfs, ENOSPC past it); a repository given by annotation is the "
        "caller's directory and is not limited here");
   line();
+
+  if (UsesProxy(p.network)) {
+    DescribeProxy(p, [&](const std::string& text) { line(text); });
+    line();
+  }
 
   line("Audit log: ", p.audit.dir.empty() ? "the host config's audit_dir" : p.audit.dir);
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -70,6 +71,13 @@ class HostConfigReader {
                              errors_);
              }},
             {"run", [&](const Field& f) { RunLimitsSection(f); }},
+            {"proxy",
+             [&](const Field& f) {
+               yaml::ReadMap(f,
+                             {{"resolver", [&](const Field& r) { Resolver(r); }},
+                              {"allow", [&](const Field& a) { CidrList(a, c_.proxy.allow); }}},
+                             errors_);
+             }},
         },
         errors_);
     if (is_map && !have_version) errors_.At(document.Mark(), "version", "missing (want \"version: 1\")");
@@ -117,12 +125,42 @@ class HostConfigReader {
   }
 
   void Pool(const Field& field) {
-    if (std::optional<Ipv4Cidr> cidr = Cidr(field)) c_.nat_pool = *cidr;
+    std::optional<Ipv4Cidr> cidr = Cidr(field);
+    if (!cidr) return;
+    if (cidr->prefix_length > 30) {
+      errors_.At(field, absl::StrCat("bad CIDR \"", ToString(*cidr),
+                                     "\": the prefix length must be 1 to 30 (the pool hands out /30s) (want e.g. "
+                                     "198.18.0.0/16)"));
+      return;
+    }
+    c_.nat_pool = *cidr;
   }
 
   // Ranges a sandbox behind NAT may reach although they are not global unicast (a mirror on the
   // node's network, a test's upstream). Overlaps are refused: nft sets take disjoint intervals.
-  void NatAllow(const Field& field) {
+  void NatAllow(const Field& field) { CidrList(field, c_.nat_allow); }
+
+  // `system` (getaddrinfo) or `hosts:/path` (only that hosts(5) file: a test's names, an air-gapped node).
+  void Resolver(const Field& field) {
+    std::optional<std::string> text = yaml::ReadString(field, errors_);
+    if (!text) return;
+    if (*text == "system") {
+      c_.proxy.hosts_file.clear();
+      return;
+    }
+    if (absl::StartsWith(*text, "hosts:")) {
+      absl::StatusOr<std::string> path = CleanAbsolutePath(absl::string_view(*text).substr(6));
+      if (path.ok()) {
+        c_.proxy.hosts_file = *path;
+        return;
+      }
+      errors_.At(field, absl::StrCat("bad hosts file: ", path.status().message(), " (want hosts:/path)"));
+      return;
+    }
+    errors_.At(field, absl::StrCat("unknown resolver \"", *text, "\" (want system or hosts:/path)"));
+  }
+
+  void CidrList(const Field& field, std::vector<Ipv4Cidr>& out) {
     std::optional<std::vector<yaml::Field>> items = yaml::ReadList(field, "of CIDRs (e.g. 10.20.0.0/16)", errors_);
     if (!items) return;
     std::vector<Ipv4Cidr> ranges;
@@ -137,7 +175,7 @@ class HostConfigReader {
       }
       ranges.push_back(*cidr);
     }
-    c_.nat_allow = std::move(ranges);
+    out = std::move(ranges);
   }
 
   static bool Overlaps(const Ipv4Cidr& a, const Ipv4Cidr& b) {
@@ -223,8 +261,8 @@ absl::StatusOr<Ipv4Cidr> ParseIpv4Cidr(absl::string_view text) {
   }
   int prefix;
   if (halves[1].empty() || halves[1].find_first_not_of("0123456789") != absl::string_view::npos ||
-      !absl::SimpleAtoi(halves[1], &prefix) || prefix < 1 || prefix > 30) {
-    return bad("the prefix length must be 1 to 30 (the pool hands out /30s)");
+      !absl::SimpleAtoi(halves[1], &prefix) || prefix < 1 || prefix > 32) {
+    return bad("the prefix length must be 1 to 32");
   }
   uint32_t host_mask = prefix == 32 ? 0 : (0xFFFFFFFFu >> prefix);
   if (address & host_mask) return bad("host bits are set");

@@ -28,7 +28,23 @@ absl::string_view ToString(RootfsMode mode) { return mode == RootfsMode::kWritab
 
 absl::string_view ToString(OtherBinds mode) { return mode == OtherBinds::kReadonly ? "readonly" : "reject"; }
 
-absl::string_view ToString(ExecutionNetwork) { return "deny"; }
+absl::string_view ToString(ExecutionNetwork mode) { return mode == ExecutionNetwork::kProxy ? "proxy" : "deny"; }
+
+absl::string_view ToString(ProxyPreset preset) {
+  switch (preset) {
+    case ProxyPreset::kCommonDependencies:
+      return "common-dependencies";
+    case ProxyPreset::kAll:
+      return "all";
+    case ProxyPreset::kNone:
+      break;
+  }
+  return "none";
+}
+
+bool UsesProxy(const Network& network) {
+  return network.execution == ExecutionNetwork::kProxy || network.setup.uplink.kind == UplinkKind::kProxy;
+}
 
 absl::string_view ToString(SeccompMode) { return "strict"; }
 absl::string_view ToString(SetupSeccompMode mode) {
@@ -57,6 +73,8 @@ std::string ToString(const Uplink& uplink) {
       return absl::StrCat("netns:", uplink.netns_path);
     case UplinkKind::kPod:
       return "pod";
+    case UplinkKind::kProxy:
+      return "proxy";
     case UplinkKind::kNone:
       break;
   }

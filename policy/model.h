@@ -49,7 +49,8 @@ struct Filesystem {
 
 // kPod: NAT into the network namespace the container's spec joins (under Kubernetes the pod's,
 // which CNI set up), so setup reaches what the pod may reach, under the pod's address.
-enum class UplinkKind { kNone, kNat, kNetns, kPod };
+// kProxy: no route at all; setup reaches only the shim's proxy (network.proxy), as the agent may.
+enum class UplinkKind { kNone, kNat, kNetns, kPod, kProxy };
 
 struct Uplink {
   UplinkKind kind = UplinkKind::kNone;
@@ -57,18 +58,46 @@ struct Uplink {
   bool operator==(const Uplink&) const = default;
 };
 
-enum class ExecutionNetwork { kDeny };  // sealed: loopback only
+// Sealed either way: the netns holds loopback only. kProxy adds the shim's proxy listener on
+// 127.0.0.1:3128 inside it (made by the shim before the seal, served from outside the sandbox).
+enum class ExecutionNetwork { kDeny, kProxy };
 
 struct NetworkSetup {
   Uplink uplink;
   bool operator==(const NetworkSetup&) const = default;
 };
 
+// Which host names the proxy lets through: a preset's list plus `allow`.
+enum class ProxyPreset { kNone, kCommonDependencies, kAll };
+
+// Per sandbox, over its whole life (setup and execution together); each > 0.
+struct ProxyLimits {
+  uint64_t requests = 10000;          // HTTP requests and CONNECT tunnels
+  uint64_t bytes_up = 64 * kMiB;      // sandbox -> internet, request bodies and tunnel bytes
+  uint64_t bytes_down = 4 * kGiB;     // internet -> sandbox
+  uint64_t connections = 64;          // client connections open at once
+  bool operator==(const ProxyLimits&) const = default;
+};
+
+struct Proxy {
+  ProxyPreset preset = ProxyPreset::kNone;
+  std::vector<std::string> allow;  // canonical host names, IP literals and "*.suffix" (host_names.h)
+  std::vector<std::string> methods = {"GET", "HEAD", "OPTIONS"};  // plain HTTP, execution phase
+  std::optional<std::vector<std::string>> setup_methods;          // `uplink: proxy`; nullopt: every method
+  std::vector<uint16_t> ports = {80, 443};
+  ProxyLimits limits;
+  bool operator==(const Proxy&) const = default;
+};
+
 struct Network {
   NetworkSetup setup;
   ExecutionNetwork execution = ExecutionNetwork::kDeny;
+  Proxy proxy;
   bool operator==(const Network&) const = default;
 };
+
+// Either phase goes through the proxy.
+bool UsesProxy(const Network& network);
 
 inline constexpr absl::Duration kDefaultSetupTimeout = absl::Minutes(10);
 inline constexpr absl::Duration kMaxSetupTimeout = absl::Hours(24);
@@ -170,6 +199,14 @@ struct RunLimits {
   bool operator==(const RunLimits&) const = default;
 };
 
+// The proxy's view of the world (section proxy:). Names are resolved by the host, once per
+// connection, and the address that was checked is the one connected to.
+struct ProxyHostConfig {
+  std::string hosts_file;          // "" : the system resolver (getaddrinfo); else only this hosts(5) file
+  std::vector<Ipv4Cidr> allow;     // non-global ranges the proxy may still connect to (a mirror, a test)
+  bool operator==(const ProxyHostConfig&) const = default;
+};
+
 struct HostConfig {
   std::vector<std::string> allowed_repo_roots;  // none: no repository may be mounted
   Ipv4Cidr nat_pool = {0xC6120000u, 16};        // 198.18.0.0/16 (RFC 2544 benchmarking range)
@@ -184,6 +221,7 @@ struct HostConfig {
   std::string runtime_root = "/run/containerd/runc";
   bootstrap::Protocol shim_protocol = bootstrap::Protocol::kAuto;
   RunLimits run_limits;
+  ProxyHostConfig proxy;
   bool operator==(const HostConfig&) const = default;
 };
 
@@ -194,6 +232,7 @@ absl::string_view ToString(PolicyMode mode);
 absl::string_view ToString(RootfsMode mode);
 absl::string_view ToString(OtherBinds mode);
 absl::string_view ToString(ExecutionNetwork mode);
+absl::string_view ToString(ProxyPreset preset);
 absl::string_view ToString(SeccompMode mode);
 absl::string_view ToString(SetupSeccompMode mode);
 absl::string_view ToString(LeftoverSecrets mode);

@@ -1,7 +1,9 @@
 #include "policy/parse.h"
 
+#include <algorithm>
 #include <exception>
 #include <map>
+#include <set>
 #include <optional>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "policy/capabilities.h"
+#include "policy/host_names.h"
 #include "policy/parse_fields.h"
 #include "policy/path_rules.h"
 #include "shim/base/sha256.h"
@@ -145,6 +148,7 @@ class PolicyReader {
   }
 
   void Network(const Field& field) {
+    network_field_ = field;
     yaml::ReadMap(field,
                   {
                       {"setup", [&](const Field& f) {
@@ -152,16 +156,128 @@ class PolicyReader {
                        }},
                       {"execution",
                        [&](const Field& f) {
-                         std::optional<std::string> text = yaml::ReadString(f, errors_);
-                         if (!text) return;
-                         if (*text != "deny") {
-                           errors_.At(f, absl::StrCat("unknown value \"", *text,
-                                                      "\": after the seal the network is always denied, loopback only "
-                                                      "(want deny)"));
-                         }
+                         Set(p_.network.execution,
+                             yaml::ReadEnum<ExecutionNetwork>(
+                                 f, {{"deny", ExecutionNetwork::kDeny}, {"proxy", ExecutionNetwork::kProxy}}, errors_));
+                       }},
+                      {"proxy",
+                       [&](const Field& f) {
+                         proxy_field_ = f;
+                         Proxy(f);
                        }},
                   },
                   errors_);
+  }
+
+  void Proxy(const Field& field) {
+    ::airlock::policy::Proxy& proxy = p_.network.proxy;
+    yaml::ReadMap(field,
+                  {
+                      {"preset",
+                       [&](const Field& f) {
+                         Set(proxy.preset, yaml::ReadEnum<ProxyPreset>(
+                                               f,
+                                               {{"none", ProxyPreset::kNone},
+                                                {"common-dependencies", ProxyPreset::kCommonDependencies},
+                                                {"all", ProxyPreset::kAll}},
+                                               errors_));
+                       }},
+                      {"allow",
+                       [&](const Field& f) { Set(proxy.allow, HostPatterns(f)); }},
+                      {"methods", [&](const Field& f) { Set(proxy.methods, Methods(f)); }},
+                      {"setup_methods",
+                       [&](const Field& f) {
+                         if (f.value.IsScalar() && f.value.Scalar() == "all") {
+                           proxy.setup_methods.reset();
+                           return;
+                         }
+                         if (auto methods = Methods(f)) proxy.setup_methods = *std::move(methods);
+                       }},
+                      {"ports", [&](const Field& f) { Ports(f); }},
+                      {"limits",
+                       [&](const Field& f) {
+                         ProxyLimits& l = proxy.limits;
+                         yaml::ReadMap(f,
+                                       {{"requests", [&](const Field& x) { Set(l.requests, ReadCount(x, 100'000'000)); }},
+                                        {"bytes_up", [&](const Field& x) { Set(l.bytes_up, yaml::ReadByteSize(x, errors_)); }},
+                                        {"bytes_down",
+                                         [&](const Field& x) { Set(l.bytes_down, yaml::ReadByteSize(x, errors_)); }},
+                                        {"connections", [&](const Field& x) { Set(l.connections, ReadCount(x, 4096)); }}},
+                                       errors_);
+                       }},
+                  },
+                  errors_);
+  }
+
+  // The allow list's entries in canonical form (host_names.h), each once.
+  std::optional<std::vector<std::string>> HostPatterns(const Field& field) {
+    std::optional<std::vector<Field>> items = yaml::ReadList(field, "of host names", errors_);
+    if (!items) return std::nullopt;
+    std::vector<std::string> patterns;
+    std::map<std::string, int> lines;
+    bool ok = true;
+    for (const Field& item : *items) {
+      std::optional<std::string> text = yaml::ReadString(item, errors_);
+      absl::StatusOr<std::string> pattern =
+          text ? CanonicalHostPattern(*text) : absl::InvalidArgumentError("not a host name");
+      if (!pattern.ok()) {
+        if (text) errors_.At(item, pattern.status().message());
+        ok = false;
+        continue;
+      }
+      auto [pos, inserted] = lines.emplace(*pattern, item.value.Mark().line + 1);
+      if (!inserted) {
+        errors_.At(item, absl::StrCat("\"", *pattern, "\" is listed twice (first at line ", pos->second, ")"));
+        ok = false;
+        continue;
+      }
+      patterns.push_back(*std::move(pattern));
+    }
+    if (!ok) return std::nullopt;
+    return patterns;
+  }
+
+  // HTTP methods the proxy knows (CONNECT is how HTTPS passes, governed by ports, not a method).
+  std::optional<std::vector<std::string>> Methods(const Field& field) {
+    static const std::set<std::string, std::less<>> kKnown = {"GET",   "HEAD",  "OPTIONS", "POST",
+                                                              "PUT",   "PATCH", "DELETE",  "TRACE"};
+    std::vector<std::string> methods;
+    NameList(field, "HTTP method", [](absl::string_view name) -> std::string {
+      if (kKnown.count(name)) return "";
+      if (name == "CONNECT") return "CONNECT is not a method to list: HTTPS tunnels go to the allowed ports";
+      return absl::StrCat("unknown HTTP method \"", name, "\" (want GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE or TRACE)");
+    }, methods);
+    if (methods.empty() && field.value.IsSequence() && field.value.size() == 0) {
+      errors_.At(field, "empty method list (leave the key out for GET, HEAD and OPTIONS)");
+      return std::nullopt;
+    }
+    if (methods.size() != (field.value.IsSequence() ? field.value.size() : size_t{0})) return std::nullopt;
+    return methods;
+  }
+
+  void Ports(const Field& field) {
+    std::optional<std::vector<Field>> items = yaml::ReadList(field, "of TCP ports", errors_);
+    if (!items) return;
+    if (items->empty()) {
+      errors_.At(field, "empty port list (leave the key out for 80 and 443)");
+      return;
+    }
+    std::vector<uint16_t> ports;
+    bool ok = true;
+    for (const Field& item : *items) {
+      std::optional<uint64_t> port = ReadCount(item, 65535);
+      if (!port) {
+        ok = false;
+        continue;
+      }
+      if (std::find(ports.begin(), ports.end(), *port) != ports.end()) {
+        errors_.At(item, absl::StrCat("port ", *port, " is listed twice"));
+        ok = false;
+        continue;
+      }
+      ports.push_back(static_cast<uint16_t>(*port));
+    }
+    if (ok) p_.network.proxy.ports = std::move(ports);
   }
 
   void Uplink(const Field& field) {
@@ -173,6 +289,8 @@ class PolicyReader {
       p_.network.setup.uplink = {UplinkKind::kNone, ""};
     } else if (*text == "pod") {
       p_.network.setup.uplink = {UplinkKind::kPod, ""};
+    } else if (*text == "proxy") {
+      p_.network.setup.uplink = {UplinkKind::kProxy, ""};
     } else if (absl::StartsWith(*text, "netns:")) {
       absl::StatusOr<std::string> path = CleanAbsolutePath(absl::string_view(*text).substr(6));
       if (!path.ok()) {
@@ -181,7 +299,7 @@ class PolicyReader {
       }
       p_.network.setup.uplink = {UplinkKind::kNetns, *path};
     } else {
-      errors_.At(field, absl::StrCat("unknown mode \"", *text, "\" (want nat, pod, none or netns:/path)"));
+      errors_.At(field, absl::StrCat("unknown mode \"", *text, "\" (want nat, pod, proxy, none or netns:/path)"));
     }
   }
 
@@ -394,6 +512,17 @@ class PolicyReader {
   }
 
   void CrossCheck() {
+    const ::airlock::policy::Network& net = p_.network;
+    // Only on its own: an allowlist with errors is empty too.
+    if (errors_.empty() && UsesProxy(net) && net.proxy.preset == ProxyPreset::kNone && net.proxy.allow.empty()) {
+      const std::optional<Field>& at = proxy_field_ ? proxy_field_ : network_field_;
+      errors_.At(at ? at->value.Mark() : YAML::Mark::null_mark(), "network.proxy",
+                 "the proxy would allow nothing: list hosts in network.proxy.allow or pick a preset "
+                 "(common-dependencies, all)");
+    }
+    if (proxy_field_ && !UsesProxy(net)) {
+      errors_.AtKey(*proxy_field_, "set but unused: network.execution is deny and the setup uplink is not proxy");
+    }
     // Without its own value, memory_swap follows memory: no swap.
     if (!swap_field_) p_.resources.memory_swap_bytes = p_.resources.memory_bytes;
     if (swap_field_ && p_.resources.memory_swap_bytes < p_.resources.memory_bytes) {
@@ -416,6 +545,7 @@ class PolicyReader {
   Errors& errors_;
   std::vector<Field> tmpfs_fields_;
   std::optional<Field> memory_field_, swap_field_;
+  std::optional<Field> proxy_field_, network_field_;
 };
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 
 namespace airlock::cli {
@@ -44,6 +46,8 @@ nlohmann::json StatusJson(const airlock::v1::SandboxStatus& s) {
   nlohmann::json findings = nlohmann::json::array();
   for (const std::string& f : s.seal_findings()) findings.push_back(f);
   std::string sealed_at = FormatTimestamp(s.sealed_at());
+  nlohmann::json refused_hosts = nlohmann::json::array();
+  for (const std::string& h : s.proxy_refused_hosts()) refused_hosts.push_back(h);
   return {
       {"id", s.id()},
       {"namespace", s.namespace_()},
@@ -64,6 +68,13 @@ nlohmann::json StatusJson(const airlock::v1::SandboxStatus& s) {
       {"init_pid", s.init_pid()},
       {"limits", s.limits()},
       {"execution_deadline_passed", s.execution_deadline_passed()},
+      {"proxy",
+       {{"listener", s.proxy()},
+        {"allowed", s.proxy_allowed()},
+        {"refused", s.proxy_refused()},
+        {"bytes_up", s.proxy_bytes_up()},
+        {"bytes_down", s.proxy_bytes_down()},
+        {"refused_hosts", refused_hosts}}},
   };
 }
 
@@ -105,6 +116,14 @@ std::string StatusText(const airlock::v1::SandboxStatus& s) {
                               : OrDash(s.workspace_source()) + " -> " + OrDash(s.workspace_target());
   Row(out, "Workspace", workspace);
   Row(out, "Uplink", OrDash(s.uplink()));
+  if (!s.proxy().empty()) {
+    Row(out, "Proxy", s.proxy());
+    Row(out, "", absl::StrCat(s.proxy_allowed(), " allowed, ", s.proxy_refused(), " refused, ", s.proxy_bytes_up(),
+                              " bytes up, ", s.proxy_bytes_down(), " bytes down"));
+    if (!s.proxy_refused_hosts().empty()) {
+      Row(out, "", absl::StrCat("refused hosts: ", absl::StrJoin(s.proxy_refused_hosts(), ", ")));
+    }
+  }
   Row(out, "Setup", s.setup_ran() ? "ran, exit code " + std::to_string(s.setup_exit_code()) : "did not run");
   std::string policy = OrDash(s.policy_source());
   if (!s.policy_digest().empty()) policy += " (" + s.policy_digest() + ")";

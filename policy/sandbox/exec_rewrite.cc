@@ -25,6 +25,9 @@ absl::StatusOr<std::string> RewriteExecSpec(const std::string& spec_json, const 
     return absl::InvalidArgumentError(absl::StrCat("exec: ", restricted.message()));
   }
   process["noNewPrivileges"] = true;
+  if (policy::UsesProxy(policy.network)) {
+    process["env"] = policy::WithProxyEnv(process.contains("env") ? process["env"] : nlohmann::json::array(), policy);
+  }
 
   if (sealed) {
     nlohmann::json wrapped = nlohmann::json::array({std::string(init_path), "exec", "--"});

@@ -22,6 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "policy/duration_size.h"
 #include "absl/strings/str_join.h"
+#include "policy/net/in_netns.h"
+#include "policy/net/listener_check.h"
 #include "policy/net/names.h"
 #include "policy/repo_path.h"
 #include "policy/sandbox/cri_pod.h"
@@ -276,7 +278,12 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   if (!network.ok()) return rejected(network.status());
   s.network_ = *std::move(network);
   const policy::Uplink& uplink = policy.network.setup.uplink;
-  if (uplink.kind != policy::UplinkKind::kNone) {
+  UniqueFd outbound_netns;  // where the proxy's upstream connections leave from (none: the host)
+  if (uplink.kind == policy::UplinkKind::kNetns && policy::UsesProxy(policy.network)) {
+    outbound_netns.reset(open(uplink.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!outbound_netns) return rejected(ErrnoStatus(absl::StrCat("open the uplink netns ", uplink.netns_path)));
+  }
+  if (uplink.kind != policy::UplinkKind::kNone && uplink.kind != policy::UplinkKind::kProxy) {
     net::UplinkConfig config;
     config.mode = uplink.kind == policy::UplinkKind::kNetns ? net::UplinkMode::kNetns : net::UplinkMode::kNat;
     config.upstream_netns_path = uplink.netns_path;
@@ -291,11 +298,18 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
       if (!borrowed.ok()) return rejected(borrowed.status());
       pod_netns = *std::move(borrowed);
       config.host_netns_fd = pod_netns.get();  // NAT there: the pod's address, the pod's rules
+      if (policy::UsesProxy(policy.network)) outbound_netns.reset(fcntl(pod_netns.get(), F_DUPFD_CLOEXEC, 0));
     }
     absl::StatusOr<net::UplinkInfo> info = s.network_->AddUplink(config);
     if (!info.ok()) {
       return rejected(absl::Status(info.status().code(),
                                    absl::StrCat("setup uplink ", policy::ToString(uplink), ": ", info.status().message())));
+    }
+  }
+
+  if (policy::UsesProxy(policy.network)) {
+    if (absl::Status started = s.StartProxy(*host, std::move(outbound_netns)); !started.ok()) {
+      return rejected(absl::Status(started.code(), absl::StrCat("airlock proxy: ", started.message())));
     }
   }
 
@@ -558,6 +572,11 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
     findings_ = findings;
     return absl::InternalError(absl::StrCat("seal verification failed: ", report.ToString()));
   }
+  if (absl::Status proxied = SealProxy(init, findings); !proxied.ok()) {
+    std::lock_guard lock(mu_);
+    findings_ = findings;
+    return proxied;
+  }
   // 3. What setup left on disk: its secrets' values searched for everywhere it could write, the
   // tmpfs the policy does not name emptied (before the root is read-only: a scrub may remove there).
   absl::Time sweep_start = absl::Now();
@@ -600,6 +619,75 @@ absl::Status Sandbox::SealSteps(SealTrigger trigger, absl::Time triggered_at) {
   // The sandbox runs sealed from now on: hand back the free heap pages the setup phase took.
   malloc_trim(0);
   return absl::OkStatus();
+}
+
+absl::Status Sandbox::SealProxy(pid_t init, std::vector<std::string>& findings) {
+  if (!proxy_) return absl::OkStatus();
+  if (loaded_.policy.network.execution != policy::ExecutionNetwork::kProxy) {
+    // Setup's proxy ends with setup: the listener goes, and with it every connection.
+    RunOnReactor([this] { proxy_->Shutdown(); });
+    findings.push_back("proxy closed (setup only)");
+    return absl::OkStatus();
+  }
+  RunOnReactor([this] { proxy_->EnterExecution(); });
+  net::ListenerCheck check = net::CheckOnlyListener(init, proxy::kProxyPort, proxy_->listener_inode());
+  findings.push_back(check.verified ? check.finding : "VIOLATION " + check.finding);
+  if (!check.verified) return absl::InternalError(absl::StrCat("seal verification failed: ", check.finding));
+  return absl::OkStatus();
+}
+
+absl::Status Sandbox::StartProxy(const policy::HostConfig& host, UniqueFd outbound_netns) {
+  const policy::Network& network = loaded_.policy.network;
+  absl::StatusOr<UniqueFd> listener = proxy::ListenInNetns(network_->netns_fd(), proxy::kProxyPort);
+  if (!listener.ok()) return listener.status();
+  std::shared_ptr<const proxy::Resolver> resolver;
+  if (host.proxy.hosts_file.empty()) {
+    resolver = proxy::SystemResolver();
+  } else {
+    absl::StatusOr<std::unique_ptr<proxy::Resolver>> file = proxy::HostsFileResolver(host.proxy.hosts_file);
+    if (!file.ok()) return file.status();
+    resolver = *std::move(file);
+  }
+  // The connecting side's own addresses are never a destination (the host's services, the pod's).
+  absl::StatusOr<std::vector<proxy::Endpoint>> local =
+      outbound_netns ? net::MakeInNetns<std::vector<proxy::Endpoint>>(outbound_netns.get(), proxy::LocalAddresses)
+                     : proxy::LocalAddresses();
+  if (!local.ok()) return local.status();
+  std::vector<std::string> allow;
+  for (const policy::Ipv4Cidr& range : host.proxy.allow) allow.push_back(policy::ToString(range));
+  absl::StatusOr<proxy::AddressGuard> guard = proxy::AddressGuard::Make(std::move(allow), *std::move(local));
+  if (!guard.ok()) return guard.status();
+  proxy::ProxyOptions options;
+  options.reactor = env_.reactor;
+  options.pool = env_.pool;
+  options.listener = *std::move(listener);
+  options.outbound_netns = std::move(outbound_netns);
+  options.resolver = std::move(resolver);
+  options.guard = *std::move(guard);
+  options.setup_rules = proxy::ProxyRules::ForSetup(network);
+  options.execution_rules = proxy::ProxyRules::ForExecution(network);
+  options.limits = network.proxy.limits;
+  options.audit = [audit = audit_.get()](nlohmann::json fields) { audit->Record("proxy", std::move(fields)); };
+  proxy_ = proxy::ProxyServer::Start(std::move(options));
+  return absl::OkStatus();
+}
+
+void Sandbox::RunOnReactor(const std::function<void()>& fn) {
+  if (env_.reactor == nullptr || env_.reactor->InReactorThread()) {
+    fn();
+    return;
+  }
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  env_.reactor->Post([&] {
+    fn();
+    std::lock_guard lock(done_mu);
+    done = true;
+    done_cv.notify_all();
+  });
+  std::unique_lock lock(done_mu);
+  done_cv.wait_for(lock, std::chrono::seconds(5), [&] { return done; });
 }
 
 absl::StatusOr<SweepResult> Sandbox::SweepPlaces(pid_t init, int container_root, bool scrub) {
@@ -782,6 +870,19 @@ airlock::v1::SandboxStatus Sandbox::Status() const {
   status.set_workspace_source(workspace_source_);
   status.set_workspace_target(loaded_.policy.workspace.target);
   status.set_uplink(policy::ToString(loaded_.policy.network.setup.uplink));
+  if (proxy_) {
+    proxy::ProxyCounters counters = proxy_->Counters();
+    status.set_proxy(absl::StrCat("127.0.0.1:", proxy::kProxyPort, ", the shim's socket (inode ", proxy_->listener_inode(),
+                                  "), ", phase_ == Phase::kSealed && loaded_.policy.network.execution !=
+                                                                         policy::ExecutionNetwork::kProxy
+                                             ? "closed at the seal"
+                                             : "serving"));
+    status.set_proxy_allowed(counters.allowed);
+    status.set_proxy_refused(counters.refused);
+    status.set_proxy_bytes_up(counters.bytes_up);
+    status.set_proxy_bytes_down(counters.bytes_down);
+    for (const std::string& h : counters.refused_hosts) status.add_proxy_refused_hosts(h);
+  }
   status.set_setup_exit_code(setup_exit_code_);
   status.set_setup_ran(setup_ran_);
   status.set_failure(failure_);
@@ -848,22 +949,9 @@ void Sandbox::Destroy() {
     deadline_timer_ = 0;
     if (execution_timer_ != 0) env_.reactor->CancelTimer(execution_timer_);
     execution_timer_ = 0;
+    if (proxy_) proxy_->Shutdown();
   };
-  if (env_.reactor != nullptr && env_.reactor->InReactorThread()) {
-    unregister();
-  } else if (env_.reactor != nullptr) {
-    std::mutex done_mu;
-    std::condition_variable done_cv;
-    bool done = false;
-    env_.reactor->Post([&] {
-      unregister();
-      std::lock_guard lock(done_mu);
-      done = true;
-      done_cv.notify_all();
-    });
-    std::unique_lock lock(done_mu);
-    done_cv.wait_for(lock, std::chrono::seconds(5), [&] { return done; });
-  }
+  if (env_.reactor != nullptr) RunOnReactor(unregister);
   {
     // A seal queued on the pool runs (and finds the sandbox destroyed) before this object can go.
     std::unique_lock lock(mu_);
@@ -880,6 +968,7 @@ void Sandbox::Destroy() {
     workspace_staged_ = false;
   }
   if (!workspace_stage_.empty()) rmdir(workspace_stage_.c_str());
+  proxy_.reset();  // shut down on the reactor thread above; its sockets are closed
   if (network_) {
     if (absl::Status removed = network_->Remove(); !removed.ok()) {
       log::Warn("sandbox ", id_, ": network cleanup: ", removed.message());

@@ -29,6 +29,7 @@
 #include "policy/load.h"
 #include "policy/model.h"
 #include "policy/net/sandbox_network.h"
+#include "policy/proxy/proxy_server.h"
 #include "policy/sandbox/secret_scan.h"
 #include "policy/sandbox/secret_sweep.h"
 #include "shim/base/reactor.h"
@@ -117,6 +118,14 @@ class Sandbox {
   void ArmExecutionDeadline();  // after a successful seal
   // The seal's secret sweep (secret_sweep.h): a step of SealSteps; forgets the values either way.
   absl::Status SweepSecrets(pid_t init, int container_root);
+  // The airlock proxy's listener inside the sandbox netns and its server (Prepare). Upstream
+  // connections leave from `outbound_netns` (the uplink's netns; invalid: the host).
+  absl::Status StartProxy(const policy::HostConfig& host, UniqueFd outbound_netns);
+  // The seal's proxy step: setup's connections end; the listener serves the execution rules
+  // (verified to be the shim's socket) or closes. Adds to `findings`.
+  absl::Status SealProxy(pid_t init, std::vector<std::string>& findings);
+  // Runs `fn` on the reactor thread and waits for it (bounded); inline when already there.
+  void RunOnReactor(const std::function<void()>& fn);
   absl::StatusOr<SweepResult> SweepPlaces(pid_t init, int container_root, bool scrub);
   void ForgetSecretValues();
   absl::StatusOr<UniqueFd> DupPayload() const;  // caller holds seal_mu_
@@ -137,6 +146,7 @@ class Sandbox {
   absl::Time created_;                 // Prepare: files of the workspace changed since are setup's
   std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<net::SandboxNetwork> network_;
+  std::unique_ptr<proxy::ProxyServer> proxy_;  // network.execution: proxy or uplink: proxy
   std::string workspace_stage_;  // <run_dir>/workspaces/<name>: the repository, bound by fd
   bool workspace_staged_ = false;
   UniqueFd channel_;   // the shim's end of the SEQPACKET pair

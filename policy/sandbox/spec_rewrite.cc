@@ -391,6 +391,12 @@ absl::StatusOr<RewriteOutput> Rewrite(const json& spec, const RewriteInput& in) 
 
   absl::StatusOr<json> entrypoint = TakeEntrypoint(process);
   if (!entrypoint.ok()) return entrypoint.status();
+  if (UsesProxy(policy.network)) {
+    // Setup runs with the spec's environment, the entrypoint with its own copy: both learn the proxy.
+    process["env"] = WithProxyEnv(process.contains("env") ? process["env"] : json::array(), policy);
+    (*entrypoint)["env"] = WithProxyEnv((*entrypoint)["env"], policy);
+    out.notes.push_back(absl::StrCat("process.env: HTTP_PROXY/HTTPS_PROXY ", kProxyEnvUrl));
+  }
   if (absl::Status s = RestrictCapabilitiesImpl(process, policy, &out.notes); !s.ok()) return s;
   if (!IsBool(process, "noNewPrivileges", true)) {
     process["noNewPrivileges"] = true;
@@ -466,6 +472,26 @@ json WithoutSecrets(const json& env, const Policy& policy) {
     if (!secrets.count(text.substr(0, text.find('=')))) kept.push_back(entry);
   }
   return kept;
+}
+
+json WithProxyEnv(const json& env, const Policy& policy) {
+  if (!UsesProxy(policy.network)) return env;
+  static const std::set<std::string> kNames = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+                                               "http_proxy", "https_proxy", "no_proxy"};
+  json out = json::array();
+  if (env.is_array()) {
+    for (const auto& entry : env) {
+      if (entry.is_string() && kNames.count(entry.get<std::string>().substr(0, entry.get<std::string>().find('=')))) {
+        continue;  // the spec's own proxy settings would lead past the airlock proxy (and fail)
+      }
+      out.push_back(entry);
+    }
+  }
+  for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) {
+    out.push_back(absl::StrCat(name, "=", kProxyEnvUrl));
+  }
+  for (const char* name : {"NO_PROXY", "no_proxy"}) out.push_back(absl::StrCat(name, "=localhost,127.0.0.1,::1"));
+  return out;
 }
 
 absl::StatusOr<RewriteOutput> RewriteSpec(const json& spec, const RewriteInput& in) {

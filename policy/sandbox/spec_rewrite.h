@@ -75,6 +75,12 @@ bool SpecNamesHostname(const nlohmann::json& spec);
 // An OCI env list without the policy's secrets (by name).
 nlohmann::json WithoutSecrets(const nlohmann::json& env, const Policy& policy);
 
+// Where the airlock proxy listens inside the sandbox (proxy/proxy_server.h kProxyPort).
+inline constexpr absl::string_view kProxyEnvUrl = "http://127.0.0.1:3128";
+// With a policy that uses the proxy: `env` with HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and lower-case)
+// set to it, replacing the spec's own; unchanged otherwise.
+nlohmann::json WithProxyEnv(const nlohmann::json& env, const Policy& policy);
+
 // The masked and read-only paths every sandbox gets (union of containerd's and Docker's defaults).
 const std::vector<std::string>& DefaultMaskedPaths();
 const std::vector<std::string>& DefaultReadonlyPaths();

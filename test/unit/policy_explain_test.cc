@@ -143,3 +143,24 @@ TEST_CASE("explain says what the setup filter denies, and what it keeps", "[poli
   std::string admin = Explain("version: 1\nseccomp: {setup: allow-mount}\ncapabilities: [CAP_SYS_ADMIN]\n");
   CHECK(Has(admin, "which the capabilities give)"));
 }
+
+TEST_CASE("explain says what the proxy lets through and what it cannot see", "[policy][explain][proxy]") {
+  std::string text = Explain(
+      "version: 1\nnetwork:\n  setup: {uplink: proxy}\n  execution: proxy\n  proxy:\n    preset: common-dependencies\n"
+      "    allow: [docs.example.org, \"*.cdn.example.net\"]\n    setup_methods: [GET, POST]\n");
+  std::string after = Section(text, "After the seal", "Resources");
+  CHECK(Has(after, "the airlock proxy on 127.0.0.1:3128 (verified to be the shim's socket"));
+  std::string proxy = Section(text, "The airlock proxy", "Audit log");
+  CHECK(Has(proxy, "the common-dependencies preset ("));
+  CHECK(Has(proxy, "docs.example.org and *.cdn.example.net"));
+  CHECK(Has(proxy, "ports: 80, 443"));
+  CHECK(Has(proxy, "plain HTTP methods after the seal: GET, HEAD, OPTIONS"));
+  CHECK(Has(proxy, "plain HTTP methods during setup: GET, POST"));
+  CHECK(Has(proxy, "the methods inside TLS cannot be seen"));
+  CHECK(Has(proxy, "SNI"));
+  CHECK(Has(proxy, "the cloud metadata address"));
+  CHECK(Has(proxy, "10000 requests"));
+  CHECK(Has(Section(text, "During setup", "The seal"), "the airlock proxy on 127.0.0.1:3128"));
+  // Without the proxy, explain says nothing of it.
+  CHECK_FALSE(Has(Explain("version: 1\n"), "airlock proxy"));
+}

@@ -78,7 +78,7 @@ TEST_CASE("host config errors name position and key", "[policy][host_config][err
   CHECK(Error("allowed_repo_roots: []\n") == "config.yaml:1:1: version: missing (want \"version: 1\")");
   CHECK(Error("version: 1\nroots: [/srv]\n") ==
         "config.yaml:2:1: roots: unknown key (want version, allowed_repo_roots, nat, profiles_dir, default_policy, "
-        "audit_dir, runtime, shim or run)");
+        "audit_dir, runtime, shim, run or proxy)");
   CHECK(Error("version: 1\nallowed_repo_roots: /srv/repos\n") ==
         "config.yaml:2:21: allowed_repo_roots: want a list of absolute directories, got \"/srv/repos\"");
   CHECK(Error("version: 1\nallowed_repo_roots: [srv/repos]\n") ==
@@ -134,9 +134,31 @@ TEST_CASE("CIDR parsing", "[policy][host_config]") {
   CHECK(ParseIpv4Cidr("198.18.0.0/16").ok());
   CHECK(ParseIpv4Cidr("0.0.0.0/1").ok());
   CHECK(ToString(*ParseIpv4Cidr("192.168.4.0/30")) == "192.168.4.0/30");
+  CHECK(ToString(*ParseIpv4Cidr("198.18.255.7/32")) == "198.18.255.7/32");  // one mirror (nat.allow, proxy.allow)
   for (const char* bad : {"", "/16", "1.2.3/16", "1.2.3.4.5/16", "a.b.c.d/8", "1.2.3.0/", "1.2.3.0/x", "1.2.3.0/0",
-                          "1.2.3.0/32", "+1.2.3.0/24", "1.2.3.0/-1", "01234.0.0.0/8"}) {
+                          "1.2.3.0/33", "1.2.3.1/32x", "+1.2.3.0/24", "1.2.3.0/-1", "01234.0.0.0/8"}) {
     INFO(bad);
     CHECK_FALSE(ParseIpv4Cidr(bad).ok());
   }
+}
+
+TEST_CASE("host config proxy section: resolver and allowed ranges", "[policy][host_config][proxy]") {
+  absl::StatusOr<HostConfig> defaults = ParseHostConfig("version: 1\n", "c");
+  REQUIRE(defaults.ok());
+  CHECK(defaults->proxy.hosts_file.empty());  // the system resolver
+  CHECK(defaults->proxy.allow.empty());
+  absl::StatusOr<HostConfig> set =
+      ParseHostConfig("version: 1\nproxy: {resolver: \"hosts:/etc/airlock/hosts\", allow: [198.18.255.2/32]}\n", "c");
+  REQUIRE(set.ok());
+  CHECK(set->proxy.hosts_file == "/etc/airlock/hosts");
+  CHECK(set->proxy.allow == std::vector<Ipv4Cidr>{{0xC612FF02u, 32}});
+  CHECK(ParseHostConfig("version: 1\nproxy: {resolver: system}\n", "c")->proxy.hosts_file.empty());
+  CHECK(Error("version: 1\nproxy: {resolver: dns}\n") ==
+        "config.yaml:2:19: proxy.resolver: unknown resolver \"dns\" (want system or hosts:/path)");
+  CHECK(Error("version: 1\nproxy: {resolver: \"hosts:etc/hosts\"}\n") ==
+        "config.yaml:2:19: proxy.resolver: bad hosts file: path \"etc/hosts\" is not absolute (want hosts:/path)");
+  CHECK(Error("version: 1\nproxy: {allow: [10.0.0.0/8, 10.1.0.0/16]}\n").find("overlaps 10.0.0.0/8") != std::string::npos);
+  CHECK(Error("version: 1\nproxy: {cache: true}\n").find("unknown key") != std::string::npos);
+  // The pool keeps its own bound.
+  CHECK(Error("version: 1\nnat: {pool: 10.0.0.0/31}\n").find("the pool hands out /30s") != std::string::npos);
 }

@@ -224,7 +224,7 @@ TEST_CASE("size syntax", "[policy][parse][errors]") {
 
 TEST_CASE("network values are checked", "[policy][parse][errors]") {
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: bridge\n") ==
-        "p.yaml:4:13: network.setup.uplink: unknown mode \"bridge\" (want nat, pod, none or netns:/path)");
+        "p.yaml:4:13: network.setup.uplink: unknown mode \"bridge\" (want nat, pod, proxy, none or netns:/path)");
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: netns:run/netns/up\n") ==
         "p.yaml:4:13: network.setup.uplink: bad netns uplink: path \"run/netns/up\" is not absolute (want netns:/path)");
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: \"netns:\"\n") ==
@@ -232,8 +232,7 @@ TEST_CASE("network values are checked", "[policy][parse][errors]") {
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: netns:/run/../x\n") ==
         "p.yaml:4:13: network.setup.uplink: bad netns uplink: path \"/run/../x\" contains \"..\" (want netns:/path)");
   CHECK(Error("version: 1\nnetwork: {execution: allow}\n") ==
-        "p.yaml:2:22: network.execution: unknown value \"allow\": after the seal the network is always denied, "
-        "loopback only (want deny)");
+        "p.yaml:2:22: network.execution: unknown value \"allow\" (want deny or proxy)");
   CHECK(ParsePolicy("version: 1\nnetwork: {setup: {uplink: nat}}\n", "p.yaml")->network.setup.uplink.kind ==
         UplinkKind::kNat);
   absl::StatusOr<Policy> pod = ParsePolicy("version: 1\nnetwork: {setup: {uplink: pod}}\n", "p.yaml");
@@ -420,4 +419,74 @@ TEST_CASE("resources and the execution deadline: values, defaults, errors", "[po
             "resources.memory_swap: memory_swap (RAM + swap) must be at least memory") != std::string::npos);
   CHECK(Error("version: 1\nresources: {disk: 1Gi}\n").find("resources.disk: unknown key") != std::string::npos);
   CHECK(Error("version: 1\nexecution: {timeout: 0s}\n").find("execution.timeout") != std::string::npos);
+}
+
+TEST_CASE("network.proxy: defaults, values and canonical hosts", "[policy][parse][proxy]") {
+  absl::StatusOr<Policy> p = ParsePolicy(R"(version: 1
+network:
+  execution: proxy
+  proxy:
+    preset: common-dependencies
+    allow: [Docs.Python.ORG., "*.Example.com", 198.18.0.2, "[2001:DB8::1]"]
+)", "p.yaml");
+  REQUIRE(p.ok());
+  CHECK(p->network.execution == ExecutionNetwork::kProxy);
+  CHECK(UsesProxy(p->network));
+  const Proxy& proxy = p->network.proxy;
+  CHECK(proxy.preset == ProxyPreset::kCommonDependencies);
+  CHECK(proxy.allow == std::vector<std::string>{"docs.python.org", "*.example.com", "198.18.0.2", "[2001:db8::1]"});
+  CHECK(proxy.methods == std::vector<std::string>{"GET", "HEAD", "OPTIONS"});
+  CHECK_FALSE(proxy.setup_methods.has_value());  // every method during setup
+  CHECK(proxy.ports == std::vector<uint16_t>{80, 443});
+  CHECK(proxy.limits == ProxyLimits{});
+
+  absl::StatusOr<Policy> full = ParsePolicy(R"(version: 1
+network:
+  setup: {uplink: proxy}
+  proxy:
+    allow: [registry.npmjs.org]
+    methods: [GET]
+    setup_methods: [GET, HEAD]
+    ports: [443]
+    limits: {requests: 10, bytes_up: 1Mi, bytes_down: 2Gi, connections: 4}
+)", "p.yaml");
+  REQUIRE(full.ok());
+  CHECK(full->network.setup.uplink.kind == UplinkKind::kProxy);
+  CHECK(full->network.execution == ExecutionNetwork::kDeny);
+  CHECK(UsesProxy(full->network));
+  CHECK(full->network.proxy.setup_methods == std::vector<std::string>{"GET", "HEAD"});
+  CHECK(full->network.proxy.ports == std::vector<uint16_t>{443});
+  CHECK(full->network.proxy.limits == ProxyLimits{10, kMiB, 2 * kGiB, 4});
+  CHECK(ToString(full->network.setup.uplink) == "proxy");
+}
+
+TEST_CASE("network.proxy: every mistake is an error at its place", "[policy][parse][proxy][errors]") {
+  const std::string head = "version: 1\nnetwork:\n  execution: proxy\n  proxy:\n";
+  CHECK(Error("version: 1\nnetwork: {execution: proxy}\n") ==
+        "p.yaml:2:10: network.proxy: the proxy would allow nothing: list hosts in network.proxy.allow or pick a preset "
+        "(common-dependencies, all)");
+  CHECK(Error("version: 1\nnetwork:\n  proxy: {preset: all}\n") ==
+        "p.yaml:3:3: network.proxy: set but unused: network.execution is deny and the setup uplink is not proxy");
+  CHECK(Error(head + "    allow: [\"*\"]\n") ==
+        "p.yaml:5:13: network.proxy.allow[0]: \"*\" alone is the preset \"all\" (network.proxy.preset: all)");
+  CHECK(Error(head + "    allow: [\"*.com\"]\n") ==
+        "p.yaml:5:13: network.proxy.allow[0]: \"*.com\" is too broad (name at least two labels, e.g. *.example.com)");
+  CHECK(Error(head + "    allow: [a.example.com, A.Example.Com.]\n") ==
+        "p.yaml:5:28: network.proxy.allow[1]: \"a.example.com\" is listed twice (first at line 5)");
+  CHECK(Error(head + "    allow: [127.1]\n").find("is not a dotted-quad IPv4 address") != std::string::npos);
+  CHECK(Error(head + "    allow: [\"2001:db8::1\"]\n").find("in brackets") != std::string::npos);
+  CHECK(Error(head + "    allow: [\"ex ample.com\"]\n").find("bad host name") != std::string::npos);
+  CHECK(Error(head + "    allow: [\"a.*.example.com\"]\n").find("may only start the pattern") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    methods: [get]\n").find("unknown HTTP method \"get\"") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    methods: [CONNECT]\n").find("CONNECT is not a method") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    methods: []\n").find("empty method list") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    methods: [GET, GET]\n").find("GET") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    ports: [0]\n") != "(parsed)");
+  CHECK(Error(head + "    allow: [x.org]\n    ports: [65536]\n") != "(parsed)");
+  CHECK(Error(head + "    allow: [x.org]\n    ports: [443, 443]\n").find("port 443 is listed twice") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    ports: []\n").find("empty port list") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    limits: {requests: 0}\n") != "(parsed)");
+  CHECK(Error(head + "    allow: [x.org]\n    limits: {sockets: 3}\n").find("unknown key") != std::string::npos);
+  CHECK(Error(head + "    allow: [x.org]\n    preset: most\n").find("want none, common-dependencies or all") !=
+        std::string::npos);
 }

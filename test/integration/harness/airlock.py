@@ -58,10 +58,11 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def policy_yaml(uplink="none", setup=None, timeout="30s", rootfs_setup="readonly",
                 secrets_=(), tmpfs=None, target="/workspace", required=True,
-                keep_processes=None, mode=None, extra="", leftover_secrets=None):
+                keep_processes=None, mode=None, extra="", leftover_secrets=None, execution="deny", proxy=None):
     """A policy file's text. `setup`: argv list, or a string run with `sh -c`.
 
-    JSON lists and strings are valid YAML flow nodes, so commands go in as JSON.
+    JSON lists and strings are valid YAML flow nodes, so commands go in as JSON. `proxy`: the
+    network.proxy map (JSON), with `execution` deny or proxy.
     """
     tmpfs = {"/tmp": "16Mi"} if tmpfs is None else tmpfs
     lines = ["version: 1"]
@@ -73,7 +74,9 @@ def policy_yaml(uplink="none", setup=None, timeout="30s", rootfs_setup="readonly
         lines.append("  tmpfs:")
         lines += [f"    {path}: {size}" for path, size in tmpfs.items()]
     lines += ["  other_binds: readonly",
-              "network:", "  setup:", f"    uplink: {json.dumps(uplink)}", "  execution: deny"]
+              "network:", "  setup:", f"    uplink: {json.dumps(uplink)}", f"  execution: {execution}"]
+    if proxy is not None:
+        lines.append(f"  proxy: {json.dumps(proxy)}")
     if setup is not None:
         argv = ["sh", "-c", setup] if isinstance(setup, str) else list(setup)
         lines += ["setup:", f"  command: {json.dumps(argv)}", f"  timeout: {timeout}"]

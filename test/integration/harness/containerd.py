@@ -178,6 +178,8 @@ class Containerd:
         # a CRI instance moves it under its own directory (set_cri_runtimes).
         self.airlock_runc_root = RUNC_STATE_ROOT
         self.nat_allow = []
+        self.proxy_hosts = None
+        self.proxy_allow = []
         self._write_airlock_host_config()
         self.env["AIRLOCK_CONFIG"] = self.airlock_config
 
@@ -189,7 +191,16 @@ class Containerd:
                     f"default_policy: {self.passthrough_policy}\n"
                     f"audit_dir: {self.audit_dir}\n"
                     f"runtime: {{root: {self.airlock_runc_root}}}\n"
-                    + (f"nat: {{allow: [{', '.join(self.nat_allow)}]}}\n" if self.nat_allow else ""))
+                    + (f"nat: {{allow: [{', '.join(self.nat_allow)}]}}\n" if self.nat_allow else "")
+                    + (f"proxy: {{resolver: \"hosts:{self.proxy_hosts}\", allow: [{', '.join(self.proxy_allow)}]}}\n"
+                       if self.proxy_hosts else ""))
+
+    def set_proxy(self, hosts_file, allow):
+        """The host config's proxy section: names from `hosts_file` only (None: back to the
+        default section), `allow` CIDRs the proxy may connect to although not global."""
+        self.proxy_hosts = hosts_file
+        self.proxy_allow = list(allow)
+        self._write_airlock_host_config()
 
     def set_nat_allow(self, ranges):
         """The host config's nat.allow (read by the shim at each sandbox's creation)."""
