@@ -54,6 +54,9 @@ std::vector<ProbeResult> RunAllProbes(const ProbeOptions& options) {
   results.push_back(ProbeSeccompActive());
   results.push_back(ProbeNoNewPrivs());
   results.push_back(ProbeStdioNotHostFiles());
+  if (!setup && !options.proxy.allowed_host.empty()) {
+    for (ProbeResult& r : ProbeProxy(options.proxy)) results.push_back(std::move(r));
+  }
   return results;
 }
 

@@ -28,6 +28,13 @@ bool ParsePort(const std::string& text, uint16_t* port) {
   return true;
 }
 
+// A host as a request line carries it: name or IP literal characters only (no spaces, no CRLF).
+bool ProxyName(const std::string& text) {
+  return !text.empty() && text.size() <= 255 &&
+         text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_[]:") ==
+             std::string::npos;
+}
+
 }  // namespace
 
 bool ParsePeer(const std::string& text, Peer* out) {
@@ -105,12 +112,32 @@ bool ParseProbeOptions(const std::vector<std::string>& args, ProbeOptions* out, 
       }
       options.setup_filter = true;
       options.setup_mount_allowed = value == "allow-mount";
+    } else if (flag == "--proxy-allowed") {
+      size_t colon = value.rfind(':');
+      if (colon == std::string::npos || colon == 0 || !ParsePort(value.substr(colon + 1), &options.proxy.allowed_port) ||
+          !ProxyName(value.substr(0, colon))) {
+        return Fail(error, "bad --proxy-allowed \"" + value + "\" (want HOST:PORT)");
+      }
+      options.proxy.allowed_host = value.substr(0, colon);
+    } else if (flag == "--proxy-refused") {
+      if (!ProxyName(value)) return Fail(error, "bad --proxy-refused \"" + value + "\"");
+      options.proxy.refused_host = value;
+    } else if (flag == "--proxy-refused-method") {
+      if (value.empty() || value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos) {
+        return Fail(error, "bad --proxy-refused-method \"" + value + "\"");
+      }
+      options.proxy.refused_method = value;
+    } else if (flag == "--proxy-tls-port") {
+      if (!ParsePort(value, &options.proxy.tls_port)) return Fail(error, "bad --proxy-tls-port \"" + value + "\"");
     } else if (flag == "--rootfs-probe-dir") {
       if (value.empty() || value[0] != '/') return Fail(error, "--rootfs-probe-dir must be an absolute path");
       options.rootfs_dir = value;
     } else {
       return Fail(error, "unknown flag " + flag);
     }
+  }
+  if (options.proxy.allowed_host.empty() != options.proxy.refused_host.empty()) {
+    return Fail(error, "--proxy-allowed and --proxy-refused go together");
   }
   *out = std::move(options);
   return true;

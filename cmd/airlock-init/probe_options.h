@@ -17,6 +17,15 @@ struct Peer {
 
 enum class ExpectedPhase { kSealed, kSetup };
 
+// The proxy probes' targets, chosen by the shim from the policy (Sandbox::ProbeArgs).
+struct ProxyProbeOptions {
+  std::string allowed_host;    // "" = no proxy probes
+  uint16_t allowed_port = 80;
+  std::string refused_host;
+  std::string refused_method;  // "" when every method is allowed
+  uint16_t tls_port = 0;       // 0: no HTTPS port allowed, no SNI probe
+};
+
 struct ProbeOptions {
   bool json = false;
   std::string workspace;                // "" = the sandbox has none
@@ -29,6 +38,7 @@ struct ProbeOptions {
   // of the sealed one, from a process under that filter (a setup command).
   bool setup_filter = false;
   bool setup_mount_allowed = false;
+  ProxyProbeOptions proxy;
 };
 
 // Parses the words after "probe". Flags take their value as the next word or after '='. On failure
@@ -41,6 +51,8 @@ bool ParsePeer(const std::string& text, Peer* out);
 inline constexpr char kProbeUsage[] =
     "usage: airlock-init probe [--json] [--workspace PATH] [--secret NAME]... [--peer IP:PORT]...\n"
     "                          [--cap NAME]... [--expect-phase sealed|setup] [--rootfs-probe-dir DIR]\n"
+    "                          [--proxy-allowed HOST:PORT --proxy-refused HOST [--proxy-refused-method M]\n"
+    "                           [--proxy-tls-port PORT]]\n"
     "       airlock-init probe [--json] --setup-filter strict|allow-mount";
 
 }  // namespace airlock::init

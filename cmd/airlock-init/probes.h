@@ -20,6 +20,11 @@ ProbeResult ProbePeerUnreachable(const std::vector<Peer>& peers);
 // network.only-loopback: /sys/class/net, /proc/net/dev and SIOCGIFCONF know only lo.
 ProbeResult ProbeOnlyLoopback();
 
+// proxy.*: the airlock proxy (network.execution: proxy) refuses `refused_host` (403), refuses
+// `refused_method` (403) and lets `allowed_host` through, and (with `tls_port`) closes a CONNECT
+// whose ClientHello names another host.
+std::vector<ProbeResult> ProbeProxy(const ProxyProbeOptions& options);
+
 // socket.packet-denied / socket.raw-denied: the sockets cannot be created (EPERM).
 ProbeResult ProbePacketSocketDenied();
 ProbeResult ProbeRawSocketDenied();

@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -912,6 +913,46 @@ std::vector<std::string> Sandbox::ProbeArgs() const {
   if (network_ && network_->uplink()) {
     args.insert(args.end(), {"--peer", net::FormatIpv4(network_->uplink()->addresses.outer) + ":80"});
   }
+  if (proxy_ && policy.network.execution == policy::ExecutionNetwork::kProxy) {
+    std::vector<std::string> proxy = ProxyProbeArgs(policy.network);
+    args.insert(args.end(), proxy.begin(), proxy.end());
+  }
+  return args;
+}
+
+std::vector<std::string> ProxyProbeArgs(const policy::Network& network) {
+  const policy::Proxy& proxy = network.proxy;
+  const proxy::ProxyRules rules = proxy::ProxyRules::ForExecution(network);
+  // An allowed host: an exact entry, else a name under a "*." entry, else the preset's first.
+  std::string allowed;
+  for (const std::string& pattern : rules.patterns) {
+    if (!absl::StartsWith(pattern, "*.")) {
+      allowed = pattern;
+      break;
+    }
+  }
+  if (allowed.empty()) {
+    for (const std::string& pattern : rules.patterns) {
+      allowed = absl::StrCat("airlock-probe", pattern.substr(1));
+      break;
+    }
+  }
+  if (allowed.empty()) allowed = "example.com";  // preset all
+  // A refused host: a name the rules do not match, or (preset all) an unlisted address.
+  std::string refused = "airlock-probe.invalid";
+  if (!rules.RefuseHost(refused)) refused = "192.0.2.1";
+  if (!rules.RefuseHost(refused)) refused = "192.0.2.2";
+  const bool has_80 = absl::c_linear_search(proxy.ports, uint16_t{80});
+  std::vector<std::string> args = {"--proxy-allowed",
+                                   absl::StrCat(allowed, ":", has_80 ? uint16_t{80} : proxy.ports.front()),
+                                   "--proxy-refused", refused};
+  for (const char* method : {"POST", "PUT", "DELETE", "PATCH"}) {
+    if (rules.RefuseMethod(method)) {
+      args.insert(args.end(), {"--proxy-refused-method", method});
+      break;
+    }
+  }
+  if (absl::c_linear_search(proxy.ports, uint16_t{443})) args.insert(args.end(), {"--proxy-tls-port", "443"});
   return args;
 }
 

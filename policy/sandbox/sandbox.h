@@ -64,6 +64,10 @@ struct PrepareRequest {
   std::string rootfs_upper;       // the rootfs overlay's upper directory on the host ("" if none)
 };
 
+// `airlock-init probe`'s proxy flags for a policy with network.execution: proxy: an allowed host
+// and port, a refused host, a refused method, the HTTPS port (the probes of airlock verify).
+std::vector<std::string> ProxyProbeArgs(const policy::Network& network);
+
 class Sandbox {
  public:
   // Before `runc create`: everything the container needs, or an error a ctr user understands, with

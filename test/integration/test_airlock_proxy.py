@@ -185,6 +185,14 @@ def test_proxy_serves_the_allowlist_and_refuses_everything_else(airlock, interne
     r = airlock.ctrd.exec(cid, "wget", "wget", "-q", "-O", "-", "http://mirror.test/from-inside", check=True)
     assert r.stdout == b"hello from mirror.test /from-inside\n", r
 
+    # airlock verify probes the proxy from inside: a refused host, a refused method, the allowed
+    # host passing, and a ClientHello steered to another name closed.
+    probes = {p["name"]: p for p in airlock.verify(cid).get("probes", [])}
+    for name in ("proxy.refuses-unlisted", "proxy.refuses-method", "proxy.allows-listed", "proxy.sni-checked",
+                 "network.only-loopback"):
+        assert probes.get(name, {}).get("result") == "held", (name, probes.get(name), sorted(probes))
+    assert "mirror.test" in probes["proxy.allows-listed"]["detail"], probes["proxy.allows-listed"]
+
     # One audit record per request, with the decision and the reason.
     records = proxy_records(airlock, cid)
     by_path = {(r.get("method"), r.get("path")): r for r in records}
@@ -242,3 +250,33 @@ def test_setup_through_the_proxy_only_and_closed_at_the_seal(airlock, internet):
     assert "ConnectionRefusedError" in closed.get("error", ""), closed
     assert len(internet.requests()) == 2
     airlock.remove(cid)
+
+
+def test_airlock_run_internet_gives_the_agent_its_allowlist_and_sums_it_up(airlock, internet, tmp_path):
+    """`airlock run --internet HOSTS`: the built-in run policy with the proxy; the summary counts
+    what the agent's requests met."""
+    from test_airlock_run import Runner, make_repo
+    runner = Runner(airlock, tmp_path)
+    cid = airlock.new_id()
+    repo = make_repo(str(tmp_path / "project"))
+    cli_config = os.path.join(airlock.ctrd.airlock_dir, f"cli-config-{cid}.yaml")
+    with open(cli_config, "w") as f:
+        f.write(f"version: 1\nallowed_repo_roots: [{airlock.ctrd.repos_root}]\n"
+                f"default_policy: {tmp_path}/no-such-policy.yaml\naudit_dir: {airlock.ctrd.audit_dir}\n")
+    agent = ["sh", "-c", "wget -q -O - http://mirror.test/docs 2>/dev/null; "
+                         "wget -q -O - http://unlisted.test/ 2>/dev/null || echo refused; "
+                         "wget -q -O - http://other.test/ 2>/dev/null || echo refused-other"]
+    r = runner.run(repo, cid, agent, env={"AIRLOCK_CONFIG": cli_config}, extra=("--internet", "Mirror.Test"))
+    assert r.rc == 0, r
+    assert "internet through the airlock proxy" in r.summary["policy"], r.summary
+    assert r.output("agent") == ["hello from mirror.test /docs", "refused", "refused-other"], r
+    # The tally holds the agent's 3 requests and the 4 of the run's own verification (airlock-init
+    # probe: a refused host, a refused method on mirror.test, mirror.test allowed, a steered SNI).
+    assert r.summary["internet"] == {"allowed": 2, "refused": 5, "errors": 0,
+                                     "refused_hosts": ["airlock-probe.invalid", "mirror.test", "unlisted.test",
+                                                       "other.test"],
+                                     "more_refused_hosts": 0}, r.summary
+    text = runner.run(repo, airlock.new_id(), ["true"], env={"AIRLOCK_CONFIG": cli_config}, json_=False,
+                      extra=("--internet", "mirror.test,bad host"))
+    assert text.rc == 3 and "--internet: bad host name" in text.stderr, text  # bad input, nothing made
+    airlock.assert_no_leftovers(cid)

@@ -1,5 +1,6 @@
 #include "cmd/airlock/run/audit_excerpt.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -92,6 +93,38 @@ std::string NetnsFindingsSummary(const std::vector<std::string>& findings) {
   if (links.size() == 1 && links[0] == "lo") return "only lo left" + tail;
   if (links.empty()) return findings.empty() ? "nothing read back" : "no links" + tail;
   return "links: " + absl::StrJoin(links, ", ") + tail;
+}
+
+ProxyTally TallyProxy(const std::vector<std::string>& lines) {
+  ProxyTally tally;
+  std::vector<std::string> seen;
+  for (const std::string& line : lines) {
+    nlohmann::json entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!entry.is_object() || entry.value("event", "") != "proxy" || !entry["decision"].is_string()) continue;
+    const std::string decision = entry["decision"].get<std::string>();
+    if (decision == "allowed") {
+      ++tally.allowed;
+    } else if (decision == "error") {
+      ++tally.errors;
+    } else {
+      ++tally.refused;
+      if (!entry.contains("host") || !entry["host"].is_string()) continue;
+      // The shim writes canonical names ([a-z0-9._-], bracketed addresses); anything else is not shown.
+      std::string host = entry["host"].get<std::string>();
+      if (host.empty() || host.size() > 255 ||
+          host.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-_[]:") != std::string::npos) {
+        continue;
+      }
+      if (std::find(seen.begin(), seen.end(), host) != seen.end()) continue;
+      seen.push_back(host);
+      if (tally.refused_hosts.size() < kMaxTalliedHosts) {
+        tally.refused_hosts.push_back(host);
+      } else {
+        ++tally.more_refused_hosts;
+      }
+    }
+  }
+  return tally;
 }
 
 }  // namespace airlock::run

@@ -3,6 +3,7 @@
 // as one phrase.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,17 @@ namespace airlock::run {
 
 // `lines` are the audit log's JSON lines, oldest first; at most `limit` results (the newest).
 std::vector<std::string> AuditExcerpt(const std::vector<std::string>& lines, size_t limit);
+
+// What went through the airlock proxy (the audit's "proxy" events), for the run's summary.
+struct ProxyTally {
+  uint64_t allowed = 0;
+  uint64_t refused = 0;
+  uint64_t errors = 0;                      // allowed, but the upstream failed
+  std::vector<std::string> refused_hosts;   // distinct, in order, at most kMaxTalliedHosts
+  uint64_t more_refused_hosts = 0;          // distinct ones past that
+};
+inline constexpr size_t kMaxTalliedHosts = 10;
+ProxyTally TallyProxy(const std::vector<std::string>& lines);
 
 // "only lo left (7 entries read back)" or "links: lo, eth0 (9 entries read back)".
 std::string NetnsFindingsSummary(const std::vector<std::string>& findings);

@@ -46,6 +46,7 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
   std::map<std::string, std::string*> values = {
       {"--repo", &parsed.repo},         {"--image", &parsed.image},       {"--setup", &parsed.setup},
       {"--check", &parsed.check},       {"--policy", &parsed.policy},     {"--address", &parsed.address},
+      {"--internet", &parsed.internet},
       {"--namespace", &parsed.name_space}, {"--snapshotter", &parsed.snapshotter},
       {"--work-dir", &parsed.work_dir}, {"--id", &parsed.id},
   };
@@ -137,7 +138,8 @@ std::string RunUsage() {
   const policy::RunLimits builtin;
   return absl::StrCat(
       "usage: airlock run --repo PATH --image REF [--setup CMD] [--check CMD] [--secret NAME]...\n"
-      "                   [--policy FILE] [--address SOCK] [--namespace NS] [--snapshotter NAME]\n"
+      "                   [--policy FILE | --internet SPEC] [--address SOCK] [--namespace NS]\n"
+      "                   [--snapshotter NAME]\n"
       "                   [--work-dir DIR] [--id ID] [--max-files N] [--max-file-size SIZE]\n"
       "                   [--max-total-size SIZE] [--timeout D] [--allow-dirty] [--json] -- AGENT [ARGS...]\n"
       "\n"
@@ -156,6 +158,9 @@ std::string RunUsage() {
       "\n"
       "  --policy FILE     the airlock policy (default: the host config's default_policy if it exists,\n"
       "                    else a built-in run policy: setup with NAT network and a writable rootfs)\n"
+      "  --internet SPEC   the agent gets HTTP(S) through the airlock proxy (built-in run policy only):\n"
+      "                    common-dependencies, all, and/or host names (\"*.example.com\"), comma-separated;\n"
+      "                    GET/HEAD/OPTIONS for plain HTTP, every request audited and summed up at the end\n"
       "  --address SOCK    containerd's socket (default $CONTAINERD_ADDRESS or /run/containerd/containerd.sock)\n"
       "  --namespace NS    containerd namespace (default $CONTAINERD_NAMESPACE or \"default\")\n"
       "  --snapshotter S   default $CONTAINERD_SNAPSHOTTER or overlayfs\n"

@@ -17,6 +17,7 @@ struct RunArgs {
   std::string check;                 // --check CMD: run with sh -c in the sealed sandbox after the agent
   std::vector<std::string> secrets;  // --secret NAME (repeatable): NAME=value from our environment
   std::string policy;                // --policy FILE
+  std::string internet;              // --internet SPEC: the agent's proxy allowlist ("" = no internet)
   std::string address;               // --address SOCK ("" = default)
   std::string name_space;            // --namespace NS ("" = default)
   std::string snapshotter;           // --snapshotter NAME ("" = default)

@@ -283,7 +283,7 @@ bool Run::CheckInputs() {
   limits_.max_file_size = args_.max_file_size.value_or(host_.run_limits.max_file_size);
   limits_.max_total_size = args_.max_total_size.value_or(host_.run_limits.max_total_size);
 
-  absl::StatusOr<ChosenPolicy> policy = ChooseRunPolicy(args_.policy, host_, args_.secrets);
+  absl::StatusOr<ChosenPolicy> policy = ChooseRunPolicy(args_.policy, host_, args_.secrets, args_.internet);
   if (!policy.ok()) return Fail(RunExit::kBadInput, std::string(policy.status().message())), false;
   policy_ = *std::move(policy);
   summary_.policy = policy_.description;
@@ -597,7 +597,11 @@ bool Run::StopBox(Box& box, bool verify_now) {
   if (!box.session || box.stopped) return true;
   box.stopped = true;
   const std::string phase = box.is_agent ? "stop" : "check-stop";
-  if (box.is_agent && box.session->created()) summary_.audit_excerpt = AuditExcerpt(box.session->AuditLines(), kAuditExcerptLines);
+  if (box.is_agent && box.session->created()) {
+    std::vector<std::string> lines = box.session->AuditLines();
+    summary_.audit_excerpt = AuditExcerpt(lines, kAuditExcerptLines);
+    if (policy::UsesProxy(policy_.policy.network)) summary_.internet = TallyProxy(lines);
+  }
   if (box.is_agent) {
     std::string audit_dir = policy_.policy.audit.dir.empty() ? host_.audit_dir : policy_.policy.audit.dir;
     summary_.audit_path = absl::StrCat(audit_dir, "/", connection_->name_space(), "/", id_, ".jsonl");

@@ -2,10 +2,15 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "policy/host_names.h"
 #include "policy/load.h"
 #include "policy/parse.h"
 
@@ -16,7 +21,34 @@ std::string HostConfigPath() {
   return env != nullptr && env[0] != '\0' ? env : std::string(policy::kHostConfigPath);
 }
 
-std::string BuiltinRunPolicyYaml(const std::vector<std::string>& secrets) {
+absl::StatusOr<InternetAccess> ParseInternetFlag(const std::string& spec) {
+  InternetAccess access;
+  for (absl::string_view word : absl::StrSplit(spec, ',')) {
+    word = absl::StripAsciiWhitespace(word);
+    if (word == "common-dependencies" || word == "all") {
+      if (!access.preset.empty()) return absl::InvalidArgumentError("--internet: at most one preset");
+      access.preset = std::string(word);
+      continue;
+    }
+    absl::StatusOr<std::string> pattern = policy::CanonicalHostPattern(word);
+    if (!pattern.ok()) return absl::InvalidArgumentError(absl::StrCat("--internet: ", pattern.status().message()));
+    if (std::find(access.hosts.begin(), access.hosts.end(), *pattern) == access.hosts.end()) {
+      access.hosts.push_back(*std::move(pattern));
+    }
+  }
+  return access;
+}
+
+std::string BuiltinRunPolicyYaml(const std::vector<std::string>& secrets, const InternetAccess* internet) {
+  std::string execution = "  execution: deny\n";
+  if (internet != nullptr) {
+    // Canonical patterns are [a-z0-9.*_-] and bracketed addresses: safe inside YAML double quotes.
+    std::vector<std::string> quoted;
+    for (const std::string& host : internet->hosts) quoted.push_back(absl::StrCat("\"", host, "\""));
+    execution = absl::StrCat("  execution: proxy\n  proxy:\n    preset: ",
+                             internet->preset.empty() ? "none" : internet->preset, "\n    allow: [",
+                             absl::StrJoin(quoted, ", "), "]\n");
+  }
   return absl::StrCat(
       "# airlock run: built-in run policy (written for this task)\n"
       "version: 1\n"
@@ -26,8 +58,8 @@ std::string BuiltinRunPolicyYaml(const std::vector<std::string>& secrets) {
       "  tmpfs: {/tmp: 512Mi}\n"
       "  other_binds: readonly\n"
       "network:\n"
-      "  setup: {uplink: nat}\n"
-      "  execution: deny\n"
+      "  setup: {uplink: nat}\n",
+      execution,
       "setup: {timeout: 10m, keep_processes: false}\n"
       "secrets: [",
       absl::StrJoin(secrets, ", "),
@@ -36,8 +68,15 @@ std::string BuiltinRunPolicyYaml(const std::vector<std::string>& secrets) {
 }
 
 absl::StatusOr<ChosenPolicy> ChooseRunPolicy(const std::string& policy_flag, const policy::HostConfig& host,
-                                             const std::vector<std::string>& secrets) {
+                                             const std::vector<std::string>& secrets,
+                                             const std::string& internet_flag) {
   ChosenPolicy chosen;
+  std::optional<InternetAccess> internet;
+  if (!internet_flag.empty()) {
+    absl::StatusOr<InternetAccess> parsed = ParseInternetFlag(internet_flag);
+    if (!parsed.ok()) return parsed.status();
+    internet = *std::move(parsed);
+  }
   struct stat st {};
   if (!policy_flag.empty()) {
     char* resolved = realpath(policy_flag.c_str(), nullptr);
@@ -50,8 +89,15 @@ absl::StatusOr<ChosenPolicy> ChooseRunPolicy(const std::string& policy_flag, con
     chosen.description = absl::StrCat("host default ", host.default_policy);
   } else {
     chosen.builtin = true;
-    chosen.builtin_yaml = BuiltinRunPolicyYaml(secrets);
-    chosen.description = "built-in run policy (setup: NAT network, writable rootfs; then sealed)";
+    chosen.builtin_yaml = BuiltinRunPolicyYaml(secrets, internet ? &*internet : nullptr);
+    chosen.description = internet ? absl::StrCat("built-in run policy (setup: NAT network, writable rootfs; then "
+                                                 "sealed, internet through the airlock proxy: ", internet_flag, ")")
+                                  : "built-in run policy (setup: NAT network, writable rootfs; then sealed)";
+  }
+  if (internet && !chosen.builtin) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--internet shapes the built-in run policy, but the policy is ", chosen.description,
+        ": set network.execution: proxy and network.proxy in that file instead"));
   }
   if (chosen.builtin) {
     absl::StatusOr<policy::Policy> parsed = policy::ParsePolicy(chosen.builtin_yaml, "built-in run policy");

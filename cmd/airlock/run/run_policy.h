@@ -20,13 +20,22 @@ struct ChosenPolicy {
   policy::Policy policy;
 };
 
-// The built-in run policy's YAML with `secrets` listed.
-std::string BuiltinRunPolicyYaml(const std::vector<std::string>& secrets);
+// --internet SPEC: a preset (common-dependencies, all) and/or host patterns, comma-separated.
+struct InternetAccess {
+  std::string preset;               // "" or the preset's name
+  std::vector<std::string> hosts;   // canonical patterns (policy/host_names.h)
+};
+absl::StatusOr<InternetAccess> ParseInternetFlag(const std::string& spec);
+
+// The built-in run policy's YAML with `secrets` listed; with `internet`, the agent's proxy.
+std::string BuiltinRunPolicyYaml(const std::vector<std::string>& secrets, const InternetAccess* internet = nullptr);
 
 // Loads and checks the policy for a run: no passthrough; every --secret listed in `secrets` (else
 // its value would reach the agent); errors name the file and say what to do.
+// `internet_flag` (--internet) applies to the built-in run policy only.
 absl::StatusOr<ChosenPolicy> ChooseRunPolicy(const std::string& policy_flag, const policy::HostConfig& host,
-                                             const std::vector<std::string>& secrets);
+                                             const std::vector<std::string>& secrets,
+                                             const std::string& internet_flag = "");
 
 // The host config path: $AIRLOCK_CONFIG, else /etc/airlock/config.yaml.
 std::string HostConfigPath();

@@ -82,6 +82,12 @@ nlohmann::json SummaryJson(const RunSummary& s) {
       {"changes_note", s.changes_note},
       {"secret_leaks", leaks},
       {"audit_excerpt", s.audit_excerpt},
+      {"internet", s.internet ? nlohmann::json{{"allowed", s.internet->allowed},
+                                               {"refused", s.internet->refused},
+                                               {"errors", s.internet->errors},
+                                               {"refused_hosts", s.internet->refused_hosts},
+                                               {"more_refused_hosts", s.internet->more_refused_hosts}}
+                              : nlohmann::json(nullptr)},
       {"audit_log", s.audit_path},
       {"destroyed", s.destroyed},
       {"leftovers", s.leftovers},
@@ -126,6 +132,16 @@ std::string SummaryText(const RunSummary& s) {
   }
   Row(out, "branch", s.branch.empty() ? "none (" + s.changes_note + ")" : s.branch + " (commit " + s.commit.substr(0, 12) + ")");
   Row(out, "patch", s.patch_path.empty() ? "none" : s.patch_path);
+  if (s.internet) {
+    const ProxyTally& t = *s.internet;
+    Row(out, "internet", absl::StrCat(t.allowed, " request(s) allowed, ", t.refused, " refused",
+                                      t.errors ? absl::StrCat(", ", t.errors, " failed upstream") : std::string(),
+                                      " (airlock proxy; the verification's probes included)"));
+    if (!t.refused_hosts.empty()) {
+      Row(out, "", absl::StrCat("refused: ", absl::StrJoin(t.refused_hosts, ", "),
+                                t.more_refused_hosts ? absl::StrCat(" and ", t.more_refused_hosts, " more") : ""));
+    }
+  }
   if (!s.audit_excerpt.empty()) {
     bool first = true;
     for (const std::string& line : s.audit_excerpt) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/time/time.h"
+#include "cmd/airlock/run/audit_excerpt.h"
 #include "cmd/airlock/run/exit_codes.h"
 #include "policy/sandbox/secret_scan.h"
 #include "cmd/airlock/run/workspace.h"
@@ -45,6 +46,7 @@ struct RunSummary {
   std::string changes_note;     // why no branch ("no changes", "blocked: ...", "agent failed")
   std::vector<SecretFinding> leaks;
   std::vector<std::string> audit_excerpt;  // formatted lines
+  std::optional<ProxyTally> internet;      // the agent's requests through the airlock proxy
   std::string audit_path;
   bool destroyed = false;
   std::vector<std::string> leftovers;
