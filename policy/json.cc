@@ -31,6 +31,20 @@ nlohmann::json PolicyToJson(const Policy& p) {
         {"allow_debuggers", p.seccomp.allow_debuggers}}},
       {"capabilities", p.capabilities},
   };
+  if (UsesProxy(p.network)) {
+    const Proxy& proxy = p.network.proxy;
+    nlohmann::json j = {{"preset", std::string(ToString(proxy.preset))},
+                        {"allow", proxy.allow},
+                        {"methods", proxy.methods},
+                        {"ports", proxy.ports},
+                        {"limits",
+                         {{"requests", proxy.limits.requests},
+                          {"bytes_up", FormatByteSize(proxy.limits.bytes_up)},
+                          {"bytes_down", FormatByteSize(proxy.limits.bytes_down)},
+                          {"connections", proxy.limits.connections}}}};
+    j["setup_methods"] = proxy.setup_methods ? nlohmann::json(*proxy.setup_methods) : nlohmann::json("all");
+    out["network"]["proxy"] = std::move(j);
+  }
   if (!p.audit.dir.empty()) out["audit"] = {{"dir", p.audit.dir}};
   return out;
 }

@@ -24,9 +24,11 @@
 namespace airlock::proxy {
 namespace {
 
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = 256 * 1024;   // upstream reads, straight into the client's queue
+constexpr size_t kClientChunk = 64 * 1024;  // client reads (requests, tunnel bytes), on the stack
+constexpr int kReadsPerEvent = 8;
 // A side stops being read while this much waits for the other side (memory per connection).
-constexpr size_t kHighWater = 256 * 1024;
+constexpr size_t kHighWater = 512 * 1024;
 constexpr size_t kMaxAuditPath = 1024;
 constexpr int kAcceptBatch = 64;
 // The ClientHello may come in several records: their headers on top of the message.
@@ -258,6 +260,8 @@ void ProxyServer::OnAccept() {
       options_.audit({{"phase", execution_ ? "execution" : "setup"}, {"decision", "refused"}, {"reason", reason}});
       continue;
     }
+    int one = 1;  // the proxy forwards what arrives as it arrives: no Nagle wait on the client's side
+    setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto c = std::make_unique<Connection>();
     c->id = next_id_++;
     c->client = std::move(fd);
@@ -328,7 +332,7 @@ void ProxyServer::Reap(uint64_t id) {
 void ProxyServer::ReadClient(Connection& c) {
   if (c.client_eof || c.close_after_flush) return;
   if (c.to_upstream.size() + c.queued_bytes >= kHighWater) return;  // the other side is slow: wait
-  char buf[kReadChunk];
+  char buf[kClientChunk];
   ssize_t n = recv(c.client.get(), buf, sizeof buf, MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return;
@@ -382,14 +386,22 @@ void ProxyServer::ReadClient(Connection& c) {
 }
 
 void ProxyServer::ReadUpstream(Connection& c) {
-  if (!c.upstream || c.upstream_eof) return;
-  if (c.to_client.size() >= kHighWater) return;
-  char buf[kReadChunk];
-  ssize_t n = recv(c.upstream.get(), buf, sizeof buf, MSG_DONTWAIT);
+  // A few reads an event: a download moves in bigger steps than one epoll round trip each.
+  for (int i = 0; i < kReadsPerEvent && ReadUpstreamOnce(c); ++i) {
+  }
+}
+
+bool ProxyServer::ReadUpstreamOnce(Connection& c) {
+  if (!c.upstream || c.upstream_eof || c.to_client.size() >= kHighWater) return false;
+  // Straight into the client's queue: the bytes are copied once, by the kernel.
+  const size_t had = c.to_client.size();
+  c.to_client.resize(had + kReadChunk);
+  ssize_t n = recv(c.upstream.get(), c.to_client.data() + had, kReadChunk, MSG_DONTWAIT);
+  c.to_client.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
   if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
+    if (errno == EAGAIN || errno == EINTR) return false;
     Close(c, absl::StrCat("upstream: ", strerror(errno)));
-    return;
+    return false;
   }
   if (n == 0) {
     c.upstream_eof = true;
@@ -398,7 +410,7 @@ void ProxyServer::ReadUpstream(Connection& c) {
       FinishExchange(c, "allowed", "");
       c.close_after_flush = true;
       Flush(c);
-      return;
+      return false;
     }
     int completed = 0;
     absl::Status done = c.response.Finish(completed);
@@ -407,38 +419,38 @@ void ProxyServer::ReadUpstream(Connection& c) {
       c.close_after_flush = true;
       if (c.exchange) FinishExchange(c, "error", done.ok() ? "the server closed without a response" : std::string(done.message()));
       Flush(c);
-      return;
+      return false;
     }
     c.upstream_reusable = false;
     Pump(c);
-    return;
+    return false;
   }
   if (AddBytes(counters_.bytes_down, static_cast<uint64_t>(n)) > options_.limits.bytes_down) {
     if (c.exchange) FinishExchange(c, "refused", absl::StrCat("download limit (", options_.limits.bytes_down, " bytes) reached"));
     Close(c, "");
-    return;
+    return false;
   }
-  absl::string_view data(buf, static_cast<size_t>(n));
+  absl::string_view data(c.to_client.data() + had, static_cast<size_t>(n));
   if (c.exchange) c.exchange->bytes_down += data.size();
   if (c.mode == Connection::Mode::kHttp) {
     if (!c.exchange) {
+      c.to_client.resize(had);
       Close(c, "the server sent bytes nobody asked for");
-      return;
+      return false;
     }
     int completed = 0;
     absl::Status fed = c.response.Feed(data, completed);
     if (!fed.ok() || completed > 1) {
       FinishExchange(c, "error", fed.ok() ? "the server answered more than it was asked" : std::string(fed.message()));
-      c.to_client.append(data.data(), data.size());
       c.close_after_flush = true;
       CloseUpstream(c);
       Flush(c);
-      return;
+      return false;
     }
     if (completed == 1) c.exchange->response_done = true;
   }
-  c.to_client.append(data.data(), data.size());
   Flush(c);
+  return !c.dead;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -792,15 +804,17 @@ void ProxyServer::Refuse(Connection& c, int status, const std::string& reason) {
 
 void ProxyServer::Flush(Connection& c) {
   if (c.dead) return;
-  while (!c.to_client.empty()) {
-    ssize_t n = send(c.client.get(), c.to_client.data(), c.to_client.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  size_t sent = 0;  // erased once: a partly sent queue is not moved after every send
+  while (sent < c.to_client.size()) {
+    ssize_t n = send(c.client.get(), c.to_client.data() + sent, c.to_client.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;
       Close(c, "");
       return;
     }
-    c.to_client.erase(0, static_cast<size_t>(n));
+    sent += static_cast<size_t>(n);
   }
+  c.to_client.erase(0, sent);
   if (c.upstream && !c.connecting) {
     while (!c.to_upstream.empty()) {
       ssize_t n = send(c.upstream.get(), c.to_upstream.data(), c.to_upstream.size(), MSG_NOSIGNAL | MSG_DONTWAIT);

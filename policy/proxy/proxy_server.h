@@ -100,6 +100,7 @@ class ProxyServer {
   void Refuse(Connection& c, int status, const std::string& reason);
   void ReadClient(Connection& c);
   void ReadUpstream(Connection& c);
+  bool ReadUpstreamOnce(Connection& c);  // false: nothing more to read now (or the connection ended)
   void Flush(Connection& c);
   void UpdateInterest(Connection& c);
   void Close(Connection& c, const std::string& reason);

@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,7 +43,7 @@ from harness import mounts, procs  # noqa: E402
 from harness.airlock import RUNTIME as AIRLOCK_RUNTIME, host_links, policy_yaml, veth_name  # noqa: E402
 from harness.containerd import CRI_NAMESPACE, Containerd  # noqa: E402
 from harness.cri import Cri, CriError  # noqa: E402
-from harness.upstream import Upstream  # noqa: E402
+from harness.upstream import Upstream, ip  # noqa: E402
 
 import measure  # noqa: E402
 import report  # noqa: E402
@@ -581,6 +582,118 @@ class Bench:
 
     # --- results -------------------------------------------------------------------------
 
+    # --- the airlock proxy -----------------------------------------------------------
+
+    PROXY_NET = "198.18.253"
+    PROXY_DOWNLOAD = 256 << 20
+
+    def proxy(self):
+        """The agent's proxy against a direct connection to the same mirror: per-request latency on a
+        kept-alive connection, one large download, and the shim's memory with the proxy idle."""
+        net, work = self.PROXY_NET, tempfile.mkdtemp(prefix="airlock-bench-proxy-")
+        veth = "abpx" + secrets.token_hex(3)
+        server = None
+        cid = None
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "2",
+                            "-subj", "/CN=mirror.bench"], check=True, capture_output=True, timeout=60)
+            with open(f"{work}/hosts", "w") as f:
+                f.write(f"{net}.2 mirror.bench\n")
+            ip("link", "add", veth, "type", "veth", "peer", "name", "upbpx", "netns", self.upstream.name)
+            ip("addr", "add", f"{net}.1/24", "dev", veth)
+            ip("link", "set", veth, "up")
+            ip("-n", self.upstream.name, "addr", "add", f"{net}.2/24", "dev", "upbpx")
+            ip("-n", self.upstream.name, "link", "set", "upbpx", "up")
+            popen = subprocess.Popen(
+                ["ip", "netns", "exec", self.upstream.name, sys.executable, "-u",
+                 os.path.join(REPO, "test", "integration", "harness", "proxy_upstream.py"),
+                 f"{work}/requests.jsonl", f"{work}/cert.pem", f"{work}/key.pem"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            server = (popen, procs.Proc(popen.pid, "bench proxy upstream"))
+            if popen.stdout.readline().strip() != b"ready":
+                self.failures.append("proxy: the mirror did not start")
+                return
+            self.ctrd.set_proxy(f"{work}/hosts", [f"{net}.0/24"])
+            policy = os.path.join(self.ctrd.airlock_dir, "bench-proxy.yaml")
+            with open(policy, "w") as f:
+                f.write(policy_yaml(execution="proxy", proxy={"allow": ["mirror.bench"]}))
+            cid = self.new_id("proxy")
+            v = Variant("airlock-proxy", AIRLOCK_RUNTIME,
+                        ["--runtime-config-path", policy, "--annotation", f"airlock.dev/repo={self.repo}"], sealed=True)
+            r = self.ctrd.ctr(*self.run_args(v, cid, ["sleep", "600"], detach=True), timeout=60)
+            if r.rc != 0:
+                self.failures.append(f"proxy: start failed: {r!r}")
+                return
+            self.wait_sealed([cid])
+            pid = self.ctrd.tasks()[cid][0]
+            time.sleep(self.args.settle)
+            shims = self.shim_pids()
+            mem = measure.shim_memory(shims)
+            if mem["processes"] == 1:
+                self.add("proxy_pss", "airlock-proxy", mem["pss_kib"] / 1024)
+            load = os.path.join(HERE, "proxy_load.py")
+            proxied = ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, load]
+            direct = [sys.executable, load]
+            small_proxy, small_direct = "http://mirror.bench/small", f"http://{net}.2/small"
+            big = f"/bytes/{self.PROXY_DOWNLOAD}"
+            for i in range(3):
+                runs = [("airlock-proxy", proxied + ["latency", small_proxy, "200", "127.0.0.1:3128"]),
+                        ("direct", direct + ["latency", small_direct, "200"])]
+                for name, argv in (runs if i % 2 == 0 else runs[::-1]):
+                    out = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True,
+                                                    timeout=120).stdout)
+                    for ms in out["ms"][10:]:  # the first ones warm up
+                        self.add("proxy_latency", name, ms)
+                runs = [("airlock-proxy", proxied + ["download", "http://mirror.bench" + big, "127.0.0.1:3128"]),
+                        ("direct", direct + ["download", f"http://{net}.2" + big])]
+                for name, argv in (runs if i % 2 == 0 else runs[::-1]):
+                    out = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True,
+                                                    timeout=300).stdout)
+                    if out["bytes"] != self.PROXY_DOWNLOAD:
+                        self.failures.append(f"proxy: {name} download got {out['bytes']} bytes")
+                    self.add("proxy_download", name, out["mib_s"])
+        except (subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
+            self.failures.append(f"proxy: {e}")
+        finally:
+            if cid:
+                self.remove_many([cid], jobs=1)
+                self.assert_clean([cid], "the proxy sandbox")
+            if server:
+                procs.kill_all([server[1]])
+                server[0].wait(timeout=10)
+                server[0].stdout.close()
+            ip("link", "del", veth, check=False)
+            self.ctrd.set_proxy(None, [])
+            shutil.rmtree(work, ignore_errors=True)
+
+    def proxy_results(self):
+        """The proxy's own table: through the proxy against direct, and its targets."""
+        def stats(key, name):
+            s = measure.summary(self.samples.get(key, {}).get(name, []))
+            return s if s["n"] else None
+        lat_p, lat_d = stats("proxy_latency", "airlock-proxy"), stats("proxy_latency", "direct")
+        dl_p, dl_d = stats("proxy_download", "airlock-proxy"), stats("proxy_download", "direct")
+        pss = stats("proxy_pss", "airlock-proxy")
+        runc_pss = stats("pss_1", BASELINE)
+        added = lat_p["median"] - lat_d["median"] if lat_p and lat_d else None
+        share = dl_p["median"] / dl_d["median"] if dl_p and dl_d else None
+        pss_ratio = pss["median"] / runc_pss["median"] if pss and runc_pss else None
+        return [
+            {"label": "request latency, kept-alive GET (p50)", "unit": "ms",
+             "direct": lat_d and lat_d["median"], "proxy": lat_p and lat_p["median"],
+             "result": None if added is None else f"+{added:.3f} ms", "target": "added < 1 ms",
+             "met": added is not None and added < 1.0},
+            {"label": f"one {self.PROXY_DOWNLOAD >> 20} MiB download", "unit": "MiB/s",
+             "direct": dl_d and dl_d["median"], "proxy": dl_p and dl_p["median"],
+             "result": None if share is None else f"{share:.2f}x", "target": ">= 0.8x of direct",
+             "met": share is not None and share >= 0.8},
+            {"label": "shim PSS, one sandbox, proxy idle (against runc-v2's shim, 1 alive)", "unit": "MiB",
+             "direct": runc_pss and runc_pss["median"], "proxy": pss and pss["median"],
+             "result": None if pss_ratio is None else f"{pss_ratio:.2f}x", "target": "<= 0.5x of runc-v2",
+             "met": pss_ratio is not None and pss_ratio <= 0.5},
+        ]
+
     def results(self):
         names = list(self.variants)
 
@@ -631,6 +744,7 @@ class Bench:
         ]
         return {"machine": machine_info(self.args), "variants": names, "baseline": BASELINE,
                 "rows": rows, "checks": self.checks, "failures": self.failures,
+                "proxy": self.proxy_results() if "proxy_latency" in self.samples else [],
                 "elapsed_s": round(self.deadline.elapsed(), 1)}
 
 
@@ -677,7 +791,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="rounds of the concurrent start per variant")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
-    ap.add_argument("--only", default="lifecycle,exec,memory,pods,concurrent,sweep", help="phases to run")
+    ap.add_argument("--only", default="lifecycle,exec,memory,pods,concurrent,sweep,proxy", help="phases to run")
     ap.add_argument("--variants", default="", help="comma-separated subset of the variants (for profiling one)")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
                     help="also bench another airlock shim binary (passthrough and full), e.g. an older build")
@@ -705,12 +819,13 @@ def main():
     try:
         bench.start()
         bench.smoke()
-        for phase in ("lifecycle", "exec", "memory", "pods", "concurrent", "sweep"):
+        for phase in ("lifecycle", "exec", "memory", "pods", "concurrent", "sweep", "proxy"):
             if phase not in phases:
                 continue
             log(f"{phase} ({bench.deadline.elapsed():.0f}s so far)")
             {"lifecycle": bench.lifecycle, "exec": bench.exec_latency, "memory": bench.memory_one,
-             "pods": bench.pods, "concurrent": bench.concurrent, "sweep": bench.sweep}[phase]()
+             "pods": bench.pods, "concurrent": bench.concurrent, "sweep": bench.sweep,
+             "proxy": bench.proxy}[phase]()
     finally:
         problems = bench.teardown()
     results = bench.results()

@@ -94,6 +94,13 @@ def markdown(results):
         cells.append("; ".join(text for text, _ in vs) or "-")
         cells.append(", ".join("yes" if ok else "**NO**" for _, ok in vs) or "-")
         lines.append("| " + " | ".join(cells) + " |")
+    if results.get("proxy"):
+        lines += ["", "The airlock proxy (network.execution: proxy), against the same mirror reached directly:", "",
+                  "| measurement | direct | through the proxy | result | target | met |", "|---|---|---|---|---|---|"]
+        for row in results["proxy"]:
+            lines.append(f"| {row['label']} [{row['unit']}] | {_fmt(row['direct'], 'MiB')} | "
+                         f"{_fmt(row['proxy'], 'MiB')} | {row['result'] or '-'} | {row['target']} | "
+                         f"{'yes' if row['met'] else '**NO**'} |")
     notes = [f"- {row['label']}: {row['note']}" for row in results["rows"] if row.get("note")]
     if notes:
         lines += ["", *notes]

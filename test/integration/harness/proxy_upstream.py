@@ -30,6 +30,7 @@ def pattern(n):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the head and the body are separate writes: no delayed-ACK stalls
     log_path = None
 
     def log_message(self, *args):
