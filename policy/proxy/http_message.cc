@@ -21,6 +21,12 @@ bool HopByHop(absl::string_view name) {
   return false;
 }
 
+// A parser of `type` whose callbacks find `owner` in parser->data.
+void InitParser(http_parser& parser, http_parser_type type, void* owner) {
+  http_parser_init(&parser, type);
+  parser.data = owner;
+}
+
 bool Clean(absl::string_view text) {
   for (char c : text) {
     if (c == '\r' || c == '\n' || c == '\0') return false;
@@ -126,10 +132,7 @@ struct RequestCallbacks {
   }
 };
 
-RequestReader::RequestReader() : parser_(std::make_unique<http_parser>()) {
-  http_parser_init(parser_.get(), HTTP_REQUEST);
-  parser_->data = this;
-}
+RequestReader::RequestReader() : parser_(std::make_unique<http_parser>()) { InitParser(*parser_, HTTP_REQUEST, this); }
 
 RequestReader::~RequestReader() = default;
 
@@ -196,16 +199,12 @@ struct ResponseCallbacks {
   }
 };
 
-ResponseReader::ResponseReader() : parser_(std::make_unique<http_parser>()) {
-  http_parser_init(parser_.get(), HTTP_RESPONSE);
-  parser_->data = this;
-}
+ResponseReader::ResponseReader() : parser_(std::make_unique<http_parser>()) { InitParser(*parser_, HTTP_RESPONSE, this); }
 
 ResponseReader::~ResponseReader() = default;
 
 void ResponseReader::Reset() {
-  http_parser_init(parser_.get(), HTTP_RESPONSE);
-  parser_->data = this;
+  InitParser(*parser_, HTTP_RESPONSE, this);
   head_request_ = false;
   in_message_ = false;
   status_code_ = 0;

@@ -27,6 +27,8 @@ namespace {
 constexpr size_t kReadChunk = 256 * 1024;   // upstream reads, straight into the client's queue
 constexpr size_t kClientChunk = 64 * 1024;  // client reads (requests, tunnel bytes), on the stack
 constexpr int kReadsPerEvent = 8;
+// Parsed requests a client may have queued behind the one being served (pipelining).
+constexpr size_t kMaxQueuedItems = 256;
 // A side stops being read while this much waits for the other side (memory per connection).
 constexpr size_t kHighWater = 512 * 1024;
 constexpr size_t kMaxAuditPath = 1024;
@@ -230,6 +232,21 @@ ProxyCounters ProxyServer::Counters() const {
   return counters_;
 }
 
+void ProxyServer::Audit(nlohmann::json record, bool over_limit) {
+  // Refusals past a limit come as fast as a loop can make them: the first ones are recorded one by
+  // one, the rest counted (status) and said so once.
+  if (over_limit && ++over_limit_records_ > kMaxOverLimitRecords) {
+    if (over_limit_records_ == kMaxOverLimitRecords + 1) {
+      options_.audit({{"phase", execution_ ? "execution" : "setup"},
+                      {"decision", "refused"},
+                      {"reason", absl::StrCat("more refusals past a limit: counted in the sandbox status, not "
+                                              "recorded one by one (", kMaxOverLimitRecords, " were)")}});
+    }
+    return;
+  }
+  options_.audit(std::move(record));
+}
+
 uint64_t ProxyServer::AddBytes(uint64_t& counter, uint64_t n) {
   std::lock_guard lock(counters_mu_);
   counter += n;
@@ -257,7 +274,7 @@ void ProxyServer::OnAccept() {
       std::string answer = Answer(429, reason);
       (void)send(fd.get(), answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       CountRefused("");
-      options_.audit({{"phase", execution_ ? "execution" : "setup"}, {"decision", "refused"}, {"reason", reason}});
+      Audit({{"phase", execution_ ? "execution" : "setup"}, {"decision", "refused"}, {"reason", reason}}, true);
       continue;
     }
     int one = 1;  // the proxy forwards what arrives as it arrives: no Nagle wait on the client's side
@@ -331,7 +348,8 @@ void ProxyServer::Reap(uint64_t id) {
 
 void ProxyServer::ReadClient(Connection& c) {
   if (c.client_eof || c.close_after_flush) return;
-  if (c.to_upstream.size() + c.queued_bytes >= kHighWater) return;  // the other side is slow: wait
+  // The other side is slow, or the client queued requests ahead: wait.
+  if (c.to_upstream.size() + c.queued_bytes >= kHighWater || c.items.size() >= kMaxQueuedItems) return;
   char buf[kClientChunk];
   ssize_t n = recv(c.client.get(), buf, sizeof buf, MSG_DONTWAIT);
   if (n < 0) {
@@ -778,7 +796,7 @@ void ProxyServer::FinishExchange(Connection& c, const std::string& decision, con
   }
   if (!ex.address.empty()) record["address"] = ex.address;
   if (!reason.empty()) record["reason"] = reason;
-  options_.audit(std::move(record));
+  Audit(std::move(record), decision == "refused" && requests_ > options_.limits.requests);
 }
 
 void ProxyServer::Refuse(Connection& c, int status, const std::string& reason) {
@@ -847,7 +865,10 @@ void ProxyServer::Flush(Connection& c) {
 void ProxyServer::UpdateInterest(Connection& c) {
   if (c.dead) return;
   uint32_t client_mask = 0;
-  if (!c.client_eof && !c.close_after_flush && c.to_upstream.size() + c.queued_bytes < kHighWater) client_mask |= EPOLLIN;
+  if (!c.client_eof && !c.close_after_flush && c.to_upstream.size() + c.queued_bytes < kHighWater &&
+      c.items.size() < kMaxQueuedItems) {
+    client_mask |= EPOLLIN;
+  }
   if (!c.to_client.empty()) client_mask |= EPOLLOUT;
   if (client_mask != c.client_mask) {
     (void)options_.reactor->Modify(c.client.get(), client_mask);

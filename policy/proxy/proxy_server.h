@@ -110,6 +110,7 @@ class ProxyServer {
   void Sweep();
   void CountRefused(const std::string& host);
   uint64_t AddBytes(uint64_t& counter, uint64_t n);  // a field of counters_; the new total
+  void Audit(nlohmann::json record, bool over_limit);
   const ProxyRules& rules() const { return execution_ ? options_.execution_rules : options_.setup_rules; }
 
   ProxyOptions options_;
@@ -122,6 +123,8 @@ class ProxyServer {
   Reactor::TimerId sweep_timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for results posted from the pool
   uint64_t requests_ = 0;  // over the sandbox's life (limits.requests)
+  uint64_t over_limit_records_ = 0;
+  static constexpr uint64_t kMaxOverLimitRecords = 100;
 
   mutable std::mutex counters_mu_;
   ProxyCounters counters_;

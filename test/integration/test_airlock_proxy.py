@@ -171,7 +171,7 @@ def test_proxy_serves_the_allowlist_and_refuses_everything_else(airlock, interne
     # Not TLS inside the tunnel.
     plain = client(pid, op="raw", send="CONNECT mirror.test:443 HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert plain["received"] == "HTTP/1.1 200 Connection established\r\n\r\n", plain
-    assert len(internet.requests()) == 5, internet.requests()
+    assert len(internet.requests()) == 5, len(internet.requests())
 
     # Malformed and smuggling-shaped requests get an answer and the proxy keeps serving.
     smuggle = client(pid, op="raw", send="POST http://mirror.test/ HTTP/1.1\r\nContent-Length: 5\r\n"
@@ -180,6 +180,10 @@ def test_proxy_serves_the_allowlist_and_refuses_everything_else(airlock, interne
     huge = client(pid, op="raw", send="GET http://mirror.test/ HTTP/1.1\r\nX: " + "a" * 40000 + "\r\n\r\n")
     assert huge["received"].startswith("HTTP/1.1 431 "), huge["received"][:200]
     assert get(pid, "http://mirror.test/after")["status"] == 200
+    # Pipelined: 300 requests written at once are answered in order, one at a time (the proxy reads
+    # ahead only a bounded queue of them).
+    piped = client(pid, op="pipeline", url="http://mirror.test/piped", n=300)["statuses"]
+    assert piped == [200] * 300, piped[:5]
 
     # The agent's own environment and execs know the proxy; busybox wget goes through it.
     r = airlock.ctrd.exec(cid, "wget", "wget", "-q", "-O", "-", "http://mirror.test/from-inside", check=True)
@@ -222,7 +226,13 @@ def test_proxy_limits_hold(airlock, internet):
     assert over["status"] == 429 and "download limit" in over["headers"]["x-airlock-refused"], over
     over = get(pid, "http://mirror.test/d")
     assert over["status"] == 429 and "request limit (3)" in over["headers"]["x-airlock-refused"], over
+    # Past the limit a loop of refusals is counted, not written one by one without end.
+    burst = client(pid, op="burst", url="http://mirror.test/e", n=150)["counts"]
+    assert burst == {"429": 150}, burst
+    assert field(airlock.status(cid), "proxy")["refused"] >= 151
     reasons = [r.get("reason", "") for r in proxy_records(airlock, cid)]
+    assert len(reasons) < 120, len(reasons)
+    assert sum("more refusals past a limit" in r for r in reasons) == 1, reasons[-5:]
     assert any("connection limit (2 at once)" in r for r in reasons), reasons
     assert any("download limit" in r for r in reasons), reasons
     assert any("request limit" in r for r in reasons), reasons

@@ -7,6 +7,8 @@ answer on stdout:
                           connection, `requests` times the same request: keep-alive)
   {"op": "raw", "send": "<text>"}  -> {"received": "<text>"} (until the proxy closes, 10 s)
   {"op": "concurrent", "n": 3}     -> {"last": "<what the n-th connection got>"}
+  {"op": "pipeline", "url": u, "n": 300} -> {"statuses": [...]} (n requests written at once)
+  {"op": "burst", "url": u, "n": 150}    -> {"counts": {"429": 150}} (n connections, one request each)
   {"op": "tls", "host": "h", "port": 443, "sni": "h", "ca": "/path", "path": "/"}
       -> {"connect_status": "...", "ok": true, "status": 200, "body": "..."} or {"error": "..."}
 """
@@ -127,10 +129,40 @@ def concurrent(req):
     return {"last": data.decode("latin-1")}
 
 
+def pipeline(req):
+    """`n` requests written at once on one connection; the statuses of the answers read back."""
+    sock = socket.create_connection(PROXY, timeout=30)
+    one = f"GET {req['url']} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    sock.sendall(one * req["n"])
+    f = sock.makefile("rb")
+    statuses = []
+    for _ in range(req["n"]):
+        r = read_response(f)
+        if r is None:
+            break
+        statuses.append(r["status"])
+    sock.close()
+    return {"statuses": statuses}
+
+
+def burst(req):
+    """`n` connections one after the other, one request each; how many answers of each status."""
+    counts = {}
+    for _ in range(req["n"]):
+        sock = socket.create_connection(PROXY, timeout=10)
+        sock.sendall(f"GET {req['url']} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        r = read_response(sock.makefile("rb"))
+        key = str(r["status"]) if r else "closed"
+        counts[key] = counts.get(key, 0) + 1
+        sock.close()
+    return {"counts": counts}
+
+
 def main():
     req = json.loads(sys.argv[1])
     try:
-        answer = {"http": http, "raw": raw, "tls": tls, "concurrent": concurrent}[req["op"]](req)
+        answer = {"http": http, "raw": raw, "tls": tls, "concurrent": concurrent, "pipeline": pipeline,
+                  "burst": burst}[req["op"]](req)
     except OSError as e:
         answer = {"error": f"{type(e).__name__}: {e}"}
     print(json.dumps(answer))
