@@ -111,9 +111,13 @@ def cri():
     c = Containerd(bin_dir=os.path.join(BUILD, "bin"), keep_log_dir=os.path.join(BUILD, "integration-logs"),
                    log_level=os.environ.get("AIRLOCK_IT_LOG_LEVEL", "debug"))
     policies = {"agent": os.path.join(c.airlock_dir, "cri-agent.yaml"),
-                "broken": os.path.join(c.airlock_dir, "cri-broken.yaml")}
+                "broken": os.path.join(c.airlock_dir, "cri-broken.yaml"),
+                "internet": os.path.join(c.airlock_dir, "cri-internet.yaml")}
     with open(policies["agent"], "w") as f:
         f.write(policy_yaml(required=False))
+    with open(policies["internet"], "w") as f:
+        f.write(policy_yaml(uplink="pod", execution="proxy",
+                            proxy={"allow": ["mirror.cluster", "self.cluster"], "ports": [network.port]}))
     with open(policies["broken"], "w") as f:
         f.write("version: 1\nnetwork:\n  setup: {uplink: [\n")
     runtimes = {
@@ -122,6 +126,8 @@ def cri():
         "airlock-agent": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": policies["agent"]},
                           "container_annotations": ["airlock.dev/*"]},
         "airlock-broken": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": policies["broken"]}},
+        "airlock-internet": {"type": AIRLOCK_RUNTIME, "options": {"ConfigPath": policies["internet"]},
+                             "pod_annotations": ["airlock.dev/*"], "container_annotations": ["airlock.dev/*"]},
     }
     # The example's handler as a user would merge it, with the example policy.
     example = _example_handler()
@@ -436,6 +442,48 @@ def _agent_in_pod(cri, pod, pod_config, repo, token, pod_ip, mirror, pause_pid):
     _assert_clean(cri.ctrd, [pod, cid])
     assert upstream_link(pod) not in (network.links() or []), "CNI's DEL left its veth in the cluster network"
     assert_upstream_clean(network)
+
+
+def test_agent_pod_reaches_the_cluster_mirror_only_through_the_proxy(cri):
+    """An agent pod with `network.execution: proxy` and `uplink: pod`: sealed, its only way out is
+    the shim's proxy, whose upstream connections leave from the pod's netns (the pod's address, the
+    cluster's policies); the pod's own address is refused like the host's."""
+    network = cri.network
+    repo = os.path.join(cri.ctrd.repos_root, f"pod-px-{secrets.token_hex(4)}")
+    os.makedirs(repo)
+    seen_before = len(network.requests())  # the cluster network is the module's: earlier tests' requests
+    pod, pod_config = cri.run_pod("airlock-internet", "pod-px", network="POD", annotations={"airlock.dev/repo": repo})
+    pod_ip, mirror = pod_addresses(pod)
+    hosts = os.path.join(cri.ctrd.base, f"hosts-{pod}")
+    with open(hosts, "w") as f:
+        f.write(f"{mirror} mirror.cluster\n{pod_ip} self.cluster\n")
+    # Read when the container is made: both addresses allowed as ranges; the pod's own stays refused.
+    cri.ctrd.set_proxy(hosts, [f"{mirror}/32", f"{pod_ip}/32"])
+    try:
+        entry = (f"wget -q -O /workspace/pkg 'http://mirror.cluster:{network.port}/pkg?from=proxy' 2>/dev/null; "
+                 f"wget -q -O - 'http://self.cluster:{network.port}/' 2>/dev/null || echo refused > /workspace/self; "
+                 f"wget -q -O - 'http://{mirror}:{network.port}/pkg?from=direct' --proxy off 2>/dev/null "
+                 "|| echo unreachable > /workspace/direct; touch /workspace/done; exec sleep 600")
+        cid = cri.create(pod, pod_config, "agent", ["sh", "-c", entry])
+        cri.call("StartContainer", {"container_id": cid})
+        assert procs.wait_until(lambda: os.path.exists(os.path.join(repo, "done")), 60), os.listdir(repo)
+        assert sha256_file(os.path.join(repo, "pkg")) == network.sha256
+        assert open(os.path.join(repo, "self")).read() == "refused\n"
+        assert open(os.path.join(repo, "direct")).read() == "unreachable\n"
+        # The mirror saw one request, from the pod's address: the proxy connected from the pod's netns.
+        assert [(r[0], r[2], r[3]) for r in network.requests()[seen_before:]] == [(pod_ip, "/pkg?from=proxy", 200)], \
+            network.requests()
+        status = json.loads(_cli("status", "--json", "-n", CRI_NAMESPACE, cid).stdout)
+        assert field(status, "phase") == "sealed" and field(status, "verified") is True, status
+        assert field(status, "proxy")["allowed"] == 1 and field(status, "proxy")["refused"] == 1, status
+        cri.call("StopContainer", {"container_id": cid, "timeout": 2})
+        cri.wait_state(cid, "CONTAINER_EXITED")
+        cri.call("RemoveContainer", {"container_id": cid})
+        cri.remove_pod(pod)
+        _assert_clean(cri.ctrd, [pod, cid])
+        assert_upstream_clean(network)
+    finally:
+        cri.ctrd.set_proxy(None, [])
 
 
 def test_a_crashed_shim_leaves_nothing_in_the_pod_netns(cri):
