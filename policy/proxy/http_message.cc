@@ -2,6 +2,8 @@
 
 #include <http_parser.h>
 
+#include <algorithm>
+
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -174,11 +176,15 @@ struct ResponseCallbacks {
     ResponseReader& r = Of(p);
     r.status_code_ = p->status_code;
     if (p->status_code == 101) return -1;  // no upgrade was asked for: nothing to switch to
+    const bool no_body = r.head_request_ || p->status_code / 100 == 1 || p->status_code == 204 ||
+                         p->status_code == 304;
+    r.identity_body_ = !no_body && (p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED) && p->content_length > 0;
     return r.head_request_ ? 1 : 0;        // 1: no body follows (the answer to HEAD)
   }
   static int MessageComplete(http_parser* p) {
     ResponseReader& r = Of(p);
     r.in_message_ = false;
+    r.identity_body_ = false;
     if (p->status_code >= 200) {
       ++r.completed_;
       r.keep_alive_ = http_should_keep_alive(p) != 0;
@@ -207,6 +213,7 @@ void ResponseReader::Reset() {
   InitParser(*parser_, HTTP_RESPONSE, this);
   head_request_ = false;
   in_message_ = false;
+  identity_body_ = false;
   status_code_ = 0;
   keep_alive_ = true;
   completed_ = 0;
@@ -221,6 +228,26 @@ absl::Status ResponseReader::Feed(absl::string_view data, int& completed) {
   auto error = static_cast<http_errno>(parser_->http_errno);
   if (error != HPE_OK || parsed != data.size() || parser_->upgrade) {
     return absl::InvalidArgumentError(absl::StrCat("malformed response: ", http_errno_description(error)));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t ResponseReader::IdentityBodyLeft() const {
+  // In a Content-Length body the parser counts the bytes still to come down in content_length.
+  return identity_body_ ? parser_->content_length : 0;
+}
+
+absl::Status ResponseReader::SkipIdentityBody(uint64_t n, int& completed) {
+  completed = 0;
+  if (n > IdentityBodyLeft()) return absl::InternalError("skipped past the body");
+  // In the identity-body state the parser only counts: it is given the count over bytes it does not read.
+  static const char kZeros[64 * 1024] = {};
+  while (n > 0) {
+    const size_t step = static_cast<size_t>(std::min<uint64_t>(n, sizeof kZeros));
+    int done = 0;
+    if (absl::Status fed = Feed(absl::string_view(kZeros, step), done); !fed.ok()) return fed;
+    completed += done;
+    n -= step;
   }
   return absl::OkStatus();
 }

@@ -89,6 +89,11 @@ class ResponseReader {
   // Consumes `data`: OK with the number of responses it completed (1xx interim responses are
   // not counted), or InvalidArgument when it is no HTTP response.
   absl::Status Feed(absl::string_view data, int& completed);
+  // Bytes of a Content-Length body still to come (0 when not in one): the proxy may move that many
+  // without showing them to the parser, then tell it with SkipIdentityBody.
+  uint64_t IdentityBodyLeft() const;
+  // `n` (<= IdentityBodyLeft()) body bytes passed by; `completed` as for Feed.
+  absl::Status SkipIdentityBody(uint64_t n, int& completed);
   // The upstream closed: a response read until EOF ends here (completed 1), a cut one is an error.
   absl::Status Finish(int& completed);
   int status_code() const { return status_code_; }  // of the last response head seen
@@ -99,6 +104,7 @@ class ResponseReader {
   std::unique_ptr<http_parser> parser_;
   bool head_request_ = false;
   bool in_message_ = false;
+  bool identity_body_ = false;  // between the head of a Content-Length response and its end
   int status_code_ = 0;
   bool keep_alive_ = true;
   int completed_ = 0;

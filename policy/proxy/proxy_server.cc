@@ -3,6 +3,7 @@
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -27,6 +28,8 @@ namespace {
 constexpr size_t kReadChunk = 256 * 1024;   // upstream reads, straight into the client's queue
 constexpr size_t kClientChunk = 64 * 1024;  // client reads (requests, tunnel bytes), on the stack
 constexpr int kReadsPerEvent = 8;
+constexpr size_t kPipeSize = 1 << 20;   // splice()'s pipe per downloading connection
+constexpr size_t kMinSplice = 16 * 1024;  // below it a plain read is cheaper than two splices
 // Parsed requests a client may have queued behind the one being served (pipelining).
 constexpr size_t kMaxQueuedItems = 256;
 // A side stops being read while this much waits for the other side (memory per connection).
@@ -137,6 +140,11 @@ struct ProxyServer::Connection {
   std::string hello;        // kHello: what the client sent so far
   std::string to_upstream;
   std::string to_client;
+  // Bulk download bytes move upstream -> pipe -> client by splice(), never through our memory; they
+  // come after everything in to_client (spliced only while it is empty).
+  UniqueFd pipe_read;
+  UniqueFd pipe_write;
+  size_t piped = 0;  // bytes in the pipe, not yet at the client
   std::optional<Exchange> exchange;
   std::string upstream_origin;  // "host:port" of the open upstream connection
   bool upstream_reusable = false;
@@ -409,13 +417,41 @@ void ProxyServer::ReadUpstream(Connection& c) {
   }
 }
 
+size_t ProxyServer::Spliceable(Connection& c) {
+  if (!c.to_client.empty() || c.piped >= kPipeSize) return 0;
+  if (c.mode == Connection::Mode::kTunnel) return kPipeSize - c.piped;
+  if (c.mode == Connection::Mode::kHttp && c.exchange) {
+    return static_cast<size_t>(std::min<uint64_t>(c.response.IdentityBodyLeft(), kPipeSize - c.piped));
+  }
+  return 0;
+}
+
+bool ProxyServer::EnsurePipe(Connection& c) {
+  if (c.pipe_read) return true;
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  c.pipe_read.reset(fds[0]);
+  c.pipe_write.reset(fds[1]);
+  (void)fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(kPipeSize));  // best effort: the default is 64 KiB
+  return true;
+}
+
 bool ProxyServer::ReadUpstreamOnce(Connection& c) {
-  if (!c.upstream || c.upstream_eof || c.to_client.size() >= kHighWater) return false;
-  // Straight into the client's queue: the bytes are copied once, by the kernel.
+  if (!c.upstream || c.upstream_eof || c.to_client.size() >= kHighWater || c.piped >= kPipeSize) return false;
   const size_t had = c.to_client.size();
-  c.to_client.resize(had + kReadChunk);
-  ssize_t n = recv(c.upstream.get(), c.to_client.data() + had, kReadChunk, MSG_DONTWAIT);
-  c.to_client.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+  ssize_t n = -1;
+  bool spliced = false;
+  if (size_t want = Spliceable(c); want >= kMinSplice && EnsurePipe(c)) {
+    n = splice(c.upstream.get(), nullptr, c.pipe_write.get(), nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    // EAGAIN: nothing to read (the pipe has room, Spliceable said so).
+    spliced = n > 0;
+  } else {
+    if (c.piped > 0) return false;  // the pipe's bytes go first: read again when it is empty
+    // Straight into the client's queue: the bytes are copied once, by the kernel.
+    c.to_client.resize(had + kReadChunk);
+    n = recv(c.upstream.get(), c.to_client.data() + had, kReadChunk, MSG_DONTWAIT);
+    c.to_client.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+  }
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return false;
     Close(c, absl::StrCat("upstream: ", strerror(errno)));
@@ -448,8 +484,8 @@ bool ProxyServer::ReadUpstreamOnce(Connection& c) {
     Close(c, "");
     return false;
   }
-  absl::string_view data(c.to_client.data() + had, static_cast<size_t>(n));
-  if (c.exchange) c.exchange->bytes_down += data.size();
+  if (c.exchange) c.exchange->bytes_down += static_cast<uint64_t>(n);
+  if (spliced) c.piped += static_cast<size_t>(n);
   if (c.mode == Connection::Mode::kHttp) {
     if (!c.exchange) {
       c.to_client.resize(had);
@@ -457,7 +493,10 @@ bool ProxyServer::ReadUpstreamOnce(Connection& c) {
       return false;
     }
     int completed = 0;
-    absl::Status fed = c.response.Feed(data, completed);
+    // Spliced bytes are body bytes the framing already counts on: it is told how many, not shown them.
+    absl::Status fed = spliced ? c.response.SkipIdentityBody(static_cast<uint64_t>(n), completed)
+                               : c.response.Feed(absl::string_view(c.to_client.data() + had, static_cast<size_t>(n)),
+                                                 completed);
     if (!fed.ok() || completed > 1) {
       FinishExchange(c, "error", fed.ok() ? "the server answered more than it was asked" : std::string(fed.message()));
       c.close_after_flush = true;
@@ -498,6 +537,8 @@ void ProxyServer::Pump(Connection& c) {
     return;
   }
   if (!c.exchange && !c.close_after_flush) {
+    // The last answer is still in the pipe: the next one (or the proxy's own) must not overtake it.
+    if (c.piped > 0) return;
     if (c.items.empty()) {
       if (c.client_eof) Close(c, "");
       return;
@@ -833,6 +874,15 @@ void ProxyServer::Flush(Connection& c) {
     sent += static_cast<size_t>(n);
   }
   c.to_client.erase(0, sent);
+  while (c.to_client.empty() && c.piped > 0) {
+    ssize_t n = splice(c.pipe_read.get(), nullptr, c.client.get(), nullptr, c.piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      Close(c, "");
+      return;
+    }
+    c.piped -= static_cast<size_t>(n);
+  }
   if (c.upstream && !c.connecting) {
     while (!c.to_upstream.empty()) {
       ssize_t n = send(c.upstream.get(), c.to_upstream.data(), c.to_upstream.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -850,13 +900,13 @@ void ProxyServer::Flush(Connection& c) {
     }
   }
   if (c.mode == Connection::Mode::kTunnel && c.exchange) {
-    if (c.client_eof && c.upstream_eof && c.to_client.empty()) {
+    if (c.client_eof && c.upstream_eof && c.to_client.empty() && c.piped == 0) {
       FinishExchange(c, "allowed", "");
       Close(c, "");
       return;
     }
   }
-  if (c.close_after_flush && c.to_client.empty()) {
+  if (c.close_after_flush && c.to_client.empty() && c.piped == 0) {
     if (c.exchange) FinishExchange(c, "error", "closed");
     Close(c, "");
   }
@@ -869,7 +919,7 @@ void ProxyServer::UpdateInterest(Connection& c) {
       c.items.size() < kMaxQueuedItems) {
     client_mask |= EPOLLIN;
   }
-  if (!c.to_client.empty()) client_mask |= EPOLLOUT;
+  if (!c.to_client.empty() || c.piped > 0) client_mask |= EPOLLOUT;
   if (client_mask != c.client_mask) {
     (void)options_.reactor->Modify(c.client.get(), client_mask);
     c.client_mask = client_mask;
@@ -877,7 +927,10 @@ void ProxyServer::UpdateInterest(Connection& c) {
   if (!c.upstream) return;
   uint32_t upstream_mask = 0;
   if (c.connecting || !c.to_upstream.empty()) upstream_mask |= EPOLLOUT;
-  if (!c.connecting && !c.upstream_eof && c.to_client.size() < kHighWater) upstream_mask |= EPOLLIN;
+  if (!c.connecting && !c.upstream_eof && c.to_client.size() < kHighWater &&
+      (c.piped == 0 || Spliceable(c) >= kMinSplice)) {
+    upstream_mask |= EPOLLIN;
+  }
   if (upstream_mask != c.upstream_mask) {
     (void)options_.reactor->Modify(c.upstream.get(), upstream_mask);
     c.upstream_mask = upstream_mask;

@@ -101,6 +101,8 @@ class ProxyServer {
   void ReadClient(Connection& c);
   void ReadUpstream(Connection& c);
   bool ReadUpstreamOnce(Connection& c);  // false: nothing more to read now (or the connection ended)
+  size_t Spliceable(Connection& c);      // bytes the next upstream read may splice (0: read them)
+  bool EnsurePipe(Connection& c);
   void Flush(Connection& c);
   void UpdateInterest(Connection& c);
   void Close(Connection& c, const std::string& reason);

@@ -180,6 +180,14 @@ def test_proxy_serves_the_allowlist_and_refuses_everything_else(airlock, interne
     huge = client(pid, op="raw", send="GET http://mirror.test/ HTTP/1.1\r\nX: " + "a" * 40000 + "\r\n\r\n")
     assert huge["received"].startswith("HTTP/1.1 431 "), huge["received"][:200]
     assert get(pid, "http://mirror.test/after")["status"] == 200
+    # Large answers (moved by splice) arrive whole and in order, also several on one connection and
+    # pipelined behind one another.
+    expected = bytes(i % 256 for i in range(2_000_000))
+    big = client(pid, op="http", url="http://mirror.test/bytes/2000000", requests=3)["responses"]
+    assert [r["status"] for r in big] == [200] * 3, [r.get("status") for r in big]
+    assert all(r["body"].encode("latin-1") == expected for r in big), [r["bytes"] for r in big]
+    mixed = client(pid, op="pipeline", url="http://mirror.test/bytes/300000", n=20)["statuses"]
+    assert mixed == [200] * 20, mixed
     # Pipelined: 300 requests written at once are answered in order, one at a time (the proxy reads
     # ahead only a bounded queue of them).
     piped = client(pid, op="pipeline", url="http://mirror.test/piped", n=300)["statuses"]
