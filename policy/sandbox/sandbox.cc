@@ -913,7 +913,7 @@ std::vector<std::string> Sandbox::ProbeArgs() const {
   if (network_ && network_->uplink()) {
     args.insert(args.end(), {"--peer", net::FormatIpv4(network_->uplink()->addresses.outer) + ":80"});
   }
-  if (proxy_ && policy.network.execution == policy::ExecutionNetwork::kProxy) {
+  if (policy.network.execution == policy::ExecutionNetwork::kProxy) {  // Prepare made the proxy or failed
     std::vector<std::string> proxy = ProxyProbeArgs(policy.network);
     args.insert(args.end(), proxy.begin(), proxy.end());
   }
@@ -1009,7 +1009,11 @@ void Sandbox::Destroy() {
     workspace_staged_ = false;
   }
   if (!workspace_stage_.empty()) rmdir(workspace_stage_.c_str());
-  proxy_.reset();  // shut down on the reactor thread above; its sockets are closed
+  {
+    // Shut down on the reactor thread above. Status() reads its counters under mu_.
+    std::lock_guard lock(mu_);
+    proxy_.reset();
+  }
   if (network_) {
     if (absl::Status removed = network_->Remove(); !removed.ok()) {
       log::Warn("sandbox ", id_, ": network cleanup: ", removed.message());
