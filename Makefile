@@ -9,7 +9,7 @@ PYTHON := /usr/bin/python3
 APT_PACKAGES := build-essential cmake pkg-config git ca-certificates \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler libabsl-dev \
   libseccomp-dev libyaml-cpp-dev catch2 nlohmann-json3-dev libnftables-dev libgit2-dev zlib1g-dev libhttp-parser-dev \
-  containerd runc crun busybox-static iproute2 nftables procps util-linux \
+  containerd runc crun busybox-static iproute2 nftables procps util-linux openssl \
   python3 python3-pytest \
   golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev \
   golang-github-opencontainers-specs-dev golang-github-gogo-protobuf-dev \

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "shim/base/terminal_text.h"
 
 namespace airlock::policy {
 namespace {
@@ -16,11 +17,10 @@ constexpr size_t kMaxLabel = 63;
 
 bool LabelChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
 
+// Hostile text quoted in an error: escaped as for a terminal, bounded.
 std::string Printable(absl::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, 80)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  if (text.size() > 80) out += "...";
-  return out;
+  std::string out = EscapeForTerminal(text.substr(0, 80), /*keep_tab=*/false);
+  return text.size() > 80 ? out + "..." : out;
 }
 
 // All digits and dots: a numeric spelling, which only a strict dotted quad may be.

@@ -21,6 +21,7 @@
 #include "policy/proxy/http_message.h"
 #include "shim/base/errno_status.h"
 #include "shim/base/log.h"
+#include "shim/base/terminal_text.h"
 
 namespace airlock::proxy {
 namespace {
@@ -589,11 +590,17 @@ void ProxyServer::StartExchange(Connection& c) {
     Refuse(c, 429, absl::StrCat("request limit (", options_.limits.requests, ") reached"));
     return;
   }
-  if (Counters().bytes_down > options_.limits.bytes_down) {
+  uint64_t down, up;
+  {
+    std::lock_guard lock(counters_mu_);  // not Counters(): that copies the refused hosts, every request
+    down = counters_.bytes_down;
+    up = counters_.bytes_up;
+  }
+  if (down > options_.limits.bytes_down) {
     Refuse(c, 429, absl::StrCat("download limit (", options_.limits.bytes_down, " bytes) reached"));
     return;
   }
-  if (Counters().bytes_up > options_.limits.bytes_up) {
+  if (up > options_.limits.bytes_up) {
     Refuse(c, 429, absl::StrCat("upload limit (", options_.limits.bytes_up, " bytes) reached"));
     return;
   }
@@ -827,8 +834,8 @@ void ProxyServer::FinishExchange(Connection& c, const std::string& decision, con
                            {"bytes_down", ex.bytes_down},
                            {"ms", absl::ToInt64Milliseconds(absl::Now() - ex.started)}};
   if (ex.head.method != "CONNECT" && !ex.target.path.empty()) {
-    // JSON escapes what the path holds; its length is bounded, and says so when it is cut.
-    record["path"] = ex.target.path.substr(0, kMaxAuditPath);
+    // Its length is bounded, and says so when it is cut; bytes that are no UTF-8 are kept (base64).
+    SetJsonText(record, "path", absl::string_view(ex.target.path).substr(0, kMaxAuditPath));
     if (ex.target.path.size() > kMaxAuditPath) record["path_bytes"] = ex.target.path.size();
   }
   if (ex.target.host.empty()) record["target"] = Printable(ex.head.target);
