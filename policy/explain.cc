@@ -132,6 +132,39 @@ std::string DescribeSetupFilter(const Policy& p) {
   return absl::StrCat(kSocketsWords, ", no new user namespaces, no ", kKernelWords, ", ", mount);
 }
 
+std::string CommandWords(const std::vector<std::string>& command) {
+  std::vector<std::string> words;
+  for (const std::string& arg : command) words.push_back(Quote(arg));
+  return absl::StrJoin(words, " ");
+}
+
+// cache: in words: what the key is made of, what a hit does, when an entry is written.
+void DescribeCache(const Policy& p, const std::function<void(const std::string&)>& line) {
+  const Cache& cache = p.cache;
+  if (!cache.enabled) {
+    line("Setup cache (`airlock run`): off (no cache: section); setup runs in full every time");
+    return;
+  }
+  line("Setup cache (`airlock run`): on");
+  std::vector<std::string> files;
+  for (const std::string& file : cache.key_files) files.push_back(Quote(file));
+  line(absl::StrCat("  - key: the image, this policy, the setup command, the repository's identity and ",
+                    files.empty() ? std::string("no file (cache.key_files is empty: no change to the repository's "
+                                                "files makes a new entry)")
+                                  : absl::StrCat("the content of ", JoinWords(files))));
+  line(absl::StrCat("  - an entry is used for ", FormatGoDuration(cache.ttl), " after it was written"));
+  line(absl::StrCat(
+      "  - on a hit: the sandbox starts from the cached root filesystem and untracked workspace files, setup is "
+      "skipped, and ",
+      cache.maintenance.empty()
+          ? std::string("nothing runs in its place")
+          : absl::StrCat("the maintenance command runs in its place, with setup's network and secrets (deadline ",
+                         FormatGoDuration(cache.maintenance_timeout.value_or(p.setup.timeout)),
+                         "): ", CommandWords(cache.maintenance))));
+  line("  - an entry is written only at the seal of a setup phase: never after the agent ran, never with a secret's "
+       "value in it");
+}
+
 std::string DescribeOtherBinds(const Policy& p) {
   return p.filesystem.other_binds == OtherBinds::kReadonly
              ? "other bind mounts from the container spec are made read-only"
@@ -162,9 +195,7 @@ std::string ExplainPolicy(const Policy& p) {
     line("  - no setup command in the policy (the annotation airlock.dev/setup may give one); without one the "
          "container is sealed before its entrypoint starts");
   } else {
-    std::vector<std::string> words;
-    for (const std::string& arg : p.setup.command) words.push_back(Quote(arg));
-    line("  - runs the setup command: ", absl::StrJoin(words, " "));
+    line("  - runs the setup command: ", CommandWords(p.setup.command));
   }
   line("  - deadline ", FormatGoDuration(p.setup.timeout),
        ": when it passes the container is sealed, whatever setup is doing");
@@ -211,6 +242,9 @@ std::string ExplainPolicy(const Policy& p) {
              "for writing makes the read-only remount fail, and then the container is killed)"
            : "  - every process left from setup is killed");
   line("  - the entrypoint starts only after the shim has answered \"sealed and verified\"");
+  line();
+
+  DescribeCache(p, [&](const std::string& text) { line(text); });
   line();
 
   line("After the seal (the entrypoint, e.g. the agent, runs):");

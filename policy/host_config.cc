@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "policy/duration_size.h"
 #include "policy/parse_fields.h"
 #include "policy/path_rules.h"
 
@@ -77,6 +78,10 @@ class HostConfigReader {
                              {{"resolver", [&](const Field& r) { Resolver(r); }},
                               {"allow", [&](const Field& a) { CidrList(a, c_.proxy.allow); }}},
                              errors_);
+             }},
+            {"cache",
+             [&](const Field& f) {
+               yaml::ReadMap(f, {{"max_bytes", [&](const Field& m) { CacheMaxBytes(m); }}}, errors_);
              }},
         },
         errors_);
@@ -216,6 +221,18 @@ class HostConfigReader {
 
   void Size(const Field& field, uint64_t& out) {
     if (std::optional<uint64_t> size = yaml::ReadByteSize(field, errors_)) out = *size;
+  }
+
+  // All setup cache entries of the host together (the least recently used are evicted past it).
+  void CacheMaxBytes(const Field& field) {
+    std::optional<uint64_t> size = yaml::ReadByteSize(field, errors_);
+    if (!size) return;
+    if (*size < kMinCacheMaxBytes) {
+      errors_.At(field, absl::StrCat("size must be at least ", FormatByteSize(kMinCacheMaxBytes), ", got ",
+                                     FormatByteSize(*size)));
+      return;
+    }
+    c_.cache.max_bytes = *size;
   }
 
   void Path(const Field& field, std::string& out) {

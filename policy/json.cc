@@ -45,6 +45,13 @@ nlohmann::json PolicyToJson(const Policy& p) {
     j["setup_methods"] = proxy.setup_methods ? nlohmann::json(*proxy.setup_methods) : nlohmann::json("all");
     out["network"]["proxy"] = std::move(j);
   }
+  // Only when on: the section's presence is what turns the cache on (ParsePolicy reads this back).
+  if (p.cache.enabled) {
+    nlohmann::json cache = {{"key_files", p.cache.key_files}, {"ttl", FormatGoDuration(p.cache.ttl)}};
+    if (!p.cache.maintenance.empty()) cache["maintenance"] = p.cache.maintenance;
+    if (p.cache.maintenance_timeout) cache["maintenance_timeout"] = FormatGoDuration(*p.cache.maintenance_timeout);
+    out["cache"] = std::move(cache);
+  }
   if (!p.audit.dir.empty()) out["audit"] = {{"dir", p.audit.dir}};
   return out;
 }

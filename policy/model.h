@@ -2,6 +2,7 @@
 // values ARE the built-in strictest policy: a key a file leaves out keeps its strictest value.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -114,6 +115,24 @@ struct Setup {
   bool operator==(const Setup&) const = default;
 };
 
+inline constexpr absl::Duration kDefaultCacheTtl = absl::Hours(12);
+inline constexpr absl::Duration kMinCacheTtl = absl::Minutes(1);
+inline constexpr absl::Duration kMaxCacheTtl = absl::Hours(24 * 30);
+inline constexpr size_t kMaxCacheKeyFiles = 64;
+inline constexpr size_t kMaxCacheKeyFileBytes = 4096;
+
+// The setup cache of `airlock run` (section cache:): what a setup phase left at its seal (the root
+// filesystem and the workspace's untracked files) kept under a key, so a later run with the same key
+// starts from it and skips setup.
+struct Cache {
+  bool enabled = false;                               // the section is present
+  std::vector<std::string> key_files;                 // repo-relative (no "", ".", "..", ".git"), file order, each once
+  absl::Duration ttl = kDefaultCacheTtl;              // [kMinCacheTtl, kMaxCacheTtl]
+  std::vector<std::string> maintenance;               // runs on a hit instead of setup; empty: none
+  std::optional<absl::Duration> maintenance_timeout;  // nullopt: setup.timeout
+  bool operator==(const Cache&) const = default;
+};
+
 enum class SeccompMode { kStrict };
 // The setup command's filter (policy/seccomp/setup_filter.h): strict, or strict with the mount API
 // left open for a setup that mounts (it still needs CAP_SYS_ADMIN from `capabilities`).
@@ -167,6 +186,7 @@ struct Policy {
   Filesystem filesystem;
   Network network;
   Setup setup;
+  Cache cache;
   std::vector<std::string> secrets;  // env var names present in setup only
   Seccomp seccomp;
   std::vector<std::string> capabilities = DefaultCapabilities();
@@ -207,6 +227,14 @@ struct ProxyHostConfig {
   bool operator==(const ProxyHostConfig&) const = default;
 };
 
+// The setup cache's bound on this host (section cache:): all entries together; the least recently
+// used go first past it.
+inline constexpr uint64_t kMinCacheMaxBytes = kMiB;
+struct CacheHostConfig {
+  uint64_t max_bytes = 20 * kGiB;  // >= kMinCacheMaxBytes
+  bool operator==(const CacheHostConfig&) const = default;
+};
+
 struct HostConfig {
   std::vector<std::string> allowed_repo_roots;  // none: no repository may be mounted
   Ipv4Cidr nat_pool = {0xC6120000u, 16};        // 198.18.0.0/16 (RFC 2544 benchmarking range)
@@ -222,6 +250,7 @@ struct HostConfig {
   bootstrap::Protocol shim_protocol = bootstrap::Protocol::kAuto;
   RunLimits run_limits;
   ProxyHostConfig proxy;
+  CacheHostConfig cache;
   bool operator==(const HostConfig&) const = default;
 };
 

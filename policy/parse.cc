@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "policy/capabilities.h"
 #include "policy/host_names.h"
 #include "policy/parse_fields.h"
@@ -64,6 +65,7 @@ class PolicyReader {
                                     {"filesystem", [&](const Field& f) { Filesystem(f); }},
                                     {"network", [&](const Field& f) { Network(f); }},
                                     {"setup", [&](const Field& f) { Setup(f); }},
+                                    {"cache", [&](const Field& f) { Cache(f); }},
                                     {"secrets", [&](const Field& f) { Secrets(f); }},
                                     {"seccomp", [&](const Field& f) { Seccomp(f); }},
                                     {"capabilities", [&](const Field& f) { Capabilities(f); }},
@@ -306,7 +308,7 @@ class PolicyReader {
   void Setup(const Field& field) {
     yaml::ReadMap(field,
                   {
-                      {"command", [&](const Field& f) { Command(f); }},
+                      {"command", [&](const Field& f) { Command(f, p_.setup.command); }},
                       {"timeout",
                        [&](const Field& f) {
                          Set(p_.setup.timeout, yaml::ReadDuration(f, kMinSetupTimeout, kMaxSetupTimeout, errors_));
@@ -322,11 +324,13 @@ class PolicyReader {
                   errors_);
   }
 
-  void Command(const Field& field) {
+  // A command (setup.command, cache.maintenance) into `out`.
+  void Command(const Field& field, std::vector<std::string>& out) {
     std::optional<std::vector<std::string>> command = yaml::ReadStringList(field, errors_);
     if (!command) return;
     if (command->empty()) {
-      errors_.At(field, "empty command (want e.g. [\"sh\", \"-c\", \"./setup.sh\"], or leave setup.command out)");
+      errors_.At(field, absl::StrCat("empty command (want e.g. [\"sh\", \"-c\", \"./setup.sh\"], or leave ",
+                                     field.path, " out)"));
       return;
     }
     if (command->front().empty()) {
@@ -339,7 +343,66 @@ class PolicyReader {
         return;
       }
     }
-    p_.setup.command = std::move(*command);
+    out = std::move(*command);
+  }
+
+  void Cache(const Field& field) {
+    ::airlock::policy::Cache& cache = p_.cache;
+    if (!yaml::ReadMap(field,
+                       {
+                           {"key_files", [&](const Field& f) { KeyFiles(f); }},
+                           {"ttl",
+                            [&](const Field& f) {
+                              Set(cache.ttl, yaml::ReadDuration(f, kMinCacheTtl, kMaxCacheTtl, errors_));
+                            }},
+                           {"maintenance", [&](const Field& f) { Command(f, cache.maintenance); }},
+                           {"maintenance_timeout",
+                            [&](const Field& f) {
+                              if (auto timeout = yaml::ReadDuration(f, kMinSetupTimeout, kMaxSetupTimeout, errors_)) {
+                                cache.maintenance_timeout = *timeout;
+                              }
+                            }},
+                       },
+                       errors_)) {
+      return;
+    }
+    cache.enabled = true;
+  }
+
+  // Files of the repository whose content is part of the cache key: relative paths that stay inside
+  // it and out of its git data, each once.
+  void KeyFiles(const Field& field) {
+    if (field.value.IsSequence() && field.value.size() > kMaxCacheKeyFiles) {
+      errors_.At(field, absl::StrCat("too many key files: ", field.value.size(), " (at most ", kMaxCacheKeyFiles, ")"));
+      return;
+    }
+    NameList(field, "key file", KeyFileProblem, p_.cache.key_files);
+  }
+
+  // Why `path` cannot be a key file ("" = it can). Never repeats the path when it holds a control byte.
+  static std::string KeyFileProblem(absl::string_view path) {
+    constexpr absl::string_view kWant = " (want a path relative to the repository root, e.g. package-lock.json)";
+    if (path.empty()) return absl::StrCat("empty path", kWant);
+    if (path.size() > kMaxCacheKeyFileBytes) {
+      return absl::StrCat("path longer than ", kMaxCacheKeyFileBytes, " bytes");
+    }
+    for (char c : path) {
+      if (c == '\0') return "the path contains a NUL byte";
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "the path contains a control character";
+    }
+    if (path.front() == '/') return absl::StrCat("\"", path, "\" is absolute", kWant);
+    for (absl::string_view component : absl::StrSplit(path, '/')) {
+      if (component.empty()) {
+        return absl::StrCat("\"", path, "\" has an empty component (a double or trailing slash)", kWant);
+      }
+      if (component == "." || component == "..") {
+        return absl::StrCat("\"", path, "\" contains \"", component, "\"", kWant);
+      }
+      if (absl::EqualsIgnoreCase(component, ".git")) {
+        return absl::StrCat("\"", path, "\" is in the repository's git data (", component, ")");
+      }
+    }
+    return "";
   }
 
   void Secrets(const Field& field) {

@@ -16,6 +16,12 @@ namespace airlock::policy {
 inline constexpr absl::string_view kPolicyAnnotation = "airlock.dev/policy";
 inline constexpr absl::string_view kRepoAnnotation = "airlock.dev/repo";
 inline constexpr absl::string_view kSetupAnnotation = "airlock.dev/setup";
+// "hit": the container starts from a setup-cache entry (its rootfs snapshot is on the entry's): the
+// setup command does not run; the policy's cache.maintenance does, or, when the policy has no
+// setup command, the annotation airlock.dev/maintenance (same forms as airlock.dev/setup).
+// Honoured only when the policy has a cache: section. Skipping setup only ever takes away.
+inline constexpr absl::string_view kSetupCacheAnnotation = "airlock.dev/setup-cache";
+inline constexpr absl::string_view kMaintenanceAnnotation = "airlock.dev/maintenance";
 
 struct PolicySource {
   enum class Kind { kRuntimeConfig, kProfile, kHostDefault, kBuiltin };

@@ -32,4 +32,7 @@ int RunLs(const std::vector<std::string>& args);      // airlock ls [--all]
 // airlock run: repository -> sandbox (setup, seal, agent, check) -> review branch and patch.
 int RunRun(const std::vector<std::string>& args);
 
+// airlock cache ls|show|rm|prune: the setup cache's entries.
+int RunCache(const std::vector<std::string>& args);
+
 }  // namespace airlock::cli

@@ -12,6 +12,7 @@ namespace {
 constexpr Command kCommands[] = {
     {"run", "one task in a fresh sandbox: setup, seal, agent, check -> review branch (airlock run --help)", RunRun},
     {"ls", "list the airlock sandboxes of a namespace (--all: every namespace)", RunLs},
+    {"cache", "the setup cache of airlock run: ls, show KEY, rm KEY, prune", RunCache},
     {"status", "phase, seal, verification and policy of a sandbox", RunStatus},
     {"seal", "seal a sandbox now (one-way: network gone, rootfs read-only)", RunSeal},
     {"verify", "run the probe battery inside a sandbox: does the airlock hold?", RunVerify},

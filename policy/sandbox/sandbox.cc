@@ -43,6 +43,7 @@
 #include "policy/seccomp/setup_filter.h"
 #include "policy/setup_annotation.h"
 #include "policy/source.h"
+#include "shim/base/terminal_text.h"
 #include "shim/base/errno_status.h"
 #include "shim/base/files.h"
 #include "shim/base/log.h"
@@ -260,7 +261,23 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   }
 
   s.setup_command_ = policy.setup.command;
+  s.setup_timeout_ = policy.setup.timeout;
   auto setup_it = annotations.find(std::string(policy::kSetupAnnotation));
+  auto cache_it = annotations.find(std::string(policy::kSetupCacheAnnotation));
+  if (cache_it != annotations.end()) {
+    if (cache_it->second != "hit") {
+      return rejected(absl::InvalidArgumentError(absl::StrCat("annotation ", policy::kSetupCacheAnnotation,
+                                                              ": want \"hit\", not \"", EscapeForTerminal(cache_it->second, false), "\"")));
+    }
+    if (!policy.cache.enabled) {
+      return rejected(absl::FailedPreconditionError(absl::StrCat("annotation ", policy::kSetupCacheAnnotation,
+                                                                 ": the airlock policy has no cache: section")));
+    }
+    // Setup already ran when the entry was made; maintenance takes its place.
+    s.setup_command_ = policy.cache.maintenance;
+    s.setup_timeout_ = policy.cache.maintenance_timeout.value_or(policy.setup.timeout);
+    setup_it = policy.setup.command.empty() ? annotations.find(std::string(policy::kMaintenanceAnnotation)) : annotations.end();
+  }
   if (s.setup_command_.empty() && setup_it != annotations.end()) {
     absl::StatusOr<std::vector<std::string>> command = policy::ParseSetupAnnotation(setup_it->second);
     if (!command.ok()) return rejected(command.status());
@@ -332,6 +349,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Prepare(const SandboxEnv& env,
   input.netns_path = s.network_->netns_path();
   input.init_binary = env.init_binary;
   input.setup_command = s.setup_command_;
+  input.setup_timeout = s.setup_timeout_;
   input.swap_limit_supported = SwapLimitSupported();
   // The pod's hostname and sysctls: the sandbox leaves the pod's UTS, network and IPC namespaces.
   if (std::string uts = SpecNamespacePath(spec, "uts"); !uts.empty() && !policy::SpecNamesHostname(spec)) {
@@ -398,7 +416,7 @@ void Sandbox::Created(pid_t init_pid) {
       if (destroyed_) return;
     }
     if (env_.reactor->Add(fd, EPOLLIN, [this](uint32_t) { OnMessage(); }).ok()) channel_watched_ = true;
-    absl::Duration timeout = loaded_.policy.setup.timeout;
+    absl::Duration timeout = setup_timeout_;
     deadline_timer_ = env_.reactor->RunAfter(timeout, [this] {
       deadline_timer_ = 0;
       if (phase() != Phase::kSetup) return;

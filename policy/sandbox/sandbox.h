@@ -145,6 +145,7 @@ class Sandbox {
   std::string policy_source_;
   std::string workspace_source_;
   std::vector<std::string> setup_command_;
+  absl::Duration setup_timeout_;  // the policy's setup.timeout, or on a cache hit its maintenance_timeout
   std::vector<Secret> secret_values_;  // the policy's secrets as the spec gave them; kept until the seal's sweep
   std::string rootfs_upper_;
   absl::Time created_;                 // Prepare: files of the workspace changed since are setup's

@@ -363,7 +363,8 @@ json InitConfig(const RewriteInput& in, json entrypoint) {
   entrypoint["env"] = WithoutSecrets(entrypoint["env"], *in.policy);
   json setup = nullptr;
   if (!in.setup_command.empty()) {
-    setup = {{"command", in.setup_command}, {"timeout_ms", absl::ToInt64Milliseconds(in.policy->setup.timeout)}};
+    setup = {{"command", in.setup_command},
+             {"timeout_ms", absl::ToInt64Milliseconds(in.setup_timeout.value_or(in.policy->setup.timeout))}};
     // Said only when not the strictest (airlock-init's default), so that its setup battery knows.
     if (in.policy->seccomp.setup != SetupSeccompMode::kStrict) {
       setup["seccomp"] = std::string(ToString(in.policy->seccomp.setup));

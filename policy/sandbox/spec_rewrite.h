@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ struct RewriteInput {
   std::string netns_path;   // the sandbox's own network namespace
   std::string init_binary;  // host path of the static airlock-init, bound read-only onto /.airlock
   std::vector<std::string> setup_command;  // effective setup command (policy or annotation); may be empty
+  // Its deadline: setup.timeout, or on a setup-cache hit cache.maintenance_timeout (unset: setup's).
+  std::optional<absl::Duration> setup_timeout;
   bool swap_limit_supported = true;  // the host's memory cgroup limits swap (spec_resources.h)
   // The hostname of the UTS namespace the spec joined (a pod's), which the sandbox does not join:
   // it becomes spec.hostname in the sandbox's own, unless the spec names one. "" for none.

@@ -10,7 +10,9 @@ One private containerd (test/integration/harness) serves three variants, always 
                        rootfs remounted read-only), execution seccomp filter, workspace
 Rows: lifecycle of /bin/true (`ctr run --rm`), exec latency into a running task, shim memory
 per sandbox (PSS, Private_Dirty) with 1 and with N alive, N sandboxes started at once (wall
-time, all succeed, nothing left), seal latency trigger-to-verified (audit log).
+time, all succeed, nothing left), seal latency trigger-to-verified (audit log); the agent's
+proxy against a direct connection; `airlock run` to sealed and verified with the setup cache
+cold (miss) and warm (hit).
 
 Bounded: every ctr call has a timeout and the phases stop early when the budget (--budget)
 runs out. Cleans up after itself: containers by ctr, then whatever the private containerd
@@ -21,6 +23,7 @@ Writes results.md, results.json and results.png to --out. As root only.
 import argparse
 import datetime
 import hashlib
+import io
 import json
 import os
 import platform
@@ -29,6 +32,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tarfile
 import sys
 import tempfile
 import time
@@ -42,6 +46,7 @@ sys.path.insert(0, HERE)
 from harness import mounts, procs  # noqa: E402
 from harness.airlock import RUNTIME as AIRLOCK_RUNTIME, host_links, policy_yaml, veth_name  # noqa: E402
 from harness.containerd import CRI_NAMESPACE, Containerd  # noqa: E402
+from harness.image import IMAGE_NAME  # noqa: E402
 from harness.cri import Cri, CriError  # noqa: E402
 from harness.upstream import Upstream, ip  # noqa: E402
 
@@ -676,6 +681,97 @@ class Bench:
             self.ctrd.set_proxy(None, [])
             shutil.rmtree(work, ignore_errors=True)
 
+    CACHE_FILES = 20000
+    CACHE_BYTES = 200 << 20
+
+    def cache(self):
+        """The setup cache of `airlock run`: from the start of `airlock run` to "sealed and verified"
+        with a setup that installs 20,000 files / 200 MiB from the mirror, cold (a miss: setup runs,
+        the entry is written) against warm (a hit: the entry laid as read-only layers)."""
+        cli = os.path.join(self.args.build, "bin", "airlock")
+        www = os.path.join(self.upstream.dir, "www")
+        size = self.CACHE_BYTES // self.CACHE_FILES
+        with tarfile.open(os.path.join(www, "deps.tar"), "w") as tar:
+            for i in range(self.CACHE_FILES):
+                info = tarfile.TarInfo(f"pkg{i // 500:03d}/f{i:05d}.js")
+                info.size = size
+                info.mtime = 1700000000
+                tar.addfile(info, io.BytesIO(os.urandom(size)))
+        repo = os.path.join(self.ctrd.repos_root, "bench-cache-src")
+        os.makedirs(repo)
+        for name, text in {"package-lock.json": "v0\n", ".gitignore": "vendor/\n", "README": "bench\n"}.items():
+            with open(os.path.join(repo, name), "w") as f:
+                f.write(text)
+        git = ["git", "-C", repo, "-c", "user.name=b", "-c", "user.email=b@b"]
+        subprocess.run(["git", "init", "-q", "-b", "main", repo], check=True, timeout=30)
+        subprocess.run(git + ["add", "-A"], check=True, timeout=30)
+        subprocess.run(git + ["commit", "-q", "-m", "init"], check=True, timeout=30)
+        setup = ("set -e; gw=$(ip route | awk '$1 == \"default\" {print $3; exit}'); mkdir -p vendor; "
+                 f"timeout 300 wget -q -O - \"http://$gw:{self.upstream.port}/deps.tar\" | tar -x -C vendor; "
+                 f"test $(find vendor -type f | wc -l) = {self.CACHE_FILES}")
+        text = policy_yaml(uplink=f"netns:{self.upstream.path}", setup=setup, timeout="300s",
+                           rootfs_setup="writable", extra="cache:\n  key_files: [package-lock.json]\n  ttl: 1h\n")
+        policy = os.path.join(self.ctrd.airlock_dir, "bench-cache.yaml")
+        with open(policy, "w") as f:
+            f.write(text)
+
+        def run(kind, i):
+            cid = self.new_id(f"cache{kind}")
+            argv = [cli, "run", "--repo", repo, "--image", IMAGE_NAME, "--address", self.ctrd.sock,
+                    "--namespace", self.ctrd.namespace, "--id", cid, "--policy", policy, "--json", "--", "true"]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=self.ctrd.env)
+            events = []
+            for line in p.stdout.splitlines():
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    pass
+            sealed = [e for e in events if e.get("event") == "phase" and e.get("phase") == "seal" and e.get("state") == "ok"]
+            summary = ([e for e in events if e.get("event") == "summary"] or [{}])[-1]
+            cache = summary.get("cache") or {}
+            want = "hit" if kind == "warm" else "miss"
+            if p.returncode != 0 or not sealed or cache.get("verdict") != want:
+                self.failures.append(f"cache {kind} {i}: rc {p.returncode}, verdict {cache}: {p.stderr[-500:]}")
+                return None
+            if kind == "cold" and not cache.get("written", "").startswith("written"):
+                self.failures.append(f"cache cold {i}: not written: {cache}")
+            self.add(f"cache_{kind}", "airlock-full", sealed[0]["elapsed_s"])
+            return cache
+
+        try:
+            for i in range(2):  # each cold run with a key of its own (the key file changes)
+                with open(os.path.join(repo, "package-lock.json"), "w") as f:
+                    f.write(f"v{i + 1}\n")
+                subprocess.run(git + ["commit", "-q", "-am", f"lock {i}"], check=True, timeout=30)
+                if run("cold", i) is None:
+                    return
+            for i in range(5):
+                run("warm", i)
+        finally:
+            p = subprocess.run([cli, "cache", "prune", "--max-bytes", "0", "--address", self.ctrd.sock,
+                                "--namespace", self.ctrd.namespace], capture_output=True, text=True, timeout=120,
+                               env=self.ctrd.env)
+            if p.returncode != 0:
+                self.failures.append(f"cache prune: {p.stderr}")
+            left = [line for line in self.ctrd.ctr("snapshots", "ls").out.splitlines() if "airlock-cache" in line]
+            self.checks["setup cache entries removed"] = "yes" if not left else f"NO: {left}"
+        self.assert_clean([c for c in self.cids if "-cache" in c], "the cache runs")
+
+    def cache_results(self):
+        def stats(key):
+            s = measure.summary(self.samples.get(key, {}).get("airlock-full", []))
+            return s if s["n"] else None
+        cold, warm = stats("cache_cold"), stats("cache_warm")
+        speedup = cold["median"] / warm["median"] if cold and warm else None
+        return [
+            {"label": f"airlock run to sealed and verified, setup installs {self.CACHE_FILES:,} files / "
+                      f"{self.CACHE_BYTES >> 20} MiB: cold (miss, entry written) / warm (hit)", "unit": "s",
+             "cold": cold and cold["median"], "warm": warm and warm["median"],
+             "result": None if speedup is None else f"warm {warm['median']:.2f} s, {speedup:.0f}x faster",
+             "target": "warm <= 0.5 s and >= 20x faster than cold",
+             "met": speedup is not None and warm["median"] <= 0.5 and speedup >= 20},
+        ]
+
     def proxy_results(self):
         """The proxy's own table: through the proxy against direct, and its targets."""
         def stats(key, name):
@@ -760,6 +856,7 @@ class Bench:
         return {"machine": machine_info(self.args), "variants": names, "baseline": BASELINE,
                 "rows": rows, "checks": self.checks, "failures": self.failures,
                 "proxy": self.proxy_results() if "proxy_latency" in self.samples else [],
+                "cache": self.cache_results() if "cache_warm" in self.samples or "cache_cold" in self.samples else [],
                 "elapsed_s": round(self.deadline.elapsed(), 1)}
 
 
@@ -806,7 +903,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="rounds of the concurrent start per variant")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before memory is read")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds the phases may take in all (soft)")
-    ap.add_argument("--only", default="lifecycle,exec,memory,pods,concurrent,sweep,proxy", help="phases to run")
+    ap.add_argument("--only", default="lifecycle,exec,memory,pods,concurrent,sweep,proxy,cache", help="phases to run")
     ap.add_argument("--variants", default="", help="comma-separated subset of the variants (for profiling one)")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
                     help="also bench another airlock shim binary (passthrough and full), e.g. an older build")
@@ -834,13 +931,13 @@ def main():
     try:
         bench.start()
         bench.smoke()
-        for phase in ("lifecycle", "exec", "memory", "pods", "concurrent", "sweep", "proxy"):
+        for phase in ("lifecycle", "exec", "memory", "pods", "concurrent", "sweep", "proxy", "cache"):
             if phase not in phases:
                 continue
             log(f"{phase} ({bench.deadline.elapsed():.0f}s so far)")
             {"lifecycle": bench.lifecycle, "exec": bench.exec_latency, "memory": bench.memory_one,
              "pods": bench.pods, "concurrent": bench.concurrent, "sweep": bench.sweep,
-             "proxy": bench.proxy}[phase]()
+             "proxy": bench.proxy, "cache": bench.cache}[phase]()
     finally:
         problems = bench.teardown()
     results = bench.results()

@@ -101,6 +101,12 @@ def markdown(results):
             lines.append(f"| {row['label']} [{row['unit']}] | {_fmt(row['direct'], 'MiB')} | "
                          f"{_fmt(row['proxy'], 'MiB')} | {row['result'] or '-'} | {row['target']} | "
                          f"{'yes' if row['met'] else '**NO**'} |")
+    if results.get("cache"):
+        lines += ["", "The setup cache of `airlock run` (a policy's cache: section):", "",
+                  "| measurement | cold | warm | result | target | met |", "|---|---|---|---|---|---|"]
+        for row in results["cache"]:
+            lines.append(f"| {row['label']} [{row['unit']}] | {_fmt(row['cold'], 's')} | {_fmt(row['warm'], 's')} | "
+                         f"{row['result'] or '-'} | {row['target']} | {'yes' if row['met'] else '**NO**'} |")
     notes = [f"- {row['label']}: {row['note']}" for row in results["rows"] if row.get("note")]
     if notes:
         lines += ["", *notes]

@@ -55,6 +55,17 @@ TEST_CASE("the examples say what they promise", "[policy][examples]") {
   REQUIRE(tests.ok());
   CHECK(tests->policy.network.setup.uplink == Uplink{UplinkKind::kNetns, "/run/netns/airlock-upstream"});
 
+  CHECK_FALSE(npm->policy.cache.enabled);
+
+  absl::StatusOr<LoadedPolicy> cached = LoadPolicyFile(kExamples + "/policies/setup-cache.yaml");
+  REQUIRE(cached.ok());
+  CHECK(cached->policy.cache.enabled);
+  CHECK(cached->policy.cache.key_files == std::vector<std::string>{"package.json", "package-lock.json"});
+  CHECK(cached->policy.cache.ttl == absl::Hours(12));
+  CHECK_FALSE(cached->policy.cache.maintenance.empty());
+  CHECK(cached->policy.cache.maintenance_timeout == absl::Minutes(5));
+  CHECK_FALSE(cached->policy.setup.command.empty());
+
   absl::StatusOr<HostConfig> host = LoadHostConfig(kExamples + "/host-config.yaml");
   REQUIRE(host.ok());
   CHECK(host->allowed_repo_roots == std::vector<std::string>{"/srv/airlock/repos"});
@@ -71,6 +82,26 @@ TEST_CASE("the built-in and other policies round-trip through JSON", "[policy][e
   p.audit.dir = "/srv/audit";
   p.capabilities.clear();
   CheckRoundTrip(p);
+
+  // The cache section: written only when on (its presence turns it on), each field as in a file.
+  CHECK_FALSE(PolicyToJson(StrictestDefaultPolicy()).contains("cache"));
+  Policy on;
+  on.cache.enabled = true;
+  CheckRoundTrip(on);
+  CHECK(PolicyToJson(on)["cache"] == nlohmann::json{{"key_files", nlohmann::json::array()}, {"ttl", "12h"}});
+  on.cache.key_files = {"package-lock.json", "sub dir/setup.sh"};
+  on.cache.ttl = absl::Hours(24 * 30);
+  on.cache.maintenance = {"sh", "-c", "npm ci --prefer-offline"};
+  on.cache.maintenance_timeout = absl::Seconds(90);
+  CheckRoundTrip(on);
+  CHECK(PolicyToJson(on)["cache"] == nlohmann::json{{"key_files", {"package-lock.json", "sub dir/setup.sh"}},
+                                                    {"ttl", "720h"},
+                                                    {"maintenance", {"sh", "-c", "npm ci --prefer-offline"}},
+                                                    {"maintenance_timeout", "1m30s"}});
+  // A different cache section is a different policy (and JSON).
+  Policy other = on;
+  other.cache.ttl = absl::Hours(1);
+  CHECK(PolicyToJson(other) != PolicyToJson(on));
 }
 
 TEST_CASE("loading files", "[policy][examples]") {

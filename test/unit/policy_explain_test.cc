@@ -164,3 +164,40 @@ TEST_CASE("explain says what the proxy lets through and what it cannot see", "[p
   // Without the proxy, explain says nothing of it.
   CHECK_FALSE(Has(Explain("version: 1\n"), "airlock proxy"));
 }
+
+TEST_CASE("explain says whether the setup cache is on, its key and what a hit does", "[policy][explain][cache]") {
+  std::string off = ExplainPolicy(StrictestDefaultPolicy());
+  INFO(off);
+  CHECK(Has(off, "Setup cache (`airlock run`): off (no cache: section); setup runs in full every time\n"));
+  CHECK_FALSE(Has(off, "on a hit"));
+
+  std::string text = Explain(R"(version: 1
+setup: {command: [sh, -c, ./setup.sh], timeout: 20m}
+secrets: [NPM_TOKEN]
+cache:
+  key_files: [package-lock.json, requirements.txt, setup.sh]
+  ttl: 36h
+  maintenance: ["sh", "-c", "npm ci --prefer-offline"]
+)");
+  INFO(text);
+  std::string cache = Section(text, "Setup cache", "After the seal");
+  CHECK(Has(cache, "Setup cache (`airlock run`): on\n"));
+  CHECK(Has(cache, "key: the image, this policy, the setup command, the repository's identity and the content of "
+                   "package-lock.json, requirements.txt and setup.sh\n"));
+  CHECK(Has(cache, "used for 36h after it was written"));
+  CHECK(Has(cache, "starts from the cached root filesystem and untracked workspace files, setup is skipped"));
+  CHECK(Has(cache, "the maintenance command runs in its place, with setup's network and secrets (deadline 20m): "
+                   "sh -c 'npm ci --prefer-offline'\n"));
+  CHECK(Has(cache, "written only at the seal of a setup phase: never after the agent ran, never with a secret's value"));
+  // The phases' sections are where they were.
+  CHECK(text.find("The seal") < text.find("Setup cache"));
+  CHECK(Has(Section(text, "During setup:", "The seal"), "runs the setup command: sh -c ./setup.sh"));
+
+  std::string bare = Explain("version: 1\ncache: {maintenance: [npm, ci], maintenance_timeout: 90s}\n");
+  INFO(bare);
+  CHECK(Has(bare, "the repository's identity and no file (cache.key_files is empty"));
+  CHECK(Has(bare, "used for 12h after it was written"));
+  CHECK(Has(bare, "(deadline 1m30s): npm ci\n"));
+  std::string nothing = Explain("version: 1\ncache: {}\n");
+  CHECK(Has(nothing, "setup is skipped, and nothing runs in its place\n"));
+}

@@ -50,6 +50,8 @@ run:
   max_files: 20
   max_file_size: 1048576
   max_total_size: 2Gi
+cache:
+  max_bytes: 5Gi
 )",
                                                       "config.yaml");
   REQUIRE(config.ok());
@@ -63,6 +65,7 @@ run:
   CHECK(config->runtime_root == "/run/my-runc");
   CHECK(config->shim_protocol == airlock::bootstrap::Protocol::kGrpc);
   CHECK(config->run_limits == RunLimits{20, kMiB, 2 * kGiB});
+  CHECK(config->cache == CacheHostConfig{5 * kGiB});
   CHECK(ParseHostConfig("version: 1\nruntime: {binary: crun}\n", "c")->runtime_binary == "crun");
   CHECK_FALSE(ParseHostConfig("version: 1\nruntime: {root: run/runc}\n", "c").ok());
   // nat.allow: CIDRs, each range once (nft sets take disjoint intervals).
@@ -78,7 +81,7 @@ TEST_CASE("host config errors name position and key", "[policy][host_config][err
   CHECK(Error("allowed_repo_roots: []\n") == "config.yaml:1:1: version: missing (want \"version: 1\")");
   CHECK(Error("version: 1\nroots: [/srv]\n") ==
         "config.yaml:2:1: roots: unknown key (want version, allowed_repo_roots, nat, profiles_dir, default_policy, "
-        "audit_dir, runtime, shim, run or proxy)");
+        "audit_dir, runtime, shim, run, proxy or cache)");
   CHECK(Error("version: 1\nallowed_repo_roots: /srv/repos\n") ==
         "config.yaml:2:21: allowed_repo_roots: want a list of absolute directories, got \"/srv/repos\"");
   CHECK(Error("version: 1\nallowed_repo_roots: [srv/repos]\n") ==
@@ -161,4 +164,21 @@ TEST_CASE("host config proxy section: resolver and allowed ranges", "[policy][ho
   CHECK(Error("version: 1\nproxy: {cache: true}\n").find("unknown key") != std::string::npos);
   // The pool keeps its own bound.
   CHECK(Error("version: 1\nnat: {pool: 10.0.0.0/31}\n").find("the pool hands out /30s") != std::string::npos);
+}
+
+TEST_CASE("host config cache section: the bound on all setup cache entries", "[policy][host_config][cache]") {
+  CHECK(DefaultHostConfig().cache.max_bytes == 20 * kGiB);
+  CHECK(ParseHostConfig("version: 1\n", "c")->cache == CacheHostConfig{});
+  CHECK(ParseHostConfig("version: 1\ncache: {}\n", "c")->cache.max_bytes == 20 * kGiB);
+  CHECK(ParseHostConfig("version: 1\ncache:\n  max_bytes: 100Gi\n", "c")->cache.max_bytes == 100 * kGiB);
+  CHECK(ParseHostConfig("version: 1\ncache: {max_bytes: 1Mi}\n", "c")->cache.max_bytes == kMiB);
+  CHECK(ParseHostConfig("version: 1\ncache: {max_bytes: 1048576}\n", "c")->cache.max_bytes == kMiB);
+  CHECK(Error("version: 1\ncache: {max_bytes: 1023Ki}\n") ==
+        "config.yaml:2:20: cache.max_bytes: size must be at least 1Mi, got 1023Ki");
+  CHECK(Error("version: 1\ncache: {max_bytes: 0}\n") == "config.yaml:2:20: cache.max_bytes: size must be more than 0");
+  CHECK(Error("version: 1\ncache: {max_bytes: 20GB}\n").find("config.yaml:2:20: cache.max_bytes: bad size \"20GB\"") ==
+        0);
+  CHECK(Error("version: 1\ncache: {max_entries: 5}\n") ==
+        "config.yaml:2:9: cache.max_entries: unknown key (want max_bytes)");
+  CHECK(Error("version: 1\ncache: 20Gi\n") == "config.yaml:2:8: cache: want a map, got \"20Gi\"");
 }

@@ -132,8 +132,8 @@ TEST_CASE("the document must be one map", "[policy][parse][errors]") {
 
 TEST_CASE("unknown and duplicate keys name their position and key path", "[policy][parse][errors]") {
   CHECK(Error("version: 1\nbogus: 1\n") ==
-        "p.yaml:2:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
-        "capabilities, audit, resources or execution)");
+        "p.yaml:2:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, cache, secrets, "
+        "seccomp, capabilities, audit, resources or execution)");
   CHECK(Error("version: 1\nnetwork:\n  setup:\n    uplink: nat\n    bridge: br0\n") ==
         "p.yaml:5:5: network.setup.bridge: unknown key (want uplink)");
   CHECK(Error("version: 1\nsetup:\n  on_failure: fail\n") ==
@@ -316,8 +316,8 @@ TEST_CASE("seccomp.setup: strict by default, allow-mount on request, never off",
 
 TEST_CASE("every error stays on one line", "[policy][parse][errors]") {
   CHECK(Error("version: 1\n? \"a\\nb\"\n: 1\n") ==
-        "p.yaml:2:3: a\\nb: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
-        "capabilities, audit, resources or execution)");
+        "p.yaml:2:3: a\\nb: unknown key (want version, mode, workspace, filesystem, network, setup, cache, secrets, "
+        "seccomp, capabilities, audit, resources or execution)");
   CHECK(Error("version: 1\nsecrets: [\"A\\tB\\x01\"]\n") ==
         "p.yaml:2:11: secrets[0]: \"A\\tB\\x01\" is not an environment variable name (want letters, digits and _, not "
         "starting with a digit)");
@@ -329,8 +329,8 @@ TEST_CASE("every error stays on one line", "[policy][parse][errors]") {
 TEST_CASE("all errors are reported, sorted by position", "[policy][parse][errors]") {
   std::string error = Error("bogus: 1\nsecrets: [1X]\nversion: 3\n");
   CHECK(error ==
-        "p.yaml:1:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, secrets, seccomp, "
-        "capabilities, audit, resources or execution)\n"
+        "p.yaml:1:1: bogus: unknown key (want version, mode, workspace, filesystem, network, setup, cache, secrets, "
+        "seccomp, capabilities, audit, resources or execution)\n"
         "p.yaml:2:11: secrets[0]: \"1X\" is not an environment variable name (want letters, digits and _, not "
         "starting with a digit)\n"
         "p.yaml:3:10: version: unsupported version \"3\" (want 1)");
@@ -489,4 +489,132 @@ TEST_CASE("network.proxy: every mistake is an error at its place", "[policy][par
   CHECK(Error(head + "    allow: [x.org]\n    limits: {sockets: 3}\n").find("unknown key") != std::string::npos);
   CHECK(Error(head + "    allow: [x.org]\n    preset: most\n").find("want none, common-dependencies or all") !=
         std::string::npos);
+}
+
+TEST_CASE("cache: off without the section, on with defaults when empty", "[policy][parse][cache]") {
+  const Cache defaults = StrictestDefaultPolicy().cache;
+  CHECK_FALSE(defaults.enabled);
+  CHECK(defaults.key_files.empty());
+  CHECK(defaults.ttl == absl::Hours(12));
+  CHECK(defaults.ttl == kDefaultCacheTtl);
+  CHECK(defaults.maintenance.empty());
+  CHECK_FALSE(defaults.maintenance_timeout.has_value());
+  CHECK(kMinCacheTtl == absl::Minutes(1));
+  CHECK(kMaxCacheTtl == absl::Hours(24 * 30));
+
+  absl::StatusOr<Policy> empty = ParsePolicy("version: 1\ncache: {}\n", "p.yaml");
+  REQUIRE(empty.ok());
+  CHECK(empty->cache.enabled);
+  Cache want;
+  want.enabled = true;
+  CHECK(empty->cache == want);
+  // Everything else stays the strictest default.
+  Policy rest = *empty;
+  rest.cache = Cache{};
+  CHECK(rest == StrictestDefaultPolicy());
+
+  absl::StatusOr<Policy> some = ParsePolicy("version: 1\ncache:\n  key_files: []\n", "p.yaml");
+  REQUIRE(some.ok());
+  CHECK(some->cache == want);
+  // Passthrough ignores the policy's sections, this one too.
+  absl::StatusOr<Policy> passthrough = ParsePolicy("version: 1\nmode: passthrough\ncache: {}\n", "p.yaml");
+  REQUIRE(passthrough.ok());
+  CHECK(passthrough->cache.enabled);
+}
+
+TEST_CASE("cache: every key", "[policy][parse][cache]") {
+  absl::StatusOr<Policy> p = ParsePolicy(R"(version: 1
+setup:
+  command: [sh, -c, ./setup.sh]
+  timeout: 20m
+cache:
+  key_files: [package-lock.json, requirements.txt, setup.sh, "sub dir/.gitignore", .github/x.yml, "a.git", é/..x]
+  ttl: 720h
+  maintenance: ["sh", "-c", "npm ci --prefer-offline"]
+  maintenance_timeout: 10m
+)", "p.yaml");
+  INFO(p.status().message());
+  REQUIRE(p.ok());
+  const Cache& cache = p->cache;
+  CHECK(cache.enabled);
+  CHECK(cache.key_files == std::vector<std::string>{"package-lock.json", "requirements.txt", "setup.sh",
+                                                    "sub dir/.gitignore", ".github/x.yml", "a.git", "é/..x"});
+  CHECK(cache.ttl == absl::Hours(24 * 30));
+  CHECK(cache.maintenance == std::vector<std::string>{"sh", "-c", "npm ci --prefer-offline"});
+  CHECK(cache.maintenance_timeout == absl::Minutes(10));
+  CHECK(p->setup.timeout == absl::Minutes(20));
+  CHECK(ParsePolicy("version: 1\ncache: {ttl: 1m}\n", "p.yaml")->cache.ttl == absl::Minutes(1));
+  CHECK(ParsePolicy("version: 1\ncache: {ttl: 1h30m}\n", "p.yaml")->cache.ttl == absl::Minutes(90));
+  CHECK(ParsePolicy("version: 1\ncache: {maintenance_timeout: 24h}\n", "p.yaml")->cache.maintenance_timeout ==
+        absl::Hours(24));
+  // At most 64 key files, each at most 4096 bytes.
+  std::string files;
+  for (int i = 0; i < 64; ++i) files += (i ? ", f" : "f") + std::to_string(i);
+  CHECK(ParsePolicy("version: 1\ncache: {key_files: [" + files + "]}\n", "p.yaml")->cache.key_files.size() == 64);
+  CHECK(ParsePolicy("version: 1\ncache: {key_files: [" + std::string(4096, 'a') + "]}\n", "p.yaml").ok());
+}
+
+TEST_CASE("cache: every mistake is an error at its place", "[policy][parse][cache][errors]") {
+  const std::string want = " (want a path relative to the repository root, e.g. package-lock.json)";
+  auto key_file = [](const std::string& flow_item) {
+    return Error("version: 1\ncache: {key_files: [" + flow_item + "]}\n");
+  };
+  CHECK(key_file("/etc/passwd") == "p.yaml:2:21: cache.key_files[0]: \"/etc/passwd\" is absolute" + want);
+  CHECK(key_file("\"\"") == "p.yaml:2:21: cache.key_files[0]: empty path" + want);
+  CHECK(key_file("../x") == "p.yaml:2:21: cache.key_files[0]: \"../x\" contains \"..\"" + want);
+  CHECK(key_file("a/../b") == "p.yaml:2:21: cache.key_files[0]: \"a/../b\" contains \"..\"" + want);
+  CHECK(key_file("..") == "p.yaml:2:21: cache.key_files[0]: \"..\" contains \"..\"" + want);
+  CHECK(key_file("./x") == "p.yaml:2:21: cache.key_files[0]: \"./x\" contains \".\"" + want);
+  CHECK(key_file("a/./x") == "p.yaml:2:21: cache.key_files[0]: \"a/./x\" contains \".\"" + want);
+  CHECK(key_file(".git/config") ==
+        "p.yaml:2:21: cache.key_files[0]: \".git/config\" is in the repository's git data (.git)");
+  CHECK(key_file("sub/.GIT/HEAD") ==
+        "p.yaml:2:21: cache.key_files[0]: \"sub/.GIT/HEAD\" is in the repository's git data (.GIT)");
+  CHECK(key_file(".Git") == "p.yaml:2:21: cache.key_files[0]: \".Git\" is in the repository's git data (.Git)");
+  CHECK(key_file("a//b") == "p.yaml:2:21: cache.key_files[0]: \"a//b\" has an empty component (a double or trailing "
+                            "slash)" + want);
+  CHECK(key_file("dir/") == "p.yaml:2:21: cache.key_files[0]: \"dir/\" has an empty component (a double or trailing "
+                            "slash)" + want);
+  CHECK(key_file("\"a\\0b\"") == "p.yaml:2:21: cache.key_files[0]: the path contains a NUL byte");
+  CHECK(key_file("\"a\\nb\"") == "p.yaml:2:21: cache.key_files[0]: the path contains a control character");
+  CHECK(key_file("\"a\\x1bb\"") == "p.yaml:2:21: cache.key_files[0]: the path contains a control character");
+  CHECK(key_file("\"a\\x7fb\"") == "p.yaml:2:21: cache.key_files[0]: the path contains a control character");
+  CHECK(key_file("\"a\\tb\"") == "p.yaml:2:21: cache.key_files[0]: the path contains a control character");
+  CHECK(key_file(std::string(4097, 'a')) == "p.yaml:2:21: cache.key_files[0]: path longer than 4096 bytes");
+  CHECK(key_file("a, b, a") == "p.yaml:2:27: cache.key_files[2]: duplicate key file \"a\" (first at line 2)");
+  CHECK(key_file("[a]") == "p.yaml:2:21: cache.key_files[0]: want a string, got a list");
+  CHECK(Error("version: 1\ncache: {key_files: package-lock.json}\n") ==
+        "p.yaml:2:20: cache.key_files: want a list of key file names, got \"package-lock.json\"");
+  std::string files;
+  for (int i = 0; i < 65; ++i) files += (i ? ", f" : "f") + std::to_string(i);
+  CHECK(Error("version: 1\ncache: {key_files: [" + files + "]}\n") ==
+        "p.yaml:2:20: cache.key_files: too many key files: 65 (at most 64)");
+
+  CHECK(Error("version: 1\ncache: {ttl: 59s}\n") == "p.yaml:2:14: cache.ttl: duration \"59s\" out of range (want 1m to 720h)");
+  CHECK(Error("version: 1\ncache: {ttl: 721h}\n") ==
+        "p.yaml:2:14: cache.ttl: duration \"721h\" out of range (want 1m to 720h)");
+  CHECK(Error("version: 1\ncache: {ttl: 12}\n").find("p.yaml:2:14: cache.ttl: bad duration \"12\"") == 0);
+  CHECK(Error("version: 1\ncache: {ttl: none}\n").find("p.yaml:2:14: cache.ttl: bad duration \"none\"") == 0);
+
+  CHECK(Error("version: 1\ncache: {maintenance: []}\n") ==
+        "p.yaml:2:22: cache.maintenance: empty command (want e.g. [\"sh\", \"-c\", \"./setup.sh\"], or leave "
+        "cache.maintenance out)");
+  CHECK(Error("version: 1\ncache: {maintenance: [\"\", x]}\n") ==
+        "p.yaml:2:22: cache.maintenance: the program (first word) is empty");
+  CHECK(Error("version: 1\ncache: {maintenance: [sh, \"a\\0b\"]}\n") ==
+        "p.yaml:2:22: cache.maintenance: an argument contains a NUL byte");
+  CHECK(Error("version: 1\ncache: {maintenance: npm ci}\n") ==
+        "p.yaml:2:22: cache.maintenance: want a list of strings, got \"npm ci\"");
+  CHECK(Error("version: 1\ncache: {maintenance_timeout: 0s}\n") ==
+        "p.yaml:2:30: cache.maintenance_timeout: duration \"0s\" out of range (want 1ms to 24h)");
+  CHECK(Error("version: 1\ncache: {maintenance_timeout: 25h}\n") ==
+        "p.yaml:2:30: cache.maintenance_timeout: duration \"25h\" out of range (want 1ms to 24h)");
+
+  CHECK(Error("version: 1\ncache: {enabled: true}\n") ==
+        "p.yaml:2:9: cache.enabled: unknown key (want key_files, ttl, maintenance or maintenance_timeout)");
+  CHECK(Error("version: 1\ncache:\n  ttl: 1h\n  ttl: 2h\n") == "p.yaml:4:3: cache.ttl: duplicate key (first at line 3)");
+  CHECK(Error("version: 1\ncache:\n") == "p.yaml:2:1: cache: want a map, got nothing");
+  CHECK(Error("version: 1\ncache: null\n") == "p.yaml:2:1: cache: want a map, got nothing");
+  CHECK(Error("version: 1\ncache: true\n") == "p.yaml:2:8: cache: want a map, got \"true\"");
+  CHECK(Error("version: 1\ncache: [package-lock.json]\n") == "p.yaml:2:8: cache: want a map, got a list");
 }

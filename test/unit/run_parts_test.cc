@@ -55,6 +55,22 @@ TEST_CASE("run args: every flag, = forms, the agent after --", "[run][args]") {
   CHECK(a.agent == std::vector<std::string>{"agent", "--flag", "--", "x"});
 }
 
+TEST_CASE("run args: the setup cache's flags", "[run][args]") {
+  RunArgs a;
+  std::string problem;
+  REQUIRE(ParseRunArgs({"--repo", "/r", "--image", "i", "--no-cache", "--maintenance", "npm ci --offline", "--", "a"}, &a, &problem));
+  CHECK(a.no_cache);
+  CHECK(a.maintenance == "npm ci --offline");
+  RunArgs b;
+  REQUIRE(ParseRunArgs({"--repo", "/r", "--image", "i", "--", "a"}, &b, &problem));
+  CHECK_FALSE(b.no_cache);
+  CHECK(b.maintenance.empty());
+  CHECK(Has(Problem({"--repo", "r", "--image", "i", "--no-cache=1", "--", "a"}), "--no-cache takes no value"));
+  CHECK(Has(Problem({"--repo", "r", "--image", "i", "--maintenance=", "--", "a"}), "non-empty"));
+  CHECK(Has(Problem({"--repo", "r", "--image", "i", "--maintenance=x", "--maintenance=y", "--", "a"}), "given twice"));
+  CHECK(Has(RunUsage(), "--no-cache"));
+}
+
 TEST_CASE("run args: usage errors say what is wrong", "[run][args]") {
   CHECK(Has(Problem({"--image", "i", "--", "a"}), "--repo PATH is required"));
   CHECK(Has(Problem({"--repo", "r", "--", "a"}), "--image REF is required"));

@@ -128,6 +128,10 @@ void Connection::SetLease(const std::string& lease_id) {
 void Connection::Prepare(grpc::ClientContext& context, const CallOptions& options) const {
   if (options.timeout != absl::InfiniteDuration()) context.set_deadline(Deadline(options.timeout));
   context.AddMetadata("containerd-namespace", namespace_);
+  if (options.lease) {
+    if (!options.lease->empty()) context.AddMetadata("containerd-lease", *options.lease);
+    return;
+  }
   std::lock_guard lock(mu_);
   if (!lease_.empty()) context.AddMetadata("containerd-lease", lease_);
 }

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -53,6 +54,9 @@ struct CallOptions {
   absl::Duration timeout = absl::Seconds(30);
   // Calls with this set ignore the canceller: the cleanup after Ctrl-C must still run.
   bool uncancellable = false;
+  // Set: this call carries this lease instead of the connection's ("" = none). The setup cache's
+  // snapshots belong to the cache's own lease, not to the run's.
+  std::optional<std::string> lease;
 };
 
 class Connection {

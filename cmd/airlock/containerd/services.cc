@@ -4,6 +4,7 @@
 #include "containerd/services/content/v1/content.pb.h"
 #include "containerd/services/leases/v1/leases.pb.h"
 #include "google/protobuf/empty.pb.h"
+#include "google/protobuf/field_mask.pb.h"
 
 namespace airlock::containerd {
 namespace {
@@ -95,6 +96,22 @@ absl::StatusOr<bool> LeaseExists(Connection& c, const std::string& id) {
   return false;
 }
 
+absl::StatusOr<std::vector<LeaseInfo>> ListLeases(Connection& c, const std::string& filter) {
+  leases::ListRequest request;
+  if (!filter.empty()) request.add_filters(filter);
+  leases::ListResponse response;
+  if (absl::Status s = c.Call("/containerd.services.leases.v1.Leases/List", request, &response); !s.ok()) return s;
+  std::vector<LeaseInfo> found;
+  for (const auto& lease : response.leases()) {
+    LeaseInfo info;
+    info.id = lease.id();
+    info.created = absl::FromUnixSeconds(lease.created_at().seconds()) + absl::Nanoseconds(lease.created_at().nanos());
+    info.labels.insert(lease.labels().begin(), lease.labels().end());
+    found.push_back(std::move(info));
+  }
+  return found;
+}
+
 absl::StatusOr<api::snapshots::Info> StatSnapshot(Connection& c, const std::string& snapshotter, const std::string& key) {
   api::snapshots::StatSnapshotRequest request;
   request.set_snapshotter(snapshotter);
@@ -106,13 +123,15 @@ absl::StatusOr<api::snapshots::Info> StatSnapshot(Connection& c, const std::stri
 }
 
 absl::StatusOr<Mounts> PrepareSnapshot(Connection& c, const std::string& snapshotter, const std::string& key,
-                                       const std::string& parent) {
+                                       const std::string& parent, const std::optional<std::string>& lease) {
   api::snapshots::PrepareSnapshotRequest request;
   request.set_snapshotter(snapshotter);
   request.set_key(key);
   request.set_parent(parent);
   api::snapshots::PrepareSnapshotResponse response;
-  absl::Status s = c.Call("/containerd.services.snapshots.v1.Snapshots/Prepare", request, &response, kCreateCall);
+  CallOptions options = kCreateCall;
+  options.lease = lease;
+  absl::Status s = c.Call("/containerd.services.snapshots.v1.Snapshots/Prepare", request, &response, options);
   if (!s.ok()) return s;
   return Mounts(response.mounts().begin(), response.mounts().end());
 }
@@ -124,6 +143,76 @@ absl::Status RemoveSnapshot(Connection& c, const std::string& snapshotter, const
   request.set_key(key);
   google::protobuf::Empty response;
   return c.Call("/containerd.services.snapshots.v1.Snapshots/Remove", request, &response, options);
+}
+
+absl::StatusOr<Mounts> ViewSnapshot(Connection& c, const std::string& snapshotter, const std::string& key,
+                                    const std::string& parent, const CallOptions& options) {
+  api::snapshots::ViewSnapshotRequest request;
+  request.set_snapshotter(snapshotter);
+  request.set_key(key);
+  request.set_parent(parent);
+  api::snapshots::ViewSnapshotResponse response;
+  CallOptions create = options;
+  create.uncancellable = true;
+  absl::Status s = c.Call("/containerd.services.snapshots.v1.Snapshots/View", request, &response, create);
+  if (!s.ok()) return s;
+  return Mounts(response.mounts().begin(), response.mounts().end());
+}
+
+absl::Status CommitSnapshot(Connection& c, const std::string& snapshotter, const std::string& name,
+                            const std::string& key, const std::map<std::string, std::string>& labels,
+                            const CallOptions& options) {
+  api::snapshots::CommitSnapshotRequest request;
+  request.set_snapshotter(snapshotter);
+  request.set_name(name);
+  request.set_key(key);
+  for (const auto& [k, v] : labels) (*request.mutable_labels())[k] = v;
+  google::protobuf::Empty response;
+  CallOptions commit = options;
+  commit.uncancellable = true;  // it happened or not: the caller must know which
+  commit.timeout = absl::Minutes(5);  // the snapshotter counts the layer's bytes
+  return c.Call("/containerd.services.snapshots.v1.Snapshots/Commit", request, &response, commit);
+}
+
+absl::Status UpdateSnapshotLabels(Connection& c, const std::string& snapshotter, const std::string& name,
+                                  const std::map<std::string, std::string>& labels) {
+  api::snapshots::UpdateSnapshotRequest request;
+  request.set_snapshotter(snapshotter);
+  request.mutable_info()->set_name(name);
+  for (const auto& [k, v] : labels) {
+    if (!v.empty()) (*request.mutable_info()->mutable_labels())[k] = v;
+    request.mutable_update_mask()->add_paths(absl::StrCat("labels.", k));
+  }
+  api::snapshots::UpdateSnapshotResponse response;
+  return c.Call("/containerd.services.snapshots.v1.Snapshots/Update", request, &response);
+}
+
+absl::StatusOr<std::vector<api::snapshots::Info>> ListSnapshots(Connection& c, const std::string& snapshotter,
+                                                                const std::string& filter) {
+  api::snapshots::ListSnapshotsRequest request;
+  request.set_snapshotter(snapshotter);
+  if (!filter.empty()) request.add_filters(filter);
+  std::vector<api::snapshots::Info> found;
+  absl::Status s = c.ReadStream("/containerd.services.snapshots.v1.Snapshots/List", request, [&](const std::string& bytes) {
+    api::snapshots::ListSnapshotsResponse chunk;
+    if (!chunk.ParseFromString(bytes)) return absl::DataLossError("snapshot list: bad message");
+    if (found.size() + chunk.info_size() > 100000) return absl::ResourceExhaustedError("snapshot list: over 100000 entries");
+    found.insert(found.end(), chunk.info().begin(), chunk.info().end());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
+absl::StatusOr<int64_t> SnapshotUsage(Connection& c, const std::string& snapshotter, const std::string& key) {
+  api::snapshots::UsageRequest request;
+  request.set_snapshotter(snapshotter);
+  request.set_key(key);
+  api::snapshots::UsageResponse response;
+  absl::Status s = c.Call("/containerd.services.snapshots.v1.Snapshots/Usage", request, &response,
+                          {.timeout = absl::Minutes(2)});
+  if (!s.ok()) return s;
+  return response.size();
 }
 
 absl::Status CreateContainer(Connection& c, const api::containers::Container& container) {

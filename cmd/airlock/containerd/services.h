@@ -3,11 +3,13 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "cmd/airlock/containerd/connection.h"
 #include "containerd/services/containers/v1/containers.pb.h"
 #include "containerd/services/images/v1/images.pb.h"
@@ -41,13 +43,36 @@ absl::StatusOr<std::string> ReadContent(Connection& c, const std::string& digest
 absl::Status CreateLease(Connection& c, const std::string& id, const std::map<std::string, std::string>& labels);
 absl::Status DeleteLease(Connection& c, const std::string& id, const CallOptions& options = {});
 absl::StatusOr<bool> LeaseExists(Connection& c, const std::string& id);
+struct LeaseInfo {
+  std::string id;
+  absl::Time created;
+  std::map<std::string, std::string> labels;
+};
+// Leases matching containerd's filter syntax (e.g. "labels.\"airlock.dev/cache\"").
+absl::StatusOr<std::vector<LeaseInfo>> ListLeases(Connection& c, const std::string& filter);
 
 // snapshots
 absl::StatusOr<api::snapshots::Info> StatSnapshot(Connection& c, const std::string& snapshotter, const std::string& key);
+// `lease`: set, the snapshot belongs to that lease instead of the connection's.
 absl::StatusOr<Mounts> PrepareSnapshot(Connection& c, const std::string& snapshotter, const std::string& key,
-                                       const std::string& parent);
+                                       const std::string& parent, const std::optional<std::string>& lease = std::nullopt);
 absl::Status RemoveSnapshot(Connection& c, const std::string& snapshotter, const std::string& key,
                             const CallOptions& options = {});
+// A read-only view of committed snapshot `parent` under `key`.
+absl::StatusOr<Mounts> ViewSnapshot(Connection& c, const std::string& snapshotter, const std::string& key,
+                                    const std::string& parent, const CallOptions& options = {});
+// Commits active snapshot `key` as `name` (with `labels`); the key is gone afterwards.
+absl::Status CommitSnapshot(Connection& c, const std::string& snapshotter, const std::string& name,
+                            const std::string& key, const std::map<std::string, std::string>& labels,
+                            const CallOptions& options = {});
+// Sets (or, with an empty value, removes) these labels of a snapshot; the others stay.
+absl::Status UpdateSnapshotLabels(Connection& c, const std::string& snapshotter, const std::string& name,
+                                  const std::map<std::string, std::string>& labels);
+// Snapshots matching containerd's filter syntax.
+absl::StatusOr<std::vector<api::snapshots::Info>> ListSnapshots(Connection& c, const std::string& snapshotter,
+                                                                const std::string& filter);
+// Bytes a snapshot's own layer holds (for an active one: computed now).
+absl::StatusOr<int64_t> SnapshotUsage(Connection& c, const std::string& snapshotter, const std::string& key);
 
 // containers
 absl::Status CreateContainer(Connection& c, const api::containers::Container& container);

@@ -72,7 +72,8 @@ std::vector<int> HoldersOfNetns(unsigned long inode) {
 // A mountinfo line of one of airlock run's own workspace tmpfs mounts at one of `mount_points`.
 bool IsOwnTmpfs(const std::string& line, const std::vector<std::string>& mount_points) {
   std::optional<MountInfo> m = ParseMountinfoLine(line);
-  return m && m->fs_type == "tmpfs" && m->source == kWorkspaceTmpfsSource &&
+  return m && ((m->fs_type == "tmpfs" && m->source == kWorkspaceTmpfsSource) ||
+                (m->fs_type == "overlay" && m->source == kWorkspaceOverlaySource)) &&
          std::find(mount_points.begin(), mount_points.end(), m->mount_point) != mount_points.end();
 }
 

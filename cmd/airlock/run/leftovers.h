@@ -19,6 +19,8 @@ struct PinnedPid {
 
 // The source name of airlock run's workspace tmpfs mounts (in /proc/self/mountinfo).
 inline constexpr char kWorkspaceTmpfsSource[] = "airlock-workspace";
+// ... and of the overlay of a workspace laid over a setup-cache entry.
+inline constexpr char kWorkspaceOverlaySource[] = "airlock-workspace-cached";
 
 struct SandboxTraces {
   std::string id;
@@ -36,8 +38,9 @@ struct SandboxTraces {
   unsigned long netns_inode = 0;     // the sandbox's network namespace
   std::vector<PinnedPid> pids;       // shim, init
   std::vector<std::string> paths;    // other paths that must be gone (workspace, fifo dir)
-  // airlock run's own tmpfs workspaces (mount points): present until the run unmounts them after
-  // collecting, so not a leftover of the sandbox (the sandbox's own mounts live in its namespace).
+  // airlock run's own workspace mounts (mount points: its tmpfs, or a cached workspace's overlay
+  // and tmpfs): present until the run unmounts them after collecting, so not a leftover of the
+  // sandbox (the sandbox's own mounts live in its namespace).
   std::vector<std::string> own_tmpfs_mounts;
 };
 

@@ -46,7 +46,7 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
   std::map<std::string, std::string*> values = {
       {"--repo", &parsed.repo},         {"--image", &parsed.image},       {"--setup", &parsed.setup},
       {"--check", &parsed.check},       {"--policy", &parsed.policy},     {"--address", &parsed.address},
-      {"--internet", &parsed.internet},
+      {"--internet", &parsed.internet}, {"--maintenance", &parsed.maintenance},
       {"--namespace", &parsed.name_space}, {"--snapshotter", &parsed.snapshotter},
       {"--work-dir", &parsed.work_dir}, {"--id", &parsed.id},
   };
@@ -58,7 +58,7 @@ bool ParseRunArgs(const std::vector<std::string>& args, RunArgs* out, std::strin
                                          {"--max-file-size", {&parsed.max_file_size, true}},
                                          {"--max-total-size", {&parsed.max_total_size, true}}};
   std::map<std::string, bool*> switches = {
-      {"--allow-dirty", &parsed.allow_dirty}, {"--json", &parsed.json}, {"--help", &parsed.help}, {"-h", &parsed.help}};
+      {"--allow-dirty", &parsed.allow_dirty}, {"--no-cache", &parsed.no_cache}, {"--json", &parsed.json}, {"--help", &parsed.help}, {"-h", &parsed.help}};
   bool saw_separator = false;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
@@ -141,7 +141,8 @@ std::string RunUsage() {
       "                   [--policy FILE | --internet SPEC] [--address SOCK] [--namespace NS]\n"
       "                   [--snapshotter NAME]\n"
       "                   [--work-dir DIR] [--id ID] [--max-files N] [--max-file-size SIZE]\n"
-      "                   [--max-total-size SIZE] [--timeout D] [--allow-dirty] [--json] -- AGENT [ARGS...]\n"
+      "                   [--max-total-size SIZE] [--timeout D] [--allow-dirty] [--no-cache]\n"
+      "                   [--maintenance CMD] [--json] -- AGENT [ARGS...]\n"
       "\n"
       "  One task from a repository to a reviewable branch, in a fresh disposable airlock sandbox:\n"
       "    1. workspace  the repository's HEAD written by airlock into a size-limited directory\n"
@@ -161,6 +162,9 @@ std::string RunUsage() {
       "  --internet SPEC   the agent gets HTTP(S) through the airlock proxy (built-in run policy only):\n"
       "                    common-dependencies, all, and/or host names (\"*.example.com\"), comma-separated;\n"
       "                    GET/HEAD/OPTIONS for plain HTTP, every request audited and summed up at the end\n"
+      "  --no-cache        the policy's setup cache (cache:) is neither read nor written\n"
+      "  --maintenance CMD on a cache hit, CMD (sh -c) runs instead of setup, with network and secrets\n"
+      "                    (default: the policy's cache.maintenance; none: the sandbox seals at once)\n"
       "  --address SOCK    containerd's socket (default $CONTAINERD_ADDRESS or /run/containerd/containerd.sock)\n"
       "  --namespace NS    containerd namespace (default $CONTAINERD_NAMESPACE or \"default\")\n"
       "  --snapshotter S   default $CONTAINERD_SNAPSHOTTER or overlayfs\n"

@@ -15,6 +15,7 @@ struct RunArgs {
   std::string image;
   std::string setup;                 // --setup CMD: run with sh -c (annotation airlock.dev/setup)
   std::string check;                 // --check CMD: run with sh -c in the sealed sandbox after the agent
+  std::string maintenance;           // --maintenance CMD: on a setup-cache hit, run with sh -c instead of setup
   std::vector<std::string> secrets;  // --secret NAME (repeatable): NAME=value from our environment
   std::string policy;                // --policy FILE
   std::string internet;              // --internet SPEC: the agent's proxy allowlist ("" = no internet)
@@ -29,6 +30,7 @@ struct RunArgs {
   std::optional<uint64_t> max_total_size;  // --max-total-size SIZE
   std::optional<absl::Duration> timeout;  // --timeout D: the agent's and the check's deadline each
   bool allow_dirty = false;          // --allow-dirty
+  bool no_cache = false;             // --no-cache: the policy's setup cache is neither read nor written
   bool json = false;                 // --json
   bool help = false;                 // -h / --help
   std::vector<std::string> agent;    // after --

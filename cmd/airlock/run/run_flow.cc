@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "cmd/airlock/cache/setup_cache.h"
 #include "cmd/airlock/containerd/connection.h"
 #include "cmd/airlock/containerd/image_resolver.h"
 #include "cmd/airlock/control_client.h"
@@ -130,6 +131,7 @@ class Run {
     std::vector<std::string> destroy_problems;
     bool stopped = false;
     bool mounted = false;  // `dir` is our tmpfs
+    bool from_cache = false;  // `dir` is the cache's overlay (SetupCache owns its mounts)
   };
 
   RunExit Fail(RunExit code, const std::string& message) {
@@ -143,6 +145,13 @@ class Run {
   bool CheckInputs();
   // The private repository, then per sandbox: workspace, container, setup and seal.
   bool MakeRunRepository();
+  // The policy's setup cache: the key, and hit, miss or stale (the first line about the sandbox).
+  bool ConsultCache();
+  // After a verified seal of a miss: the entry is written (or why not is said).
+  void WriteCache(Box& box);
+  // The setup command as the key and the report see it.
+  std::string SetupCommand() const;
+  std::string MaintenanceCommand() const;
   bool PrepareBox(Box& box);
   bool SetupAndSeal(Box& box);
   // The agent in its sandbox; then that sandbox is destroyed and checked gone before anything of
@@ -184,6 +193,7 @@ class Run {
   Box agent_box_, check_box_;
   std::optional<ChangeSet> changes_;
   std::string patch_tmp_;  // written, scanned, then moved to its place
+  std::unique_ptr<cache::SetupCache> cache_;
 };
 
 RunExit Run::Execute() {
@@ -221,7 +231,7 @@ RunExit Run::Execute() {
   check_box_.seal_phase = "check-seal";
   check_box_.is_agent = false;
   check_box_.setup = &check_setup_;
-  if (MakeRunRepository() && PrepareBox(agent_box_) && SetupAndSeal(agent_box_)) RunAgent();
+  if (MakeRunRepository() && ConsultCache() && PrepareBox(agent_box_) && SetupAndSeal(agent_box_)) RunAgent();
   bool clean = StopBox(agent_box_, /*verify_now=*/true);
   if (!clean && agent_.ran) {
     summary_.changes_note = "not collected: the agent's sandbox was not completely destroyed";
@@ -369,6 +379,80 @@ bool Run::MakeRunRepository() {
   return true;
 }
 
+std::string Run::SetupCommand() const {
+  return !args_.setup.empty() ? args_.setup : JoinArgv(policy_.policy.setup.command);
+}
+
+bool Run::ConsultCache() {
+  const policy::Cache& wanted = policy_.policy.cache;
+  if (!wanted.enabled || args_.no_cache) {
+    if (!args_.maintenance.empty() && !args_.no_cache) {
+      return Fail(RunExit::kBadInput, "--maintenance: the policy has no setup cache (cache:)"), false;
+    }
+    return true;
+  }
+  if (!args_.maintenance.empty() && !wanted.maintenance.empty()) {
+    return Fail(RunExit::kBadInput, "--maintenance: the policy's cache.maintenance decides the maintenance command"), false;
+  }
+  if (!args_.maintenance.empty() && !policy_.policy.setup.command.empty()) {
+    return Fail(RunExit::kBadInput, "--maintenance: the policy's setup.command decides setup, and so maintenance "
+                                    "(set cache.maintenance in the policy)"), false;
+  }
+  absl::StatusOr<cache::RepositoryIdentity> identity = cache::IdentifyRepository(repo_);
+  if (!identity.ok()) return Fail(RunExit::kInternal, absl::StrCat("setup cache: ", identity.status().message())), false;
+  cache::KeyInputs inputs;
+  inputs.image_name = image_.name;
+  inputs.image_digest = image_.manifest_digest;
+  inputs.chain_id = image_.chain_id;
+  inputs.snapshotter = snapshotter_;
+  inputs.policy_digest = cache::PolicyDigest(policy_.policy);
+  inputs.setup_command = SetupCommand();
+  inputs.repository = *std::move(identity);
+  inputs.key_files = cache::KeyFilesAt(run_repo_->base(), wanted.key_files);
+  absl::StatusOr<std::unique_ptr<cache::SetupCache>> consulted = cache::SetupCache::Consult(
+      *connection_, snapshotter_, id_, std::move(inputs), wanted.ttl, host_.cache.max_bytes);
+  if (!consulted.ok()) {
+    if (Interrupted() || absl::IsCancelled(consulted.status())) return Fail(RunExit::kInterrupted, "interrupted"), false;
+    return Fail(RunExit::kContainerd, std::string(consulted.status().message())), false;
+  }
+  cache_ = *std::move(consulted);
+  summary_.cache = RunSummary::Cache{cache_->key(), cache::ToString(cache_->verdict()), cache_->why(), ""};
+  std::string then = cache_->verdict() == cache::Verdict::kHit
+                         ? absl::StrCat("; setup is skipped",
+                                        MaintenanceCommand().empty() ? "" : absl::StrCat(", maintenance `", MaintenanceCommand(), "` runs instead"))
+                         : cache_->may_write() ? "; setup runs, and the entry is written at the seal" : "; setup runs";
+  reporter_.Phase("cache", PhaseState::kInfo,
+                  absl::StrCat(cache::ToString(cache_->verdict()), ": ", cache_->why(), then, " (key ", cache_->key(), ")"),
+                  {{"verdict", cache::ToString(cache_->verdict())}, {"key", cache_->key()}, {"why", cache_->why()},
+                   {"inputs", cache::KeyInputsJson(cache_->inputs())}});
+  return true;
+}
+
+std::string Run::MaintenanceCommand() const {
+  if (!policy_.policy.cache.maintenance.empty()) return JoinArgv(policy_.policy.cache.maintenance);
+  return args_.maintenance;
+}
+
+void Run::WriteCache(Box& box) {
+  if (!cache_ || !box.is_agent || cache_->verdict() == cache::Verdict::kHit) return;
+  if (!cache_->may_write()) {
+    summary_.cache->written = "not written (" + cache_->why() + ")";
+    return;
+  }
+  absl::StatusOr<cache::CaptureResult> written =
+      cache_->Capture(box.dir, run_repo_->base(), box.id, box.session->rootfs(), secrets_, user_,
+                      absl::StrCat("setup `", SetupCommand(), "` of ", repo_.toplevel, " at ", Short(repo_.head_commit)));
+  if (!written.ok()) {
+    std::string why = absl::StrCat("not written: ", written.status().message());
+    summary_.cache->written = why;
+    reporter_.Phase("cache", absl::IsFailedPrecondition(written.status()) ? PhaseState::kInfo : PhaseState::kFailed, why);
+    return;
+  }
+  summary_.cache->written = written->summary;
+  std::string evicted = written->evicted.empty() ? "" : absl::StrCat("; evicted: ", absl::StrJoin(written->evicted, ", "));
+  reporter_.Phase("cache", PhaseState::kOk, written->summary + evicted);
+}
+
 bool Run::PrepareBox(Box& box) {
   if (Interrupted()) return Fail(RunExit::kInterrupted, "interrupted"), false;
   box.dir = absl::StrCat(task_dir_, "/", box.is_agent ? "repo" : "check");
@@ -377,14 +461,38 @@ bool Run::PrepareBox(Box& box) {
   // disk never fills (resources.workspace).
   const uint64_t size = policy_.policy.resources.workspace_bytes;
   if (mkdir(box.dir.c_str(), 0755) != 0) return Fail(RunExit::kInternal, absl::StrCat("mkdir ", box.dir, ": ", strerror(errno))), false;
-  std::string options = absl::StrCat("size=", size, ",mode=0755,uid=", user_.uid, ",gid=", user_.gid);
-  if (mount(kWorkspaceTmpfsSource, box.dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
-    return Fail(RunExit::kSandbox, absl::StrCat("the workspace's tmpfs (", policy::HumanByteSize(size), ") at ", box.dir,
-                                                ": ", strerror(errno), " (airlock run mounts it as root)")),
-           false;
+  if (box.is_agent && cache_ && cache_->verdict() == cache::Verdict::kHit) {
+    // The entry's files below, the new HEAD and the sandbox's writes in a tmpfs above.
+    const std::string layer = task_dir_ + "/repo-layer";
+    if (mkdir(layer.c_str(), 0700) != 0) return Fail(RunExit::kInternal, absl::StrCat("mkdir ", layer, ": ", strerror(errno))), false;
+    absl::Status laid = cache_->LayWorkspace(box.dir, layer, size, user_, run_repo_->base());
+    if (laid.ok()) {
+      box.from_cache = true;
+      if (absl::Status s = cache_->NoteHit(); !s.ok()) {
+        reporter_.Phase("cache", PhaseState::kInfo, absl::StrCat("the entry's hit count was not updated: ", s.message()));
+      }
+    } else if (absl::IsFailedPrecondition(laid)) {
+      std::vector<std::string> problems = cache_->Release();
+      if (!problems.empty()) return Fail(RunExit::kSandbox, absl::StrJoin(problems, "; ")), false;
+      cache_->DemoteToMiss(absl::StrCat("the entry cannot be used: ", laid.message()));
+      summary_.cache->verdict = cache::ToString(cache_->verdict());
+      summary_.cache->why = cache_->why();
+      summary_.cache->written = "not written (the entry exists)";
+      reporter_.Phase("cache", PhaseState::kInfo, absl::StrCat("miss after all: ", cache_->why(), "; setup runs"));
+    } else {
+      return Fail(RunExit::kSandbox, absl::StrCat("setup cache: ", laid.message())), false;
+    }
   }
-  box.mounted = true;
-  absl::StatusOr<Workspace> workspace = Workspace::Create(*run_repo_, box.dir, user_);
+  if (!box.from_cache) {
+    std::string options = absl::StrCat("size=", size, ",mode=0755,uid=", user_.uid, ",gid=", user_.gid);
+    if (mount(kWorkspaceTmpfsSource, box.dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+      return Fail(RunExit::kSandbox, absl::StrCat("the workspace's tmpfs (", policy::HumanByteSize(size), ") at ", box.dir,
+                                                  ": ", strerror(errno), " (airlock run mounts it as root)")),
+             false;
+    }
+    box.mounted = true;
+  }
+  absl::StatusOr<Workspace> workspace = Workspace::Create(*run_repo_, box.dir, user_, /*over_cache=*/box.from_cache);
   if (!workspace.ok()) return Fail(RunExit::kInternal, absl::StrCat("workspace: ", workspace.status().message())), false;
   box.workspace = *std::move(workspace);
   absl::StatusOr<std::string> checked = policy::ResolveRepoPath(box.dir, host_.allowed_repo_roots);
@@ -396,7 +504,8 @@ bool Run::PrepareBox(Box& box) {
   if (box.is_agent) {
     reporter_.Phase("workspace", PhaseState::kOk,
                     absl::StrCat(box.dir, " from ", Short(repo_.head_commit), " (", repo_.head_name, ") of ", repo_.toplevel,
-                                 ", written by airlock (no .git), a tmpfs of ", policy::HumanByteSize(size)),
+                                 ", written by airlock (no .git), a tmpfs of ", policy::HumanByteSize(size),
+                                 box.from_cache ? " over the cache entry's untracked files (read-only below)" : ""),
                     {{"workspace", box.dir}, {"base", repo_.head_commit}});
   }
   ContainerSpec spec;
@@ -404,18 +513,24 @@ bool Run::PrepareBox(Box& box) {
   spec.name_space = connection_->name_space();
   spec.process = {kIdleCommand, container_env_, policy_.policy.workspace.target, user_.uid, user_.gid};
   spec.annotations[std::string(policy::kRepoAnnotation)] = box.dir;
-  if (!args_.setup.empty()) spec.annotations[std::string(policy::kSetupAnnotation)] = args_.setup;
+  if (box.from_cache) {
+    spec.annotations[std::string(policy::kSetupCacheAnnotation)] = "hit";
+    if (!args_.maintenance.empty()) spec.annotations[std::string(policy::kMaintenanceAnnotation)] = args_.maintenance;
+  } else if (!args_.setup.empty()) {
+    spec.annotations[std::string(policy::kSetupAnnotation)] = args_.setup;
+  }
 
   SandboxPlan plan;
   plan.id = box.id;
   plan.snapshotter = snapshotter_;
   plan.image_name = image_.name;
-  plan.chain_id = image_.chain_id;
+  plan.chain_id = box.from_cache ? cache_->rootfs_parent() : image_.chain_id;
   plan.policy_path = policy_.path;
   plan.spec_json = BuildSpecJson(spec);
   plan.io_dir = box.io_dir;
   plan.runc_state_parent = host_.runtime_root;
-  if (box.mounted) plan.workspace_tmpfs = box.dir;
+  if (box.mounted) plan.own_mounts.push_back(box.dir);
+  if (box.from_cache) plan.own_mounts = cache_->own_mount_points();
   plan.setup_phase = box.setup_phase;
   if (policy_.policy.network.setup.uplink.kind == policy::UplinkKind::kNetns) {
     plan.upstream_netns = policy_.policy.network.setup.uplink.netns_path;
@@ -432,7 +547,8 @@ bool Run::PrepareBox(Box& box) {
   }
   reporter_.Phase(phase, PhaseState::kOk,
                   absl::StrCat("container ", box.id, " started: runtime ", kAirlockRuntime, ", snapshot on ",
-                               Short(image_.chain_id.substr(7)), " (", snapshotter_, "), lease ", box.session->traces().lease),
+                               box.from_cache ? "the cache entry's rootfs" : Short(image_.chain_id.substr(7)), " (",
+                               snapshotter_, "), lease ", box.session->traces().lease),
                   {{"runtime", kAirlockRuntime}, {"snapshotter", snapshotter_}, {"lease", box.session->traces().lease}});
   return true;
 }
@@ -442,11 +558,12 @@ bool Run::SetupAndSeal(Box& box) {
   const std::string& setup_phase = box.setup_phase;
   const std::string& seal_phase = box.seal_phase;
   const policy::Policy& p = policy_.policy;
-  std::string setup_command = !args_.setup.empty() ? args_.setup : JoinArgv(p.setup.command);
+  std::string setup_command = box.from_cache ? MaintenanceCommand() : SetupCommand();
   std::string uplink = policy::ToString(p.network.setup.uplink);
   if (!setup_command.empty()) {
     reporter_.Phase(setup_phase, PhaseState::kStart,
-                    absl::StrCat("running `", setup_command, "` with network (uplink ", uplink, "), timeout ",
+                    absl::StrCat(box.from_cache ? "maintenance: running `" : "running `", setup_command,
+                                 "` with network (uplink ", uplink, "), timeout ",
                                  absl::FormatDuration(p.setup.timeout),
                                  secrets_.empty() ? "" : absl::StrCat(", secrets ", absl::StrJoin(args_.secrets, ", "))));
   } else {
@@ -529,6 +646,8 @@ bool Run::SetupAndSeal(Box& box) {
                   absl::StrCat(seal_summary, "; ", verify->probes_size(), " probes held", findings),
                   {{"trigger", st.seal_trigger()}, {"verified", st.verified()}, {"seal_latency_ns", st.seal_latency_ns()},
                    {"findings", seal_findings}, {"probes", probes}});
+  // Sealed and verified, the agent not started: the only moment a cache entry is written.
+  WriteCache(box);
   return true;
 }
 
@@ -807,6 +926,11 @@ void Run::DestroyAndVerify() {
   run_repo_.reset();
   for (Box* box : {&agent_box_, &check_box_}) {
     box->workspace.reset();  // its fd on the directory goes first
+    if (box->is_agent && cache_) {  // also what a hit that failed half-way had made
+      std::vector<std::string> released = cache_->Release();
+      problems.insert(problems.end(), released.begin(), released.end());
+      box->from_cache = false;
+    }
     if (!box->mounted) continue;
     // Busy only if something of a sandbox still holds it: then detached, and said.
     if (umount2(box->dir.c_str(), 0) != 0) {
@@ -854,6 +978,9 @@ void Run::DestroyAndVerify() {
 
 void Run::Finish() {
   if (Interrupted()) Fail(RunExit::kInterrupted, "interrupted");
+  if (summary_.cache && summary_.cache->verdict != "hit" && summary_.cache->written.empty()) {
+    summary_.cache->written = "not written: the sandbox never reached a verified seal";
+  }
   summary_.phases = {setup_, agent_};
   if (!args_.check.empty()) {
     if (check_setup_.ran || check_.ran) summary_.phases.push_back(check_setup_);

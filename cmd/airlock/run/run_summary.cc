@@ -88,6 +88,9 @@ nlohmann::json SummaryJson(const RunSummary& s) {
                                                {"refused_hosts", s.internet->refused_hosts},
                                                {"more_refused_hosts", s.internet->more_refused_hosts}}
                               : nlohmann::json(nullptr)},
+      {"cache", s.cache ? nlohmann::json{{"key", s.cache->key}, {"verdict", s.cache->verdict}, {"why", s.cache->why},
+                                         {"written", s.cache->written}}
+                        : nlohmann::json(nullptr)},
       {"audit_log", s.audit_path},
       {"destroyed", s.destroyed},
       {"leftovers", s.leftovers},
@@ -103,6 +106,10 @@ std::string SummaryText(const RunSummary& s) {
   Row(out, "repository", s.repo + " @ " + s.base);
   Row(out, "image", s.image);
   Row(out, "policy", s.policy);
+  if (s.cache) {
+    Row(out, "setup cache", absl::StrCat(s.cache->verdict, " (", s.cache->key, "): ", s.cache->why,
+                                         s.cache->written.empty() ? "" : "; " + s.cache->written));
+  }
   std::vector<std::string> phase_words;
   for (const PhaseRecord& p : s.phases) {
     std::string word = p.name + " ";

@@ -47,6 +47,13 @@ struct RunSummary {
   std::vector<SecretFinding> leaks;
   std::vector<std::string> audit_excerpt;  // formatted lines
   std::optional<ProxyTally> internet;      // the agent's requests through the airlock proxy
+  struct Cache {
+    std::string key;
+    std::string verdict;  // hit, miss, stale
+    std::string why;
+    std::string written;  // miss: "written: ...", "not written: ..."; "" on a hit
+  };
+  std::optional<Cache> cache;              // the policy's setup cache, when it is on
   std::string audit_path;
   bool destroyed = false;
   std::vector<std::string> leftovers;

@@ -50,7 +50,7 @@ SandboxSession::SandboxSession(containerd::Connection& c, Reporter& reporter, Sa
   if (!plan_.runc_state_parent.empty()) {
     traces_.paths.push_back(absl::StrCat(plan_.runc_state_parent, "/", c_.name_space(), "/", plan_.id));
   }
-  if (!plan_.workspace_tmpfs.empty()) traces_.own_tmpfs_mounts.push_back(plan_.workspace_tmpfs);
+  traces_.own_tmpfs_mounts = plan_.own_mounts;
 }
 
 SandboxSession::~SandboxSession() {

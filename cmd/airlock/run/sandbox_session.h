@@ -40,7 +40,9 @@ struct SandboxPlan {
   std::string policy_path;
   std::string spec_json;
   std::string io_dir;  // for the fifos (exists)
-  std::string workspace_tmpfs;  // airlock run's own tmpfs the workspace is in (not a leftover of the sandbox)
+  // airlock run's own mounts the workspace is made of (its tmpfs; from a setup cache, the overlay
+  // and its tmpfs): not leftovers of the sandbox while the run holds them.
+  std::vector<std::string> own_mounts;
   std::string setup_phase = "setup";  // the phase the init's output (setup's) is reported under
   std::string upstream_netns;
   std::string runc_state_parent;  // the host config's runtime.root: runc's state is <it>/<ns>/<id>
@@ -90,6 +92,8 @@ class SandboxSession {
   std::optional<uint32_t> init_exit();
 
   const SandboxTraces& traces() const { return traces_; }
+  // The container's rootfs snapshot as prepared (its mounts).
+  const containerd::Mounts& rootfs() const { return rootfs_; }
   bool created() const { return container_created_; }
 
  private:

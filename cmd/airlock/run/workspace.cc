@@ -102,11 +102,12 @@ absl::StatusOr<std::unique_ptr<RunRepository>> RunRepository::Create(const Sourc
   return run_repo;
 }
 
-absl::StatusOr<Workspace> Workspace::Create(RunRepository& repo, const std::string& dir, const Owner& owner) {
+absl::StatusOr<Workspace> Workspace::Create(RunRepository& repo, const std::string& dir, const Owner& owner,
+                                            bool over_cache) {
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoStatus(absl::StrCat("mkdir ", dir));
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(absl::StrCat("open ", dir));
-  if (absl::StatusOr<std::vector<std::string>> inside = ListDirectory(fd, 0); !inside.ok()) {
+  if (absl::StatusOr<std::vector<std::string>> inside = ListDirectory(fd, 0); !over_cache && !inside.ok()) {
     close(fd);
     return absl::FailedPreconditionError(absl::StrCat("workspace ", dir, " is not an empty directory"));
   }

@@ -79,8 +79,10 @@ class RunRepository {
 class Workspace {
  public:
   // Makes `dir` (or takes it when it is an empty directory, e.g. a mount point; its parent must
-  // exist) and writes the base tree into it, owned by `owner`.
-  static absl::StatusOr<Workspace> Create(RunRepository& repo, const std::string& dir, const Owner& owner);
+  // exist) and writes the base tree into it, owned by `owner`. `over_cache`: `dir` is an overlay
+  // on a setup-cache entry, which holds only paths the tree does not track (checked before).
+  static absl::StatusOr<Workspace> Create(RunRepository& repo, const std::string& dir, const Owner& owner,
+                                          bool over_cache = false);
 
   const std::string& dir() const { return dir_; }
 
