@@ -281,3 +281,54 @@ def test_prune_removes_everything_and_leaves_nothing(runner, upstream, tmp_path)
     bad = cache_cli(runner, "show", "../../etc")
     assert bad.returncode == 2 and "32 hex" in bad.stderr
     assert cache_cli(runner, "frobnicate").returncode == 2
+
+
+def test_a_new_head_tracking_a_path_the_entry_holds_makes_the_run_a_miss(runner, upstream, tmp_path):
+    repo = project(tmp_path)
+    # Setup leaves an untracked (not ignored) file; the entry holds it.
+    setup = install_script(upstream.port) + "; echo generated-by-setup > GENERATED"
+    cid = runner.airlock.new_id()
+    r = run(runner, repo, cid, "rm -f GENERATED", cache_policy(runner, cid, upstream, setup))
+    assert r.rc == 0 and verdict(r)["written"].startswith("written"), r
+    # Now the repository tracks that path (the key files are unchanged: the same key).
+    with open(os.path.join(repo, "GENERATED"), "w") as f:
+        f.write("tracked now\n")
+    git(repo, "add", "GENERATED")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "track it")
+    cid2 = runner.airlock.new_id()
+    r2 = run(runner, repo, cid2, "cat GENERATED", cache_policy(runner, cid2, upstream, setup))
+    assert r2.rc == 0, r2
+    v = verdict(r2)
+    assert v["verdict"] == "miss" and "GENERATED" in v["why"] and v["key"] == verdict(r)["key"], v
+    # Setup ran (the sandbox has the repository's file, rewritten by setup), the entry was kept.
+    assert r2.output("agent") == ["generated-by-setup"], r2
+    assert len(upstream.requests()) == 2
+    assert [e["key"] for e in cache_entries(runner)] == [v["key"]]
+
+
+def test_the_shim_honours_a_cache_hit_only_under_a_cache_policy(airlock):
+    """airlock.dev/setup-cache skips setup: the shim takes it only from a policy with cache:, and
+    only the value "hit" (a creator of containers cannot use it to skip a policy's setup elsewhere)."""
+    cid = airlock.new_id()
+    repo = airlock.repo(cid)
+    plain = airlock.policy(cid, policy_yaml(setup="echo setup-ran > /workspace/setup-ran"))
+    r = airlock.run(cid, "true", policy=plain, repo=repo, annotations={"airlock.dev/setup-cache": "hit"})
+    assert r.rc != 0 and "has no cache: section" in r.err, r
+    assert cid not in airlock.ctrd.tasks()
+    airlock.assert_no_leftovers(cid)
+    cid2 = airlock.new_id()
+    repo2 = airlock.repo(cid2)
+    cached = airlock.policy(cid2, policy_yaml(setup="echo setup-ran > /workspace/setup-ran", extra="cache: {}\n"))
+    r2 = airlock.run(cid2, "true", policy=cached, repo=repo2, annotations={"airlock.dev/setup-cache": "yes\x1b[31m"})
+    assert r2.rc != 0 and 'want "hit"' in r2.err and "\x1b" not in r2.err, r2
+    airlock.assert_no_leftovers(cid2)
+    # With the policy's cache and "hit": setup does not run, the policy's maintenance does.
+    cid3 = airlock.new_id()
+    repo3 = airlock.repo(cid3)
+    maint = airlock.policy(cid3, policy_yaml(setup="echo setup-ran > /workspace/setup-ran",
+                                             extra='cache:\n  maintenance: ["sh", "-c", "echo m > /workspace/maintained"]\n'))
+    r3 = airlock.run(cid3, "sh", "-c", "ls /workspace", policy=maint, repo=repo3,
+                     annotations={"airlock.dev/setup-cache": "hit"})
+    assert r3.rc == 0, r3
+    assert os.path.exists(os.path.join(repo3, "maintained")) and not os.path.exists(os.path.join(repo3, "setup-ran"))
+    airlock.assert_no_leftovers(cid3)
