@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cmd/airlock/run/git_names.h"
+#include "policy/duration_size.h"
 #include "shim/base/errno_status.h"
 #include "shim/base/files.h"
 #include "shim/base/fs_beneath.h"
@@ -40,20 +41,6 @@ absl::Status SysError(const Parts&... what) {
   return ErrnoStatus(err, absl::StrCat(what...));
 }
 
-std::string Human(uint64_t bytes) {
-  if (bytes >= (1ull << 30) && bytes % (1ull << 30) == 0) return absl::StrCat(bytes >> 30, " GiB");
-  if (bytes >= (1ull << 20) && bytes % (1ull << 20) == 0) return absl::StrCat(bytes >> 20, " MiB");
-  if (bytes >= (1ull << 10) && bytes % (1ull << 10) == 0) return absl::StrCat(bytes >> 10, " KiB");
-  return absl::StrCat(bytes, " bytes");
-}
-
-const char* KindWord(mode_t mode) {
-  if (S_ISFIFO(mode)) return "fifo";
-  if (S_ISSOCK(mode)) return "socket";
-  if (S_ISCHR(mode)) return "character device";
-  if (S_ISBLK(mode)) return "block device";
-  return "special file";
-}
 
 // A path as messages show it: quoted, or not at all when it holds a secret's value.
 std::string Shown(const SecretScanner& scanner, const std::string& path) {
@@ -221,7 +208,7 @@ absl::Status CheckBytes(uint64_t so_far, const struct stat& st, const WalkLimits
                         const char* what) {
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size > limits.max_bytes || so_far > limits.max_bytes - size) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, " hold more than ", Human(limits.max_bytes),
+    return absl::ResourceExhaustedError(absl::StrCat(what, " hold more than ", policy::HumanByteSize(limits.max_bytes),
                                                      " (the byte limit); over it at ", where, " (", size, " bytes)"));
   }
   return absl::OkStatus();
@@ -407,7 +394,7 @@ class Capture : public Visitor {
     const mode_t type = e.st.st_mode & S_IFMT;
     if (type != S_IFDIR && type != S_IFREG && type != S_IFLNK) {
       if (stats_.skipped.size() < kMaxSkippedListed) {
-        stats_.skipped.push_back(absl::StrCat(e.where, " (", KindWord(e.st.st_mode), ")"));
+        stats_.skipped.push_back(absl::StrCat(e.where, " (", run::SpecialFileKind(e.st.st_mode), ")"));
       } else {
         ++stats_.skipped_more;
       }

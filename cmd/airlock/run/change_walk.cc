@@ -25,15 +25,15 @@ constexpr size_t kMaxSymlinkTarget = 4096;
 
 std::string Join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
 
-const char* KindWord(mode_t mode) {
+}  // namespace
+
+const char* SpecialFileKind(mode_t mode) {
   if (S_ISFIFO(mode)) return "fifo";
   if (S_ISSOCK(mode)) return "socket";
   if (S_ISCHR(mode)) return "character device";
   if (S_ISBLK(mode)) return "block device";
   return "special file";
 }
-
-}  // namespace
 
 FileStamp StampOf(const struct stat& st, const git_oid& oid) {
   return FileStamp{oid, st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
@@ -401,7 +401,7 @@ class Walker {
           if (result_.skipped.size() >= limits_.max_skipped) {
             return OverLimit(absl::StrCat("more than ", limits_.max_skipped, " fifos, sockets or devices in the workspace"));
           }
-          result_.skipped.push_back({path, KindWord(entry.st.st_mode)});
+          result_.skipped.push_back({path, SpecialFileKind(entry.st.st_mode)});
         }
       }
     }

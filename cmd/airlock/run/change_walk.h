@@ -77,6 +77,10 @@ using CheckoutStamps = std::unordered_map<std::string, FileStamp>;
 FileStamp StampOf(const struct stat& st, const git_oid& oid);
 bool SameStamp(const FileStamp& a, const FileStamp& b);
 
+// "fifo", "socket", "character device", "block device" or "special file": what a walk names an
+// entry it leaves out.
+const char* SpecialFileKind(mode_t mode);
+
 struct ChangeLimits {
   uint64_t max_files = 10000;
   uint64_t max_file_size = 64ull << 20;
