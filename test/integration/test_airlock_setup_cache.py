@@ -332,3 +332,24 @@ def test_the_shim_honours_a_cache_hit_only_under_a_cache_policy(airlock):
     assert r3.rc == 0, r3
     assert os.path.exists(os.path.join(repo3, "maintained")) and not os.path.exists(os.path.join(repo3, "setup-ran"))
     airlock.assert_no_leftovers(cid3)
+
+
+def test_the_checks_sandbox_starts_from_the_entry_too(runner, upstream, tmp_path):
+    repo = project(tmp_path)
+    check = "test -s vendor/lib/pkg && dep-tool && test \"$(cat src/app.sh)\" = 'echo v2'"
+    cid = runner.airlock.new_id()
+    r = run(runner, repo, cid, "echo 'echo v2' > src/app.sh",
+            cache_policy(runner, cid, upstream, install_script(upstream.port)), check=check)
+    assert r.rc == 0, r
+    assert verdict(r)["verdict"] == "miss" and verdict(r)["written"].startswith("written"), r
+    # The check's sandbox used the entry the agent's setup had just written: one setup in all.
+    assert [q[2] for q in upstream.requests()] == ["/pkg?from=setup"]
+    assert r.output("check") == ["tool-from-setup"], r
+    runner.airlock.assert_no_leftovers(cid + "-check")
+    cid2 = runner.airlock.new_id()
+    r2 = run(runner, repo, cid2, "echo 'echo v2' > src/app.sh",
+             cache_policy(runner, cid2, upstream, install_script(upstream.port)), check=check)
+    assert r2.rc == 0 and verdict(r2)["verdict"] == "hit", r2
+    assert r2.output("check") == ["tool-from-setup"], r2
+    assert len(upstream.requests()) == 1, "neither sandbox of a hit runs setup"
+    runner.airlock.assert_no_leftovers(cid2 + "-check")

@@ -108,7 +108,7 @@ absl::StatusOr<std::unique_ptr<SetupCache>> SetupCache::Consult(containerd::Conn
   return cache;
 }
 
-SetupCache::~SetupCache() { Release(); }
+SetupCache::~SetupCache() = default;
 
 std::string SetupCache::rootfs_parent() const { return NamesOf(key_).rootfs; }
 
@@ -120,20 +120,32 @@ void SetupCache::DemoteToMiss(const std::string& why) {
 
 absl::Status SetupCache::NoteHit() { return entry_ ? store_.NoteHit(*entry_) : absl::OkStatus(); }
 
-absl::Status SetupCache::LayWorkspace(const std::string& dir, const std::string& layer_dir, uint64_t size,
-                                      const run::Owner& owner, const run::BaseTree& tree) {
+absl::StatusOr<std::unique_ptr<CachedWorkspace>> SetupCache::LayWorkspace(const std::string& user, const std::string& dir,
+                                                                          const std::string& layer_dir, uint64_t size,
+                                                                          const run::Owner& owner, const run::BaseTree& tree) {
+  auto laid = std::make_unique<CachedWorkspace>(store_.connection(), store_.snapshotter());
+  absl::Status s = Lay(*laid, user, dir, layer_dir, size, owner, tree);
+  if (s.ok()) return laid;
+  std::vector<std::string> problems = laid->Release();
+  if (problems.empty()) return s;
+  return absl::InternalError(absl::StrCat(s.message(), "; and undoing it: ", absl::StrJoin(problems, "; ")));
+}
+
+absl::Status SetupCache::Lay(CachedWorkspace& w, const std::string& user, const std::string& dir,
+                             const std::string& layer_dir, uint64_t size, const run::Owner& owner,
+                             const run::BaseTree& tree) {
   containerd::Connection& c = store_.connection();
-  view_lease_ = absl::StrCat("airlock-run-", run_id_, "-cache");
+  w.view_lease_ = absl::StrCat("airlock-run-", user, "-cache");
   std::string expire = absl::FormatTime(absl::RFC3339_sec, absl::Now() + absl::Hours(24), absl::UTCTimeZone());
-  if (absl::Status s = containerd::CreateLease(c, view_lease_, {{"airlock.dev/run", run_id_}, {"containerd.io/gc.expire", expire}});
+  if (absl::Status s = containerd::CreateLease(c, w.view_lease_, {{"airlock.dev/run", run_id_}, {"containerd.io/gc.expire", expire}});
       !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("the cache view's lease: ", s.message()));
   }
-  view_lease_made_ = true;
-  view_key_ = absl::StrCat("airlock-run-", run_id_, "/cache-workspace");
-  absl::StatusOr<std::string> lower = store_.ViewWorkspace(key_, view_key_, view_lease_);
+  w.view_lease_made_ = true;
+  w.view_key_ = absl::StrCat("airlock-run-", user, "/cache-workspace");
+  absl::StatusOr<std::string> lower = store_.ViewWorkspace(key_, w.view_key_, w.view_lease_);
   if (!lower.ok()) return absl::Status(lower.status().code(), absl::StrCat("the cache's workspace layer: ", lower.status().message()));
-  view_made_ = true;
+  w.view_made_ = true;
   if (lower->find_first_of(",:\\\n") != std::string::npos) {
     return absl::FailedPreconditionError(absl::StrCat("the cache's workspace layer ", EscapeForTerminal(*lower, false),
                                                       " cannot be an overlay lower directory (',' ':' or '\\\\' in it)"));
@@ -146,8 +158,8 @@ absl::Status SetupCache::LayWorkspace(const std::string& dir, const std::string&
   if (mount(run::kWorkspaceTmpfsSource, layer_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("the workspace's tmpfs at ", layer_dir, ": ", strerror(errno)));
   }
-  layer_dir_ = layer_dir;
-  layer_mounted_ = true;
+  w.layer_dir_ = layer_dir;
+  w.layer_mounted_ = true;
   const std::string upper = layer_dir + "/upper", work = layer_dir + "/work";
   if (mkdir(upper.c_str(), 0755) != 0 || mkdir(work.c_str(), 0700) != 0 || chown(upper.c_str(), owner.uid, owner.gid) != 0) {
     return absl::InternalError(absl::StrCat("the workspace's layers in ", layer_dir, ": ", strerror(errno)));
@@ -156,12 +168,12 @@ absl::Status SetupCache::LayWorkspace(const std::string& dir, const std::string&
   if (mount(run::kWorkspaceOverlaySource, dir.c_str(), "overlay", MS_NOSUID | MS_NODEV, overlay.c_str()) != 0) {
     return absl::InternalError(absl::StrCat("the workspace's overlay at ", dir, ": ", strerror(errno)));
   }
-  overlay_dir_ = dir;
-  overlay_mounted_ = true;
+  w.overlay_dir_ = dir;
+  w.overlay_mounted_ = true;
   return absl::OkStatus();
 }
 
-std::vector<std::string> SetupCache::Release() {
+std::vector<std::string> CachedWorkspace::Release() {
   std::vector<std::string> problems;
   auto unmount = [&](const std::string& path, bool& mounted) {
     if (!mounted) return;
@@ -177,23 +189,22 @@ std::vector<std::string> SetupCache::Release() {
   };
   unmount(overlay_dir_, overlay_mounted_);
   unmount(layer_dir_, layer_mounted_);
-  containerd::Connection& c = store_.connection();
   containerd::CallOptions cleanup{.timeout = absl::Seconds(30), .uncancellable = true};
   cleanup.lease = "";
   if (view_made_) {
-    absl::Status s = containerd::RemoveSnapshot(c, store_.snapshotter(), view_key_, cleanup);
+    absl::Status s = containerd::RemoveSnapshot(c_, snapshotter_, view_key_, cleanup);
     if (!s.ok() && !absl::IsNotFound(s)) problems.push_back(absl::StrCat("remove the cache view: ", s.message()));
     view_made_ = false;
   }
   if (view_lease_made_) {
-    absl::Status s = containerd::DeleteLease(c, view_lease_, cleanup);
+    absl::Status s = containerd::DeleteLease(c_, view_lease_, cleanup);
     if (!s.ok() && !absl::IsNotFound(s)) problems.push_back(absl::StrCat("delete lease ", view_lease_, ": ", s.message()));
     view_lease_made_ = false;
   }
   return problems;
 }
 
-std::vector<std::string> SetupCache::own_mount_points() const {
+std::vector<std::string> CachedWorkspace::mount_points() const {
   std::vector<std::string> points;
   if (overlay_mounted_) points.push_back(overlay_dir_);
   if (layer_mounted_) points.push_back(layer_dir_);
@@ -264,6 +275,7 @@ absl::StatusOr<CaptureResult> SetupCache::Capture(const std::string& workspace, 
       {absl::StrCat(kLabelPrefix, "workspace-bytes"), std::to_string(stats->bytes)},
   };
   if (absl::Status s = (*writer)->Finish(active_key, labels); !s.ok()) return s;
+  written_ = true;
 
   CaptureResult result;
   result.summary = absl::StrCat("written: key ", key_, ", ", stats->files, " file(s) / ", policy::HumanByteSize(stats->bytes),

@@ -27,6 +27,29 @@ namespace airlock::cache {
 enum class Verdict { kHit, kMiss, kStale };
 const char* ToString(Verdict v);
 
+// A workspace laid over an entry (SetupCache::LayWorkspace): the view of the entry's workspace
+// layer (and its lease), the tmpfs with the upper layer, the overlay. Released (unmounted, view and
+// lease removed) by Release() or, silently, by the destructor.
+class CachedWorkspace {
+ public:
+  CachedWorkspace(containerd::Connection& c, std::string snapshotter) : c_(c), snapshotter_(std::move(snapshotter)) {}
+  ~CachedWorkspace() { Release(); }
+  CachedWorkspace(const CachedWorkspace&) = delete;
+  CachedWorkspace& operator=(const CachedWorkspace&) = delete;
+
+  // Problems as lines (bounded, never throws); safe to call twice.
+  std::vector<std::string> Release();
+  // The host mounts it holds (for the leftover check's "ours, not the sandbox's").
+  std::vector<std::string> mount_points() const;
+
+ private:
+  friend class SetupCache;
+  containerd::Connection& c_;
+  std::string snapshotter_;
+  std::string view_lease_, view_key_, overlay_dir_, layer_dir_;
+  bool view_lease_made_ = false, view_made_ = false, overlay_mounted_ = false, layer_mounted_ = false;
+};
+
 struct CaptureResult {
   std::string summary;   // for the progress line
   std::vector<std::string> evicted;  // "<key> (<why>)"
@@ -48,15 +71,18 @@ class SetupCache {
   const std::optional<Entry>& entry() const { return entry_; }
   // A miss that may write the entry (nobody else is writing it).
   bool may_write() const { return may_write_; }
-  // On a hit: the parent of the sandbox's rootfs snapshot.
+  // The entry exists and may be used: a hit, or a miss whose Capture wrote it.
+  bool usable() const { return verdict_ == Verdict::kHit || written_; }
+  // The parent of a sandbox's rootfs snapshot that starts from the entry.
   std::string rootfs_parent() const;
 
-  // Hit: the entry's workspace layer under an overlay at `dir` (an empty directory), its upper
-  // layer in a tmpfs of `size` at `layer_dir` (an empty directory). Refused (FailedPrecondition)
-  // when the layer holds something at a path `tree` tracks: the run then goes on as a miss
-  // (DemoteToMiss) and writes nothing.
-  absl::Status LayWorkspace(const std::string& dir, const std::string& layer_dir, uint64_t size,
-                            const run::Owner& owner, const run::BaseTree& tree);
+  // The entry's workspace layer under an overlay at `dir` (an empty directory), its upper layer in
+  // a tmpfs of `size` at `layer_dir` (an empty directory); `user` names the view (a sandbox id).
+  // Refused (FailedPrecondition) when the layer holds something at a path `tree` tracks: the run
+  // then goes on as a miss (DemoteToMiss) and writes nothing. On an error nothing is left.
+  absl::StatusOr<std::unique_ptr<CachedWorkspace>> LayWorkspace(const std::string& user, const std::string& dir,
+                                                                const std::string& layer_dir, uint64_t size,
+                                                                const run::Owner& owner, const run::BaseTree& tree);
   void DemoteToMiss(const std::string& why);
   absl::Status NoteHit();
 
@@ -69,14 +95,11 @@ class SetupCache {
                                         const std::vector<Secret>& secrets, const run::Owner& owner,
                                         const std::string& description);
 
-  // Unmounts what LayWorkspace mounted and removes its view (bounded; never throws). Problems as
-  // lines. Safe to call twice.
-  std::vector<std::string> Release();
-  // The host mounts this run made for the cache (for the leftover check's "ours, not the sandbox's").
-  std::vector<std::string> own_mount_points() const;
 
  private:
   SetupCache(containerd::Connection& c, std::string snapshotter) : store_(c, std::move(snapshotter)) {}
+  absl::Status Lay(CachedWorkspace& w, const std::string& user, const std::string& dir, const std::string& layer_dir,
+                   uint64_t size, const run::Owner& owner, const run::BaseTree& tree);
 
   CacheStore store_;
   std::string run_id_;
@@ -88,10 +111,7 @@ class SetupCache {
   std::string why_;
   std::optional<Entry> entry_;
   bool may_write_ = false;
-
-  // What LayWorkspace made.
-  std::string view_lease_, view_key_, overlay_dir_, layer_dir_;
-  bool view_lease_made_ = false, view_made_ = false, overlay_mounted_ = false, layer_mounted_ = false;
+  bool written_ = false;
 };
 
 }  // namespace airlock::cache

@@ -131,7 +131,8 @@ class Run {
     std::vector<std::string> destroy_problems;
     bool stopped = false;
     bool mounted = false;  // `dir` is our tmpfs
-    bool from_cache = false;  // `dir` is the cache's overlay (SetupCache owns its mounts)
+    bool from_cache = false;  // `dir` is an overlay on the setup cache's entry (`cached` holds it)
+    std::unique_ptr<cache::CachedWorkspace> cached;
   };
 
   RunExit Fail(RunExit code, const std::string& message) {
@@ -461,26 +462,31 @@ bool Run::PrepareBox(Box& box) {
   // disk never fills (resources.workspace).
   const uint64_t size = policy_.policy.resources.workspace_bytes;
   if (mkdir(box.dir.c_str(), 0755) != 0) return Fail(RunExit::kInternal, absl::StrCat("mkdir ", box.dir, ": ", strerror(errno))), false;
-  if (box.is_agent && cache_ && cache_->verdict() == cache::Verdict::kHit) {
+  // The agent's sandbox on a hit; the check's whenever the entry exists (a hit, or the agent's
+  // setup just wrote it): the same setup result, without running setup again.
+  if (cache_ && cache_->usable()) {
     // The entry's files below, the new HEAD and the sandbox's writes in a tmpfs above.
-    const std::string layer = task_dir_ + "/repo-layer";
+    const std::string layer = absl::StrCat(task_dir_, "/", box.is_agent ? "repo" : "check", "-layer");
     if (mkdir(layer.c_str(), 0700) != 0) return Fail(RunExit::kInternal, absl::StrCat("mkdir ", layer, ": ", strerror(errno))), false;
-    absl::Status laid = cache_->LayWorkspace(box.dir, layer, size, user_, run_repo_->base());
+    absl::StatusOr<std::unique_ptr<cache::CachedWorkspace>> laid =
+        cache_->LayWorkspace(box.id, box.dir, layer, size, user_, run_repo_->base());
     if (laid.ok()) {
+      box.cached = *std::move(laid);
       box.from_cache = true;
-      if (absl::Status s = cache_->NoteHit(); !s.ok()) {
+      if (absl::Status s = box.is_agent ? cache_->NoteHit() : absl::OkStatus(); !s.ok()) {
         reporter_.Phase("cache", PhaseState::kInfo, absl::StrCat("the entry's hit count was not updated: ", s.message()));
       }
-    } else if (absl::IsFailedPrecondition(laid)) {
-      std::vector<std::string> problems = cache_->Release();
-      if (!problems.empty()) return Fail(RunExit::kSandbox, absl::StrJoin(problems, "; ")), false;
-      cache_->DemoteToMiss(absl::StrCat("the entry cannot be used: ", laid.message()));
+    } else if (absl::IsFailedPrecondition(laid.status()) && !box.is_agent) {
+      reporter_.Phase("cache", PhaseState::kInfo,
+                      absl::StrCat("the check's sandbox runs setup: ", laid.status().message()));
+    } else if (absl::IsFailedPrecondition(laid.status())) {
+      cache_->DemoteToMiss(absl::StrCat("the entry cannot be used: ", laid.status().message()));
       summary_.cache->verdict = cache::ToString(cache_->verdict());
       summary_.cache->why = cache_->why();
       summary_.cache->written = "not written (the entry exists)";
       reporter_.Phase("cache", PhaseState::kInfo, absl::StrCat("miss after all: ", cache_->why(), "; setup runs"));
     } else {
-      return Fail(RunExit::kSandbox, absl::StrCat("setup cache: ", laid.message())), false;
+      return Fail(RunExit::kSandbox, absl::StrCat("setup cache: ", laid.status().message())), false;
     }
   }
   if (!box.from_cache) {
@@ -530,7 +536,7 @@ bool Run::PrepareBox(Box& box) {
   plan.io_dir = box.io_dir;
   plan.runc_state_parent = host_.runtime_root;
   if (box.mounted) plan.own_mounts.push_back(box.dir);
-  if (box.from_cache) plan.own_mounts = cache_->own_mount_points();
+  if (box.cached) plan.own_mounts = box.cached->mount_points();
   plan.setup_phase = box.setup_phase;
   if (policy_.policy.network.setup.uplink.kind == policy::UplinkKind::kNetns) {
     plan.upstream_netns = policy_.policy.network.setup.uplink.netns_path;
@@ -567,7 +573,7 @@ bool Run::SetupAndSeal(Box& box) {
                                  absl::FormatDuration(p.setup.timeout),
                                  secrets_.empty() ? "" : absl::StrCat(", secrets ", absl::StrJoin(args_.secrets, ", "))));
   } else {
-    setup_.note = "none (no setup command)";
+    setup_.note = box.from_cache ? "skipped: started from the setup cache's entry" : "none (no setup command)";
   }
   absl::Time setup_started = absl::Now();
   SealWait wait = box.session->WaitSealed(p.setup.timeout + absl::Seconds(60));
@@ -926,9 +932,10 @@ void Run::DestroyAndVerify() {
   run_repo_.reset();
   for (Box* box : {&agent_box_, &check_box_}) {
     box->workspace.reset();  // its fd on the directory goes first
-    if (box->is_agent && cache_) {  // also what a hit that failed half-way had made
-      std::vector<std::string> released = cache_->Release();
+    if (box->cached) {
+      std::vector<std::string> released = box->cached->Release();
       problems.insert(problems.end(), released.begin(), released.end());
+      box->cached.reset();
       box->from_cache = false;
     }
     if (!box->mounted) continue;
