@@ -30,6 +30,15 @@ def test_stdin_large_payload_intact(ctrd, runtime, new_id):
     cid = new_id("c")
     r = ctrd.run_piped(runtime, cid, "cat", data=payload, timeout=120)
     assert r.rc == 0, r
+    if "runc" in runtime and len(r.stdout) < len(payload):
+        # The stock runc-v2 shim of containerd 1.6 now and then loses the tail of stdout (a pipe's
+        # worth) when `cat` exits while ctr still reads, on a loaded machine (seen once in ~10
+        # clean runs, with two test suites at once). The reference gets one more try; airlock none.
+        ctrd.assert_no_leftovers(cid)
+        print(f"runc-v2 reference: got {len(r.stdout)} of {len(payload)} bytes; tried once more")
+        cid = new_id("c")
+        r = ctrd.run_piped(runtime, cid, "cat", data=payload, timeout=120)
+        assert r.rc == 0, r
     assert len(r.stdout) == len(payload), f"got {len(r.stdout)} of {len(payload)} bytes"
     assert r.stdout == payload
     ctrd.assert_no_leftovers(cid)
