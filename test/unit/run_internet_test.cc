@@ -61,3 +61,23 @@ TEST_CASE("run summary: the proxy's records tallied, hostile host fields left ou
   CHECK(many.refused_hosts.size() == kMaxTalliedHosts);
   CHECK(many.more_refused_hosts == 6);
 }
+
+TEST_CASE("run summary: the verification's own proxy requests are not the agent's", "[run][proxy]") {
+  std::vector<std::string> lines = {
+      R"({"time":"t","event":"proxy","decision":"allowed","host":"probe.test"})",
+      R"({"time":"t","event":"proxy","decision":"refused","host":"unlisted.test"})",
+      R"({"time":"t","event":"verify","held":true})",
+      R"({"time":"t","event":"proxy","decision":"allowed","host":"agent.test"})",
+      R"({"time":"t","event":"verify","held":true})",
+      R"({"time":"t","event":"proxy","decision":"refused","host":"later.test"})",
+  };
+  ProxyTally agent = TallyProxy(lines, /*after_verify=*/true);
+  CHECK(agent.allowed == 1);
+  CHECK(agent.refused == 1);
+  CHECK(agent.refused_hosts == std::vector<std::string>{"later.test"});
+  ProxyTally all = TallyProxy(lines);
+  CHECK(all.allowed == 2);
+  CHECK(all.refused == 2);
+  // No verify record at all: nothing is counted (a run that never verified never ran its agent).
+  CHECK(TallyProxy({R"({"event":"proxy","decision":"allowed","host":"a.test"})"}, true).allowed == 0);
+}

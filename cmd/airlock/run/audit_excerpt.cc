@@ -95,12 +95,18 @@ std::string NetnsFindingsSummary(const std::vector<std::string>& findings) {
   return "links: " + absl::StrJoin(links, ", ") + tail;
 }
 
-ProxyTally TallyProxy(const std::vector<std::string>& lines) {
+ProxyTally TallyProxy(const std::vector<std::string>& lines, bool after_verify) {
   ProxyTally tally;
   std::vector<std::string> seen;
+  bool counting = !after_verify;
   for (const std::string& line : lines) {
     nlohmann::json entry = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!entry.is_object() || entry.value("event", "") != "proxy" || !entry["decision"].is_string()) continue;
+    if (!entry.is_object()) continue;
+    if (!counting) {
+      counting = entry.value("event", "") == "verify";
+      continue;
+    }
+    if (entry.value("event", "") != "proxy" || !entry["decision"].is_string()) continue;
     const std::string decision = entry["decision"].get<std::string>();
     if (decision == "allowed") {
       ++tally.allowed;

@@ -21,7 +21,9 @@ struct ProxyTally {
   uint64_t more_refused_hosts = 0;          // distinct ones past that
 };
 inline constexpr size_t kMaxTalliedHosts = 10;
-ProxyTally TallyProxy(const std::vector<std::string>& lines);
+// `after_verify`: only the records after the first "verify" record (airlock run verifies before the
+// agent starts: the probes' own requests are not the agent's).
+ProxyTally TallyProxy(const std::vector<std::string>& lines, bool after_verify = false);
 
 // "only lo left (7 entries read back)" or "links: lo, eth0 (9 entries read back)".
 std::string NetnsFindingsSummary(const std::vector<std::string>& findings);

@@ -725,7 +725,7 @@ bool Run::StopBox(Box& box, bool verify_now) {
   if (box.is_agent && box.session->created()) {
     std::vector<std::string> lines = box.session->AuditLines();
     summary_.audit_excerpt = AuditExcerpt(lines, kAuditExcerptLines);
-    if (policy::UsesProxy(policy_.policy.network)) summary_.internet = TallyProxy(lines);
+    if (policy::UsesProxy(policy_.policy.network)) summary_.internet = TallyProxy(lines, /*after_verify=*/true);
   }
   if (box.is_agent) {
     std::string audit_dir = policy_.policy.audit.dir.empty() ? host_.audit_dir : policy_.policy.audit.dir;

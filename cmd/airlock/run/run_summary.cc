@@ -143,7 +143,7 @@ std::string SummaryText(const RunSummary& s) {
     const ProxyTally& t = *s.internet;
     Row(out, "internet", absl::StrCat(t.allowed, " request(s) allowed, ", t.refused, " refused",
                                       t.errors ? absl::StrCat(", ", t.errors, " failed upstream") : std::string(),
-                                      " (airlock proxy; the verification's probes included)"));
+                                      " (the agent's, through the airlock proxy)"));
     if (!t.refused_hosts.empty()) {
       Row(out, "", absl::StrCat("refused: ", absl::StrJoin(t.refused_hosts, ", "),
                                 t.more_refused_hosts ? absl::StrCat(" and ", t.more_refused_hosts, " more") : ""));
