@@ -265,8 +265,14 @@ def test_two_runs_racing_for_one_key_write_it_once(runner, upstream, tmp_path):
     assert r3.rc == 0 and verdict(r3)["verdict"] == "hit", r3
 
 
+def snapshot_dirs(runner):
+    base = os.path.join(runner.ctrd.root, "io.containerd.snapshotter.v1.overlayfs", "snapshots")
+    return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+
 def test_prune_removes_everything_and_leaves_nothing(runner, upstream, tmp_path):
     repo = project(tmp_path)
+    dirs_before = snapshot_dirs(runner)
     cid = runner.airlock.new_id()
     r = run(runner, repo, cid, "true", cache_policy(runner, cid, upstream, install_script(upstream.port)))
     assert r.rc == 0 and verdict(r)["written"].startswith("written"), r
@@ -277,6 +283,8 @@ def test_prune_removes_everything_and_leaves_nothing(runner, upstream, tmp_path)
     assert pruned.returncode == 0 and f"removed {key}" in pruned.stdout, pruned
     assert cache_objects(runner) == ([], [])
     assert cache_entries(runner) == []
+    # ... and nothing on disk: the snapshotter's directories are those from before the run.
+    assert snapshot_dirs(runner) == dirs_before
     # Bad input: a key that is not one, an unknown verb; clear errors, nothing touched.
     bad = cache_cli(runner, "show", "../../etc")
     assert bad.returncode == 2 and "32 hex" in bad.stderr
@@ -353,3 +361,26 @@ def test_the_checks_sandbox_starts_from_the_entry_too(runner, upstream, tmp_path
     assert r2.output("check") == ["tool-from-setup"], r2
     assert len(upstream.requests()) == 1, "neither sandbox of a hit runs setup"
     runner.airlock.assert_no_leftovers(cid2 + "-check")
+
+
+def test_past_the_hosts_max_bytes_the_least_recently_used_entry_goes(runner, upstream, tmp_path):
+    with open(runner.ctrd.airlock_config) as f:
+        config = f.read()
+    cli_config = os.path.join(runner.ctrd.airlock_dir, "cli-config-cache.yaml")
+    with open(cli_config, "w") as f:
+        f.write(config + "cache: {max_bytes: 1Mi}\n")
+    env = {"AIRLOCK_CONFIG": cli_config}
+    # Each entry holds ~700 KiB that setup wrote: two do not fit in 1 MiB.
+    setup = install_script(upstream.port) + "; head -c 716800 /dev/urandom > vendor/blob"
+    keys = []
+    for lock in ("lock-a\n", "lock-b\n"):
+        repo = project(tmp_path, "p-" + lock.strip(), lock=lock)
+        cid = runner.airlock.new_id()
+        r = runner.run(repo, cid, ["true"], policy=cache_policy(runner, cid, upstream, setup), env=env)
+        runner.airlock.assert_no_leftovers(cid)
+        assert r.rc == 0 and verdict(r)["written"].startswith("written"), r
+        keys.append(verdict(r)["key"])
+    # The second write evicted the first (least recently used), and said so.
+    assert [e["key"] for e in cache_entries(runner)] == [keys[1]]
+    assert keys[0] in [ln for e in r.phase("cache") for ln in [e["message"]]][-1], r.phase("cache")
+    assert cache_objects(runner)[0] == [f"airlock-cache/{keys[1]}/rootfs", f"airlock-cache/{keys[1]}/workspace"]
