@@ -107,7 +107,7 @@ std::string SummaryText(const RunSummary& s) {
   Row(out, "image", s.image);
   Row(out, "policy", s.policy);
   if (s.cache) {
-    Row(out, "setup cache", absl::StrCat(s.cache->verdict, " (", s.cache->key, "): ", s.cache->why,
+    Row(out, "cache", absl::StrCat("setup cache ", s.cache->verdict, " (", s.cache->key, "): ", s.cache->why,
                                          s.cache->written.empty() ? "" : "; " + s.cache->written));
   }
   std::vector<std::string> phase_words;
