@@ -280,7 +280,8 @@ absl::StatusOr<CaptureResult> SetupCache::Capture(const std::string& workspace, 
   CaptureResult result;
   result.summary = absl::StrCat("written: key ", key_, ", ", stats->files, " file(s) / ", policy::HumanByteSize(stats->bytes),
                                 " of untracked workspace files and the rootfs' changes (", policy::HumanByteSize(*scanned),
-                                " searched) in ", Age(absl::Now() - started), "; expires in ", Age(ttl_));
+                                " searched) in ", absl::FormatDuration(absl::Trunc(absl::Now() - started, absl::Milliseconds(1))),
+                                "; expires in ", Age(ttl_));
   if (!stats->skipped.empty()) absl::StrAppend(&result.summary, "; not kept: ", stats->skipped.size(), " fifo/socket/device(s)");
   absl::StatusOr<std::vector<CacheStore::Removal>> evicted = store_.Prune(max_bytes_, key_);
   if (evicted.ok()) {
